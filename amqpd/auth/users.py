@@ -1,0 +1,60 @@
+"""Users and their password hashes, in RabbitMQ's format so definitions files carry over.
+
+RabbitMQ's default scheme (rabbit_password_hashing_sha256) stores
+base64(salt + sha256(salt + password)) with a 4-byte random salt.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass, field
+
+HASHING_ALGORITHM = "rabbit_password_hashing_sha256"
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    salt = os.urandom(4) if salt is None else salt
+    digest = hashlib.sha256(salt + password.encode("utf-8")).digest()
+    return base64.b64encode(salt + digest).decode("ascii")
+
+
+def check_password(password: str, password_hash: str) -> bool:
+    try:
+        raw = base64.b64decode(password_hash, validate=True)
+    except ValueError:
+        return False
+    if len(raw) != 36:
+        return False
+    return hmac.compare_digest(hash_password(password, raw[:4]), password_hash)
+
+
+@dataclass
+class User:
+    name: str
+    password_hash: str
+    tags: list[str] = field(default_factory=list)
+    loopback_only: bool = False  # RabbitMQ's loopback_users: guest by default
+
+
+class UserTable:
+    """Who may log in; every user may use every vhost (permissions are not modelled yet)."""
+
+    def __init__(self) -> None:
+        self.users: dict[str, User] = {}
+
+    def add(self, name: str, password: str, tags: list[str] | None = None, loopback_only: bool = False) -> User:
+        user = User(name, hash_password(password), tags or [], loopback_only)
+        self.users[name] = user
+        return user
+
+    def authenticate(self, name: str, password: str, from_loopback: bool) -> User | None:
+        """The user when the password matches and the address is allowed, else None."""
+        user = self.users.get(name)
+        if user is None or not check_password(password, user.password_hash):
+            return None
+        if user.loopback_only and not from_loopback:
+            return None
+        return user

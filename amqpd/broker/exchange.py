@@ -1,0 +1,133 @@
+"""Exchanges: named routers from a message to the queues and exchanges bound to them."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Hashable, Iterable
+
+from amqpd.broker.message import Message
+from amqpd.broker.routing import DirectIndex, TopicTrie, headers_match
+from amqpd.broker.tables import freeze
+
+BindingKey = tuple[Hashable, str, Any]  # destination, routing key, frozen arguments
+
+
+class Exchange:
+    """Common state of every exchange type; subclasses supply the routing index."""
+
+    kind = ""
+
+    def __init__(
+        self,
+        name: str,
+        durable: bool = False,
+        auto_delete: bool = False,
+        internal: bool = False,
+        arguments: dict[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.durable = durable
+        self.auto_delete = auto_delete
+        self.internal = internal
+        self.arguments = arguments or {}
+        self.bindings: dict[BindingKey, dict[str, Any]] = {}
+
+    def bind(self, destination: Hashable, routing_key: str, arguments: dict[str, Any]) -> bool:
+        """Add a binding; False when the same binding already existed."""
+        key = (destination, routing_key, freeze(arguments))
+        if key in self.bindings:
+            return False
+        self.bindings[key] = arguments
+        self._index_add(destination, routing_key, arguments)
+        return True
+
+    def unbind(self, destination: Hashable, routing_key: str, arguments: dict[str, Any]) -> bool:
+        """Remove a binding; False when there was none."""
+        key = (destination, routing_key, freeze(arguments))
+        if key not in self.bindings:
+            return False
+        del self.bindings[key]
+        self._index_remove(destination, routing_key, arguments)
+        return True
+
+    def unbind_all(self, destination: Hashable) -> int:
+        """Drop every binding to a destination (it is being deleted); returns how many."""
+        doomed = [key for key in self.bindings if key[0] is destination]
+        for key in doomed:
+            self._index_remove(destination, key[1], self.bindings.pop(key))
+        return len(doomed)
+
+    def route(self, message: Message) -> Iterable[Hashable]:
+        raise NotImplementedError
+
+    def _index_add(self, destination: Hashable, routing_key: str, arguments: dict[str, Any]) -> None:
+        pass
+
+    def _index_remove(self, destination: Hashable, routing_key: str, arguments: dict[str, Any]) -> None:
+        pass
+
+
+class KeyedExchange(Exchange):
+    """Direct and topic: an index from routing key (or pattern) to destinations.
+
+    The same destination and key may be bound twice with different arguments; a reference
+    count keeps it in the index until the last such binding goes.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._refs: Counter[tuple[Hashable, str]] = Counter()
+        self._index: DirectIndex | TopicTrie = self._new_index()
+
+    def _new_index(self) -> DirectIndex | TopicTrie:
+        raise NotImplementedError
+
+    def _index_add(self, destination: Hashable, routing_key: str, arguments: dict[str, Any]) -> None:
+        self._refs[(destination, routing_key)] += 1
+        if self._refs[(destination, routing_key)] == 1:
+            self._index.add(routing_key, destination)
+
+    def _index_remove(self, destination: Hashable, routing_key: str, arguments: dict[str, Any]) -> None:
+        self._refs[(destination, routing_key)] -= 1
+        if self._refs[(destination, routing_key)] <= 0:
+            del self._refs[(destination, routing_key)]
+            self._index.remove(routing_key, destination)
+
+    def route(self, message: Message) -> Iterable[Hashable]:
+        return self._index.match(message.routing_key)
+
+
+class DirectExchange(KeyedExchange):
+    kind = "direct"
+
+    def _new_index(self) -> DirectIndex:
+        return DirectIndex()
+
+
+class TopicExchange(KeyedExchange):
+    kind = "topic"
+
+    def _new_index(self) -> TopicTrie:
+        return TopicTrie()
+
+
+class FanoutExchange(Exchange):
+    kind = "fanout"
+
+    def route(self, message: Message) -> Iterable[Hashable]:
+        return {dest for dest, _, _ in self.bindings}
+
+
+class HeadersExchange(Exchange):
+    kind = "headers"
+
+    def route(self, message: Message) -> Iterable[Hashable]:
+        if not self.bindings:
+            return ()
+        headers = message.headers
+        return {dest for (dest, _, _), args in self.bindings.items() if headers_match(args, headers)}
+
+
+EXCHANGE_TYPES: dict[str, type[Exchange]] = {
+    cls.kind: cls for cls in (DirectExchange, FanoutExchange, TopicExchange, HeadersExchange)
+}

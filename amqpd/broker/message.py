@@ -1,0 +1,57 @@
+"""A message as the broker holds it: raw property bytes and body, plus the fields it routes on."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from amqpd.protocol.frames import shortstr
+from amqpd.protocol.properties import decode_headers
+
+_ids = itertools.count(1)
+
+
+class Message:
+    """One published message; shared by every queue it is routed to (no per-queue copies)."""
+
+    __slots__ = ("id", "exchange", "routing_key", "raw_properties", "body", "persistent", "priority",
+                 "expiration", "_headers", "_names")
+
+    def __init__(
+        self,
+        exchange: str,
+        routing_key: str,
+        raw_properties: bytes,
+        body: bytes,
+        delivery_mode: int = 0,
+        priority: int | None = None,
+        expiration: str | None = None,
+    ) -> None:
+        self.id = next(_ids)
+        self.exchange = exchange
+        self.routing_key = routing_key
+        self.raw_properties = raw_properties
+        self.body = body
+        self.persistent = delivery_mode == 2
+        self.priority = priority
+        self.expiration = expiration
+        self._headers: dict[str, Any] | None = None
+        self._names: bytes | None = None
+
+    @property
+    def headers(self) -> dict[str, Any]:
+        """The headers table, decoded on first use only (headers exchanges, CC/BCC)."""
+        if self._headers is None:
+            self._headers = decode_headers(self.raw_properties)
+        return self._headers
+
+    @property
+    def names(self) -> bytes:
+        """Exchange and routing key as encoded short strings, made once for all deliveries."""
+        if self._names is None:
+            self._names = shortstr(self.exchange) + shortstr(self.routing_key)
+        return self._names
+
+    @property
+    def size(self) -> int:
+        return len(self.body)

@@ -1,0 +1,102 @@
+"""`amqpd`: start the broker. Options come from the command line, a TOML file and RabbitMQ's env vars."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import signal
+import sys
+from typing import Any, Sequence
+
+import structlog
+import trio
+
+from amqpd import __version__, config, logs
+from amqpd.broker.node import Node
+from amqpd.server.listener import Server
+
+SHUTDOWN_GRACE = 2.0  # seconds clients get to answer Connection.Close on shutdown
+
+
+def _user(value: str) -> tuple[str, str]:
+    name, sep, password = value.partition(":")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME:PASSWORD, got {value!r}")
+    return name, password
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="amqpd", description="An AMQP 0-9-1 broker that RabbitMQ clients use unchanged.")
+    p.add_argument("--version", action="version", version=f"amqpd {__version__}")
+    p.add_argument("--config", metavar="FILE", help="TOML file whose keys are these option names")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="AMQP port (default 5672; 0 picks a free one)")
+    p.add_argument("--data-dir", metavar="DIR", help="where durable state is kept (default ~/.local/share/amqpd)")
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="default info")
+    p.add_argument("--log-format", choices=["console", "json"], help="default console")
+    p.add_argument("--heartbeat", type=int, metavar="SECONDS", help="heartbeat proposed to clients (default 60, 0 off)")
+    p.add_argument("--frame-max", type=int, metavar="BYTES", help="largest frame accepted (default 131072)")
+    p.add_argument("--channel-max", type=int, metavar="N", help="most channels per connection (default 2047)")
+    p.add_argument("--max-message-size", type=int, metavar="BYTES", help="largest message body (default 128 MiB)")
+    p.add_argument("--memory-limit", type=int, metavar="BYTES",
+                   help="resident memory above which publishers are blocked (default 1 GiB)")
+    p.add_argument("--default-user", help="user created at start (default guest, loopback only)")
+    p.add_argument("--default-pass", help="its password (default guest)")
+    p.add_argument("--default-vhost", help="vhost created at start (default /)")
+    p.add_argument("--vhost", dest="vhosts", action="append", metavar="NAME", help="another vhost (repeatable)")
+    p.add_argument("--user", dest="users", action="append", type=_user, metavar="NAME:PASSWORD",
+                   help="another user (repeatable)")
+    return p
+
+
+def settings_from(argv: Sequence[str] | None) -> config.Settings:
+    args = parser().parse_args(argv)
+    values: dict[str, Any] = {k: v for k, v in vars(args).items() if k != "config"}
+    if args.users is not None:
+        values["users"] = dict(args.users)
+    file_values = config.load_file(args.config) if args.config else {}
+    if args.vhosts and "vhosts" in file_values:
+        values["vhosts"] = [*file_values["vhosts"], *args.vhosts]
+    return config.build(file_values, values)
+
+
+async def run(settings: config.Settings) -> None:
+    node = Node(settings)
+    server = Server(node)
+    log = structlog.get_logger("amqpd")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.serve)
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                log.info("shutting down", signal=signal.Signals(signum).name)
+                break
+        server.close_all()
+        with trio.move_on_after(SHUTDOWN_GRACE):
+            while node.connections:
+                await trio.sleep(0.05)
+        nursery.cancel_scope.cancel()
+    log.info("amqpd stopped")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        settings = settings_from(argv)
+    except config.ConfigError as exc:
+        print(f"amqpd: error: {exc}", file=sys.stderr)
+        return 1
+    logs.configure(settings.log_level, settings.log_format)
+    try:
+        trio.run(run, settings)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            print(f"amqpd: error: cannot listen on {settings.host}:{settings.port}: address already in use",
+                  file=sys.stderr)
+        else:
+            print(f"amqpd: error: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}",
+                  file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

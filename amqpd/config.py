@@ -1,0 +1,101 @@
+"""Settings of one amqpd node: defaults, a TOML config file, environment, then the command line."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+MiB = 1024 * 1024
+
+
+class ConfigError(Exception):
+    """A setting that cannot be used; the CLI prints it as one line and exits 1."""
+
+
+@dataclass
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 5672
+    data_dir: str = str(Path.home() / ".local" / "share" / "amqpd")
+    log_level: str = "info"
+    log_format: str = "console"
+    heartbeat: int = 60
+    frame_max: int = 131072
+    channel_max: int = 2047
+    max_message_size: int = 128 * MiB
+    handshake_timeout: float = 10.0
+    memory_limit: int = 1024 * MiB  # queued body bytes above which publishers are blocked
+    default_user: str = "guest"
+    default_pass: str = "guest"
+    default_vhost: str = "/"
+    vhosts: list[str] = field(default_factory=list)
+    users: dict[str, str] = field(default_factory=dict)  # extra users: name -> password
+
+    def all_vhosts(self) -> list[str]:
+        return list(dict.fromkeys([self.default_vhost, *self.vhosts]))
+
+    def validate(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port {self.port} is out of range 0-65535")
+        if self.frame_max and self.frame_max < 4096:
+            raise ConfigError(f"frame_max {self.frame_max} is below the AMQP minimum of 4096")
+        if not 0 <= self.channel_max <= 65535:
+            raise ConfigError(f"channel_max {self.channel_max} is out of range 0-65535")
+        if self.heartbeat < 0:
+            raise ConfigError("heartbeat must not be negative")
+        if self.log_format not in ("console", "json"):
+            raise ConfigError(f"log_format must be console or json, not {self.log_format!r}")
+        if self.log_level.lower() not in ("debug", "info", "warning", "error"):
+            raise ConfigError(f"log_level must be debug, info, warning or error, not {self.log_level!r}")
+
+
+FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
+
+# RabbitMQ's environment variables, honoured so tools that configure RabbitMQ this way
+# (testcontainers among them) configure amqpd too.
+ENVIRONMENT = {
+    "RABBITMQ_NODE_PORT": ("port", int),
+    "RABBITMQ_DEFAULT_USER": ("default_user", str),
+    "RABBITMQ_DEFAULT_PASS": ("default_pass", str),
+    "RABBITMQ_DEFAULT_VHOST": ("default_vhost", str),
+}
+
+
+def load_file(path: str) -> dict[str, Any]:
+    """Settings from a TOML file whose keys are the option names (dashes or underscores)."""
+    try:
+        with open(path, "rb") as handle:
+            raw = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    values = {}
+    for key, value in raw.items():
+        name = key.replace("-", "_")
+        if name not in FIELD_TYPES:
+            raise ConfigError(f"config file {path}: unknown setting {key!r}")
+        values[name] = value
+    return values
+
+
+def build(file_values: dict[str, Any], cli_values: dict[str, Any], environ: dict[str, str] | None = None) -> Settings:
+    """Merge the sources, later winning: defaults, file, environment, command line."""
+    environ = os.environ if environ is None else environ
+    merged: dict[str, Any] = dict(file_values)
+    for var, (name, kind) in ENVIRONMENT.items():
+        if var in environ:
+            try:
+                merged[name] = kind(environ[var])
+            except ValueError:
+                raise ConfigError(f"{var}={environ[var]!r} is not a valid {name}") from None
+    merged.update({k: v for k, v in cli_values.items() if v is not None})
+    try:
+        settings = Settings(**merged)
+    except TypeError as exc:
+        raise ConfigError(str(exc)) from None
+    settings.validate()
+    return settings

@@ -1,0 +1,119 @@
+"""Content headers: keep the property bytes as received, read only the few the broker needs.
+
+A delivery writes the client's property bytes back out verbatim, so the broker never decodes
+what it only forwards. ``scan`` walks the flag word once to validate the layout and pick out
+delivery_mode, priority, expiration, user_id and where the headers table starts; the table
+itself is decoded only when a headers exchange or a feature asks for it.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from pamqp import commands, decode
+
+_CONTENT_PREFIX = struct.Struct(">HHQH")
+_U32 = struct.Struct(">I")
+
+# (flag bit, kind) in wire order; kinds: s = short string, t = table, o = octet, q = u64
+_LAYOUT = (
+    (0x8000, "s"),  # content_type
+    (0x4000, "s"),  # content_encoding
+    (0x2000, "t"),  # headers
+    (0x1000, "o"),  # delivery_mode
+    (0x0800, "o"),  # priority
+    (0x0400, "s"),  # correlation_id
+    (0x0200, "s"),  # reply_to
+    (0x0100, "s"),  # expiration
+    (0x0080, "s"),  # message_id
+    (0x0040, "q"),  # timestamp
+    (0x0020, "s"),  # type
+    (0x0010, "s"),  # user_id
+    (0x0008, "s"),  # app_id
+    (0x0004, "s"),  # cluster_id
+)
+HEADERS_FLAG = 0x2000
+
+
+@dataclass(slots=True)
+class ContentHeader:
+    """What the broker reads from a content header frame."""
+
+    class_id: int
+    body_size: int
+    raw_properties: bytes  # flag word and property list, exactly as received
+    delivery_mode: int
+    priority: int | None
+    expiration: str | None
+    user_id: str | None
+
+
+def parse_content_header(payload: bytes) -> ContentHeader:
+    """Validate a content header payload and pick out the properties routing needs.
+
+    Raises ValueError when the layout is malformed.
+    """
+    if len(payload) < 14:
+        raise ValueError("content header too short")
+    class_id, _weight, body_size, flags = _CONTENT_PREFIX.unpack_from(payload, 0)
+    if flags & 0x0003:
+        raise ValueError("unsupported property flags")
+    pos, end = 14, len(payload)
+    delivery_mode, priority, expiration, user_id = 0, None, None, None
+    for bit, kind in _LAYOUT:
+        if not flags & bit:
+            continue
+        if pos >= end:
+            raise ValueError("property list is truncated")
+        if kind == "s":
+            stop = pos + 1 + payload[pos]
+            if bit == 0x0100:
+                expiration = payload[pos + 1 : stop].decode("utf-8", "replace")
+            elif bit == 0x0010:
+                user_id = payload[pos + 1 : stop].decode("utf-8", "replace")
+        elif kind == "t":
+            if pos + 4 > end:
+                raise ValueError("property list is truncated")
+            stop = pos + 4 + _U32.unpack_from(payload, pos)[0]
+        elif kind == "o":
+            stop = pos + 1
+            if bit == 0x1000:
+                delivery_mode = payload[pos]
+            else:
+                priority = payload[pos]
+        else:
+            stop = pos + 8
+        if stop > end:
+            raise ValueError("property list is truncated")
+        pos = stop
+    if pos != end:
+        raise ValueError("trailing bytes after the property list")
+    return ContentHeader(class_id, body_size, payload[12:], delivery_mode, priority, expiration, user_id)
+
+
+def decode_headers(raw_properties: bytes) -> dict[str, Any]:
+    """The headers table of a property list ({} when absent)."""
+    (flags,) = struct.unpack_from(">H", raw_properties, 0)
+    if not flags & HEADERS_FLAG:
+        return {}
+    pos = 2
+    for bit, _kind in _LAYOUT[:2]:
+        if flags & bit:
+            pos += 1 + raw_properties[pos]
+    _, table = decode.field_table(raw_properties[pos:])
+    return table
+
+
+def decode_properties(raw_properties: bytes) -> commands.Basic.Properties:
+    """Every property, decoded by pamqp: for tests and the rare feature that needs them all."""
+    (flags,) = struct.unpack_from(">H", raw_properties, 0)
+    props = commands.Basic.Properties()
+    props.unmarshal(flags, raw_properties[2:])
+    return props
+
+
+def encode_properties(props: commands.Basic.Properties) -> bytes:
+    """Property bytes (flag word and list) for a message the broker makes itself."""
+    return props.marshal()

@@ -1,0 +1,135 @@
+"""Consuming side of the Basic class: Qos, Consume, Cancel, Get, Ack, Nack, Reject, Recover."""
+
+from __future__ import annotations
+
+import base64
+import os
+from itertools import takewhile
+from typing import TYPE_CHECKING, Any, Callable
+
+from pamqp import commands
+
+from amqpd.broker.tables import type_class
+from amqpd.protocol import errors, frames
+from amqpd.protocol.errors import ChannelError
+from amqpd.session.consumer import ChannelConsumer
+
+if TYPE_CHECKING:
+    from amqpd.session.channel import Channel
+
+
+def qos(channel: "Channel", m: commands.Basic.Qos) -> None:
+    """global=false sets the limit of consumers created afterwards; global=true the channel's."""
+    if m.global_:
+        channel.global_prefetch = m.prefetch_count
+    else:
+        channel.prefetch = m.prefetch_count
+    channel.connection.send_method(channel.number, commands.Basic.QosOk())
+    channel.resume()
+
+
+def consume(channel: "Channel", m: commands.Basic.Consume) -> None:
+    vhost = channel.vhost
+    queue = vhost.queue(m.queue, channel.connection)
+    tag = m.consumer_tag or "amq.ctag-" + base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+    if tag in channel.consumers:
+        raise errors.ConnectionError(errors.NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'")
+    if queue.has_exclusive_consumer() or (m.exclusive and queue.consumers):
+        raise ChannelError(errors.ACCESS_REFUSED, f"queue '{queue.name}' in vhost '{vhost.name}' in exclusive use")
+    priority = (m.arguments or {}).get("x-priority", 0)
+    if type_class(priority) != "int":
+        raise ChannelError(errors.PRECONDITION_FAILED, f"invalid arg 'x-priority' for consumer '{tag}'")
+    consumer = ChannelConsumer(channel, queue, tag, m.no_ack, m.exclusive, priority, channel.prefetch)
+    channel.consumers[tag] = consumer
+    if not m.nowait:
+        channel.connection.send_method(channel.number, commands.Basic.ConsumeOk(consumer_tag=tag))
+    queue.add_consumer(consumer)
+
+
+def remove_consumer(channel: "Channel", consumer: ChannelConsumer) -> None:
+    """Detach a consumer; an auto-delete queue goes with its last one."""
+    channel.consumers.pop(consumer.tag, None)
+    queue = consumer.queue
+    queue.remove_consumer(consumer)
+    if queue.unused_auto_delete:
+        channel.vhost.remove_queue(queue)
+
+
+def cancel(channel: "Channel", m: commands.Basic.Cancel) -> None:
+    consumer = channel.consumers.get(m.consumer_tag)
+    if consumer is not None:
+        remove_consumer(channel, consumer)
+    if not m.nowait:
+        channel.connection.send_method(channel.number, commands.Basic.CancelOk(consumer_tag=m.consumer_tag))
+
+
+def cancel_ok(channel: "Channel", m: commands.Basic.CancelOk) -> None:
+    """The client acknowledging a server-sent Basic.Cancel: nothing to do."""
+
+
+def get(channel: "Channel", m: commands.Basic.Get) -> None:
+    queue = channel.vhost.queue(m.queue, channel.connection)
+    entry = queue.get()
+    if entry is None:
+        channel.connection.send_method(channel.number, commands.Basic.GetEmpty())
+        return
+    queue.unacked += 1
+    channel.send_get_ok(queue, entry, m.no_ack)
+
+
+def _tags(channel: "Channel", delivery_tag: int, multiple: bool) -> list[int]:
+    """The delivery tags one Ack/Nack/Reject covers; 406 for a tag that is not outstanding."""
+    pending = channel.tx.settled if channel.tx is not None else ()
+    if multiple and delivery_tag == 0:
+        return [t for t in channel.unacked if t not in pending]
+    if delivery_tag not in channel.unacked or delivery_tag in pending:
+        raise ChannelError(errors.PRECONDITION_FAILED, f"unknown delivery tag {delivery_tag}")
+    if multiple:
+        return [t for t in takewhile(lambda t: t <= delivery_tag, channel.unacked) if t not in pending]
+    return [delivery_tag]
+
+
+def _settle(channel: "Channel", tags: list[int], requeue: bool | None) -> None:
+    if channel.tx is not None:
+        channel.tx.settle(tags, requeue)
+    else:
+        channel.settle(tags, requeue)
+
+
+def ack(channel: "Channel", m: frames.Ack) -> None:
+    _settle(channel, _tags(channel, m.delivery_tag, m.multiple), None)
+
+
+def nack(channel: "Channel", m: commands.Basic.Nack) -> None:
+    _settle(channel, _tags(channel, m.delivery_tag, m.multiple), bool(m.requeue))
+
+
+def reject(channel: "Channel", m: commands.Basic.Reject) -> None:
+    _settle(channel, _tags(channel, m.delivery_tag, False), bool(m.requeue))
+
+
+def recover(channel: "Channel", m: commands.Basic.Recover) -> None:
+    if not m.requeue:
+        raise errors.ConnectionError(errors.NOT_IMPLEMENTED, "requeue=false")
+    channel.settle(list(channel.unacked), requeue=True)
+    channel.connection.send_method(channel.number, commands.Basic.RecoverOk())
+
+
+def recover_async(channel: "Channel", m: commands.Basic.RecoverAsync) -> None:
+    if not m.requeue:
+        raise errors.ConnectionError(errors.NOT_IMPLEMENTED, "requeue=false")
+    channel.settle(list(channel.unacked), requeue=True)
+
+
+HANDLERS: dict[int, Callable[["Channel", Any], None]] = {
+    commands.Basic.Qos.index: qos,
+    commands.Basic.Consume.index: consume,
+    commands.Basic.Cancel.index: cancel,
+    commands.Basic.CancelOk.index: cancel_ok,
+    commands.Basic.Get.index: get,
+    frames.BASIC_ACK: ack,
+    commands.Basic.Nack.index: nack,
+    commands.Basic.Reject.index: reject,
+    commands.Basic.Recover.index: recover,
+    commands.Basic.RecoverAsync.index: recover_async,
+}

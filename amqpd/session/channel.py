@@ -1,0 +1,242 @@
+"""One channel: method dispatch, content assembly, deliveries, unacked messages and closing.
+
+The methods of each AMQP class live in their own module (topology, basic, publishing) as
+functions of (channel, method); this module wires them to method indexes and turns the
+errors they raise into Channel.Close or Connection.Close.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from pamqp import commands
+
+from amqpd.broker.message import Message
+from amqpd.broker.queue import Entry, Queue
+from amqpd.protocol import errors, frames
+from amqpd.protocol.properties import ContentHeader, parse_content_header
+from amqpd.session import basic, publishing, topology
+from amqpd.session.consumer import ChannelConsumer
+
+if TYPE_CHECKING:
+    from amqpd.session.connection import Connection
+
+Handler = Callable[["Channel", Any], None]
+
+
+class Unacked:
+    """A delivered message awaiting ack: where it came from and which consumer holds it."""
+
+    __slots__ = ("entry", "queue", "consumer")
+
+    def __init__(self, entry: Entry, queue: Queue, consumer: ChannelConsumer | None) -> None:
+        self.entry = entry
+        self.queue = queue
+        self.consumer = consumer
+
+
+class Channel:
+    """State of one open channel of a connection."""
+
+    def __init__(self, connection: "Connection", number: int) -> None:
+        self.connection = connection
+        self.number = number
+        self.vhost = connection.vhost
+        self.active = True
+        self.consumers: dict[str, ChannelConsumer] = {}
+        self.unacked: dict[int, Unacked] = {}
+        self.delivery_tag = 0
+        self.prefetch = 0  # for consumers created from now on (global=false)
+        self.global_prefetch = 0  # shared by the channel's consumers (global=true)
+        self.confirm_mode = False
+        self.publish_seq = 0
+        self.confirmed = 0
+        self.tx: publishing.Transaction | None = None
+        self._publish: frames.Publish | None = None
+        self._header: ContentHeader | None = None
+        self._body: list[bytes] = []
+        self._received = 0
+
+    # -- frames ---------------------------------------------------------------------------------
+
+    def on_frame(self, ftype: int, payload: bytes) -> None:
+        index = frames.BASIC_PUBLISH
+        try:
+            if ftype == frames.FRAME_METHOD:
+                if self._publish is not None:
+                    raise errors.ConnectionError(
+                        errors.UNEXPECTED_FRAME,
+                        f"expected content header for class 60, got non content header frame instead")
+                index, method = self.connection._decode(payload)
+                handler = HANDLERS.get(index)
+                if handler is None:
+                    raise errors.ConnectionError(
+                        errors.COMMAND_INVALID, f"unexpected method {getattr(method, 'name', index)}")
+                handler(self, method)
+            elif ftype == frames.FRAME_HEADER:
+                self._on_header(payload)
+            elif ftype == frames.FRAME_BODY:
+                self._on_body(payload)
+            else:
+                raise errors.ConnectionError(errors.FRAME_ERROR, f"unknown frame type {ftype}")
+        except errors.ChannelError as exc:
+            exc.with_method(index >> 16, index & 0xFFFF)
+            self.release()
+            self.connection.channel_closed_by_broker(self, exc)
+        except errors.ConnectionError as exc:
+            raise exc.with_method(index >> 16, index & 0xFFFF)
+
+    def _on_header(self, payload: bytes) -> None:
+        if self._publish is None or self._header is not None:
+            raise errors.ConnectionError(
+                errors.UNEXPECTED_FRAME, "expected method frame, got non method frame instead")
+        try:
+            header = parse_content_header(payload)
+        except ValueError as exc:
+            raise errors.ConnectionError(errors.FRAME_ERROR, f"malformed content header: {exc}") from None
+        if header.class_id != 60:
+            raise errors.ConnectionError(
+                errors.FRAME_ERROR, f"content header class {header.class_id} does not match method class 60")
+        limit = self.connection.node.settings.max_message_size
+        if header.body_size > limit:
+            self._publish = None
+            raise errors.ChannelError(
+                errors.PRECONDITION_FAILED,
+                f"message size {header.body_size} is larger than configured max size {limit}")
+        self._header = header
+        if header.body_size == 0:
+            self._complete()
+
+    def _on_body(self, payload: bytes) -> None:
+        header = self._header
+        if header is None:
+            raise errors.ConnectionError(
+                errors.UNEXPECTED_FRAME, "expected method frame, got non method frame instead")
+        self._received += len(payload)
+        if self._received > header.body_size:
+            raise errors.ConnectionError(
+                errors.FRAME_ERROR, f"body of {self._received} bytes exceeds the declared {header.body_size}")
+        self._body.append(payload)
+        if self._received == header.body_size:
+            self._complete()
+
+    def _complete(self) -> None:
+        publish, header = self._publish, self._header
+        assert publish is not None and header is not None
+        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        self._publish, self._header, self._body, self._received = None, None, [], 0
+        message = Message(publish.exchange, publish.routing_key, header.raw_properties, body,
+                          header.delivery_mode, header.priority, header.expiration)
+        publishing.publish(self, publish, header, message)
+
+    def start_content(self, method: frames.Publish) -> None:
+        self._publish = method
+
+    # -- deliveries -----------------------------------------------------------------------------
+
+    def deliver(self, consumer: ChannelConsumer, queue: Queue, entry: Entry) -> None:
+        """Write Basic.Deliver and the content to the outbox; track it until acked."""
+        self.delivery_tag += 1
+        message = entry.message
+        out = self.connection.outbox
+        frames.write_deliver(out, self.number, consumer.wire_tag, self.delivery_tag, entry.redelivered,
+                             message.names)
+        frames.write_content(out, self.number, message.raw_properties, message.body, self.connection.frame_max)
+        if consumer.no_ack:
+            queue.settle()
+        else:
+            self.unacked[self.delivery_tag] = Unacked(entry, queue, consumer)
+            consumer.unacked += 1
+        self.connection.wakeup()
+
+    def send_get_ok(self, queue: Queue, entry: Entry, no_ack: bool) -> None:
+        self.delivery_tag += 1
+        message = entry.message
+        out = self.connection.outbox
+        frames.write_get_ok(out, self.number, self.delivery_tag, entry.redelivered, message.names,
+                            queue.message_count)
+        frames.write_content(out, self.number, message.raw_properties, message.body, self.connection.frame_max)
+        if no_ack:
+            queue.settle()
+        else:
+            self.unacked[self.delivery_tag] = Unacked(entry, queue, None)
+        self.connection.wakeup()
+
+    def settle(self, tags: list[int], requeue: bool | None) -> None:
+        """Finish deliveries: None acks, True requeues, False drops (rejected)."""
+        touched: dict[Queue, list[Entry]] = {}
+        for tag in tags:
+            item = self.unacked.pop(tag)
+            if item.consumer is not None:
+                item.consumer.unacked -= 1
+            touched.setdefault(item.queue, []).append(item.entry)
+        for queue, entries in touched.items():
+            if requeue and not queue.deleted:
+                queue.requeue(entries)
+            else:
+                queue.settle(len(entries))
+                queue.dispatch()
+        if self.global_prefetch:
+            self.resume()
+
+    def resume(self) -> None:
+        """Offer every queue this channel consumes from another dispatch round."""
+        for queue in {c.queue for c in self.consumers.values()}:
+            queue.dispatch()
+
+    def consumer_cancelled_by_server(self, consumer: ChannelConsumer) -> None:
+        self.consumers.pop(consumer.tag, None)
+        if self.connection.capabilities.get("consumer_cancel_notify"):
+            self.connection.send_method(self.number, commands.Basic.Cancel(consumer_tag=consumer.tag, nowait=True))
+
+    # -- confirms -------------------------------------------------------------------------------
+
+    def flush_confirms(self) -> None:
+        """One Basic.Ack (multiple when it covers several) for everything confirmed this batch."""
+        if self.publish_seq > self.confirmed:
+            multiple = self.publish_seq - self.confirmed > 1
+            self.confirmed = self.publish_seq
+            self.connection.send(frames.confirm_frame(self.number, True, self.confirmed, multiple))
+
+    # -- closing --------------------------------------------------------------------------------
+
+    def release(self) -> None:
+        """The channel is going away: cancel its consumers and requeue its unacked messages."""
+        self.flush_confirms()
+        for consumer in list(self.consumers.values()):
+            basic.remove_consumer(self, consumer)
+        self.settle(list(self.unacked), requeue=True)
+        self.tx = None
+        self._publish = None
+
+
+def _close(channel: Channel, method: commands.Channel.Close) -> None:
+    channel.release()
+    channel.connection.channel_closed_by_client(channel)
+
+
+def _close_ok(channel: Channel, method: commands.Channel.CloseOk) -> None:
+    """Close-Ok for a Close the broker never sent: RabbitMQ ignores it too."""
+
+
+def _flow(channel: Channel, method: commands.Channel.Flow) -> None:
+    """Channel.Flow from the client pauses or resumes deliveries to it."""
+    channel.active = method.active
+    channel.connection.send_method(channel.number, commands.Channel.FlowOk(active=method.active))
+    if method.active:
+        channel.resume()
+
+
+def _open_again(channel: Channel, method: commands.Channel.Open) -> None:
+    raise errors.ConnectionError(errors.CHANNEL_ERROR, "second 'channel.open' seen")
+
+
+HANDLERS: dict[int, Handler] = {
+    commands.Channel.Open.index: _open_again,
+    commands.Channel.Close.index: _close,
+    commands.Channel.CloseOk.index: _close_ok,
+    commands.Channel.Flow.index: _flow,
+    **topology.HANDLERS,
+    **basic.HANDLERS,
+    **publishing.HANDLERS,
+}

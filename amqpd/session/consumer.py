@@ -1,0 +1,47 @@
+"""A consumer: a channel's subscription to a queue, with the credit that bounds its deliveries."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from amqpd.broker.queue import Entry, Queue
+from amqpd.protocol import frames
+
+if TYPE_CHECKING:
+    from amqpd.session.channel import Channel
+
+OUTBOX_HIGH_WATER = 1 << 20  # stop feeding a connection whose socket is not keeping up
+
+
+class ChannelConsumer:
+    """Implements the broker's Consumer protocol for one Basic.Consume."""
+
+    __slots__ = ("channel", "queue", "tag", "wire_tag", "no_ack", "exclusive", "priority", "prefetch", "unacked")
+
+    def __init__(self, channel: "Channel", queue: Queue, tag: str, no_ack: bool, exclusive: bool,
+                 priority: int, prefetch: int) -> None:
+        self.channel = channel
+        self.queue = queue
+        self.tag = tag
+        self.wire_tag = frames.shortstr(tag)
+        self.no_ack = no_ack
+        self.exclusive = exclusive
+        self.priority = priority
+        self.prefetch = prefetch
+        self.unacked = 0
+
+    def has_credit(self) -> bool:
+        channel = self.channel
+        if len(channel.connection.outbox) > OUTBOX_HIGH_WATER or not channel.active:
+            return False
+        if self.no_ack:
+            return True
+        if self.prefetch and self.unacked >= self.prefetch:
+            return False
+        return not channel.global_prefetch or len(channel.unacked) < channel.global_prefetch
+
+    def deliver(self, queue: Queue, entry: Entry) -> None:
+        self.channel.deliver(self, queue, entry)
+
+    def cancel_by_server(self) -> None:
+        self.channel.consumer_cancelled_by_server(self)

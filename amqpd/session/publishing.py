@@ -1,0 +1,115 @@
+"""Publishing side: Basic.Publish routing, mandatory returns, publisher confirms, transactions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from pamqp import commands
+
+from amqpd.broker.exchange import Exchange
+from amqpd.broker.message import Message
+from amqpd.protocol import errors, frames
+from amqpd.protocol.errors import ChannelError
+from amqpd.protocol.properties import ContentHeader
+
+if TYPE_CHECKING:
+    from amqpd.session.channel import Channel
+
+
+class Transaction:
+    """Publishes and settlements held back until Tx.Commit (and dropped by Tx.Rollback)."""
+
+    def __init__(self) -> None:
+        self.publishes: list[tuple[Exchange, Message, bool]] = []
+        self.settlements: list[tuple[list[int], bool | None]] = []
+        self.settled: set[int] = set()
+
+    def settle(self, tags: list[int], requeue: bool | None) -> None:
+        self.settlements.append((tags, requeue))
+        self.settled.update(tags)
+
+
+def begin_publish(channel: "Channel", m: frames.Publish) -> None:
+    if m.immediate:
+        raise errors.ConnectionError(errors.NOT_IMPLEMENTED, "immediate=true")
+    channel.connection.has_published = True
+    channel.start_content(m)
+
+
+def publish(channel: "Channel", m: frames.Publish, header: ContentHeader, message: Message) -> None:
+    """A complete message arrived: check it, then route it now or at commit."""
+    vhost = channel.vhost
+    exchange = vhost.exchange(m.exchange)
+    if exchange.internal:
+        raise ChannelError(
+            errors.ACCESS_REFUSED, f"cannot publish to internal exchange '{m.exchange}' in vhost '{vhost.name}'")
+    user = channel.connection.user
+    if header.user_id is not None and header.user_id != user:
+        raise ChannelError(
+            errors.PRECONDITION_FAILED,
+            f"user_id property set to '{header.user_id}' but authenticated user was '{user}'")
+    if channel.confirm_mode:
+        channel.publish_seq += 1
+    if channel.tx is not None:
+        channel.tx.publishes.append((exchange, message, m.mandatory))
+    else:
+        route(channel, exchange, message, m.mandatory)
+
+
+def route(channel: "Channel", exchange: Exchange, message: Message, mandatory: bool) -> None:
+    queues = channel.vhost.route(exchange, message)
+    if queues:
+        for queue in queues:
+            queue.enqueue(message)
+    elif mandatory:
+        out = channel.connection.outbox
+        out += frames.basic_return_head(channel.number, 312, "NO_ROUTE", message.exchange, message.routing_key)
+        frames.write_content(out, channel.number, message.raw_properties, message.body, channel.connection.frame_max)
+        channel.connection.wakeup()
+
+
+def confirm_select(channel: "Channel", m: commands.Confirm.Select) -> None:
+    if channel.tx is not None:
+        raise ChannelError(errors.PRECONDITION_FAILED, "cannot switch from tx to confirm mode")
+    channel.confirm_mode = True
+    if not m.nowait:
+        channel.connection.send_method(channel.number, commands.Confirm.SelectOk())
+
+
+def tx_select(channel: "Channel", m: commands.Tx.Select) -> None:
+    if channel.confirm_mode:
+        raise ChannelError(errors.PRECONDITION_FAILED, "cannot switch from confirm to tx mode")
+    if channel.tx is None:
+        channel.tx = Transaction()
+    channel.connection.send_method(channel.number, commands.Tx.SelectOk())
+
+
+def _transaction(channel: "Channel") -> Transaction:
+    if channel.tx is None:
+        raise ChannelError(errors.PRECONDITION_FAILED, "channel is not transactional")
+    return channel.tx
+
+
+def tx_commit(channel: "Channel", m: commands.Tx.Commit) -> None:
+    tx = _transaction(channel)
+    channel.tx = Transaction()
+    for exchange, message, mandatory in tx.publishes:
+        route(channel, exchange, message, mandatory)
+    for tags, requeue in tx.settlements:
+        channel.settle([t for t in tags if t in channel.unacked], requeue)
+    channel.connection.send_method(channel.number, commands.Tx.CommitOk())
+
+
+def tx_rollback(channel: "Channel", m: commands.Tx.Rollback) -> None:
+    _transaction(channel)
+    channel.tx = Transaction()
+    channel.connection.send_method(channel.number, commands.Tx.RollbackOk())
+
+
+HANDLERS: dict[int, Callable[["Channel", Any], None]] = {
+    frames.BASIC_PUBLISH: begin_publish,
+    commands.Confirm.Select.index: confirm_select,
+    commands.Tx.Select.index: tx_select,
+    commands.Tx.Commit.index: tx_commit,
+    commands.Tx.Rollback.index: tx_rollback,
+}
