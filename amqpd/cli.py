@@ -50,31 +50,35 @@ def parser() -> argparse.ArgumentParser:
 
 
 def settings_from(argv: Sequence[str] | None) -> config.Settings:
+    """Settings from argv, the --config file and the environment; --vhost and --user add to the file's."""
     args = parser().parse_args(argv)
     values: dict[str, Any] = {k: v for k, v in vars(args).items() if k != "config"}
-    if args.users is not None:
-        values["users"] = dict(args.users)
     file_values = config.load_file(args.config) if args.config else {}
-    if args.vhosts and "vhosts" in file_values:
-        values["vhosts"] = [*file_values["vhosts"], *args.vhosts]
+    if args.vhosts is not None:
+        values["vhosts"] = [*file_values.get("vhosts", []), *args.vhosts]
+    if args.users is not None:
+        values["users"] = {**file_values.get("users", {}), **dict(args.users)}
     return config.build(file_values, values)
 
 
 async def run(settings: config.Settings) -> None:
-    node = Node(settings)
-    server = Server(node)
+    """Serve until SIGINT or SIGTERM, then close every connection (320) and stop.
+
+    The signal receiver is installed before the startup line is logged, so a signal that follows
+    it is always a graceful shutdown; the socket is bound before any nursery opens, so a bind
+    error reaches main() as a plain OSError.
+    """
+    server = Server(Node(settings))
     log = structlog.get_logger("amqpd")
-    async with trio.open_nursery() as nursery:
-        await nursery.start(server.serve)
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        await server.listen()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(server.serve)
             async for signum in signals:
                 log.info("shutting down", signal=signal.Signals(signum).name)
                 break
-        server.close_all()
-        with trio.move_on_after(SHUTDOWN_GRACE):
-            while node.connections:
-                await trio.sleep(0.05)
-        nursery.cancel_scope.cancel()
+            await server.shutdown(SHUTDOWN_GRACE)
+            nursery.cancel_scope.cancel()
     log.info("amqpd stopped")
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin, get_type_hints
 
 MiB = 1024 * 1024
+MAX_MESSAGE_SIZE_LIMIT = 512 * MiB  # RabbitMQ refuses a larger max_message_size
 
 
 class ConfigError(Exception):
@@ -25,9 +26,9 @@ class Settings:
     heartbeat: int = 60
     frame_max: int = 131072
     channel_max: int = 2047
-    max_message_size: int = 128 * MiB
+    max_message_size: int = 128 * MiB  # RabbitMQ's default; it allows at most 512 MiB
     handshake_timeout: float = 10.0
-    memory_limit: int = 1024 * MiB  # queued body bytes above which publishers are blocked
+    memory_limit: int = 1024 * MiB  # resident bytes above which publishers are blocked (0 blocks them always)
     default_user: str = "guest"
     default_pass: str = "guest"
     default_vhost: str = "/"
@@ -44,15 +45,21 @@ class Settings:
             raise ConfigError(f"frame_max {self.frame_max} is below the AMQP minimum of 4096")
         if not 0 <= self.channel_max <= 65535:
             raise ConfigError(f"channel_max {self.channel_max} is out of range 0-65535")
-        if self.heartbeat < 0:
-            raise ConfigError("heartbeat must not be negative")
+        if not 0 <= self.heartbeat <= 65535:
+            raise ConfigError(f"heartbeat {self.heartbeat} is out of range 0-65535")
+        if not 0 < self.max_message_size <= MAX_MESSAGE_SIZE_LIMIT:
+            raise ConfigError(f"max_message_size {self.max_message_size} is out of range 1-{MAX_MESSAGE_SIZE_LIMIT}")
+        if self.memory_limit < 0:
+            raise ConfigError("memory_limit must not be negative")
+        if not self.default_user or "" in self.users:
+            raise ConfigError("user names must not be empty")
         if self.log_format not in ("console", "json"):
             raise ConfigError(f"log_format must be console or json, not {self.log_format!r}")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise ConfigError(f"log_level must be debug, info, warning or error, not {self.log_level!r}")
 
 
-FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
+FIELD_TYPES: dict[str, Any] = get_type_hints(Settings)
 
 # RabbitMQ's environment variables, honoured so tools that configure RabbitMQ this way
 # (testcontainers among them) configure amqpd too.
@@ -78,8 +85,32 @@ def load_file(path: str) -> dict[str, Any]:
         name = key.replace("-", "_")
         if name not in FIELD_TYPES:
             raise ConfigError(f"config file {path}: unknown setting {key!r}")
+        if not _has_type(value, FIELD_TYPES[name]):
+            raise ConfigError(f"config file {path}: {key} = {value!r} is not {_describe(FIELD_TYPES[name])}")
         values[name] = value
     return values
+
+
+def _has_type(value: Any, hint: Any) -> bool:
+    """Whether a TOML value fits a Settings field's type (bool is not an int; an int is a float)."""
+    origin = get_origin(hint)
+    if origin is list:
+        (item,) = get_args(hint)
+        return isinstance(value, list) and all(_has_type(v, item) for v in value)
+    if origin is dict:
+        key, item = get_args(hint)
+        return isinstance(value, dict) and all(_has_type(k, key) and _has_type(v, item) for k, v in value.items())
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, hint) and not (isinstance(value, bool) and hint is not bool)
+
+
+def _describe(hint: Any) -> str:
+    if get_origin(hint) is list:
+        return "a list of strings"
+    if get_origin(hint) is dict:
+        return "a table of strings"
+    return {int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))
 
 
 def build(file_values: dict[str, Any], cli_values: dict[str, Any], environ: dict[str, str] | None = None) -> Settings:

@@ -41,6 +41,9 @@ class Exchange:
         self._index_add(destination, routing_key, arguments)
         return True
 
+    def has_binding(self, destination: Hashable, routing_key: str, arguments: dict[str, Any]) -> bool:
+        return (destination, routing_key, freeze(arguments)) in self.bindings
+
     def unbind(self, destination: Hashable, routing_key: str, arguments: dict[str, Any]) -> bool:
         """Remove a binding; False when there was none."""
         key = (destination, routing_key, freeze(arguments))

@@ -10,6 +10,7 @@ from amqpd.config import Settings
 
 PRODUCT = "RabbitMQ"
 COMPATIBLE_VERSION = "3.10.8"
+LOOPBACK_USERS = frozenset({"guest"})  # RabbitMQ's default loopback_users: by name, whoever defines them
 
 
 class Node:
@@ -21,9 +22,9 @@ class Node:
         self.users = UserTable()
         self.connections: set[Any] = set()
         self.users.add(settings.default_user, settings.default_pass, ["administrator"],
-                       loopback_only=settings.default_user == "guest")
+                       loopback_only=settings.default_user in LOOPBACK_USERS)
         for name, password in settings.users.items():
-            self.users.add(name, password)
+            self.users.add(name, password, loopback_only=name in LOOPBACK_USERS)
         for name in settings.all_vhosts():
             self.add_vhost(name)
 

@@ -138,7 +138,11 @@ class Queue:
             consumer.deliver(self, ready.popleft())
 
     def _pick(self) -> Consumer | None:
-        """Round-robin from where the last delivery left off, preferring higher priority."""
+        """Round-robin from where the last delivery left off, preferring higher priority.
+
+        The round-robin position moves only when a consumer is picked: after a round where no
+        consumer had credit, the next delivery starts where it would have (RabbitMQ's order).
+        """
         consumers = self.consumers
         count, top = len(consumers), consumers[0].priority
         start = self._next_consumer % count
@@ -150,5 +154,6 @@ class Queue:
                 best, best_index = consumer, index
                 if consumer.priority == top:
                     break
-        self._next_consumer = best_index + 1
+        if best is not None:
+            self._next_consumer = best_index + 1
         return best

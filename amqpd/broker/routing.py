@@ -13,6 +13,8 @@ import decimal
 from collections.abc import Hashable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
+from amqpd.broker.tables import erl_term, field_type
+
 __all__ = [
     "DirectIndex",
     "TopicTrie",
@@ -351,96 +353,10 @@ def validate_x_match(binding_args: Mapping[str, Any] | None) -> str | None:
         if text in X_MATCH_VALUES:
             return None
         return (
-            f"Invalid x-match field value {_erl_term(value)}; "
+            f"Invalid x-match field value {erl_term(value)}; "
             "expected all, any, all-with-x, or any-with-x"
         )
     return (
-        f"Invalid x-match field type {_erl_type(value)} (value {_erl_term(value)}); "
+        f"Invalid x-match field type {field_type(value)} (value {erl_term(value)}); "
         "expected longstr"
     )
-
-
-# -- Erlang term rendering (for error texts only) ---------------------------
-
-_ERL_ESCAPES = {
-    ord('"'): '\\"',
-    ord("\\"): "\\\\",
-    ord("\n"): "\\n",
-    ord("\r"): "\\r",
-    ord("\t"): "\\t",
-    ord("\v"): "\\v",
-    ord("\b"): "\\b",
-    ord("\f"): "\\f",
-    27: "\\e",
-}
-
-
-def _erl_binary(raw: bytes) -> str:
-    """Render a binary as Erlang's ~tp does: <<"text">>, <<"text"/utf8>> or <<1,2,3>>."""
-    if not raw:
-        return "<<>>"
-    try:
-        text: str | None = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
-    if text is not None and all(c.isprintable() or ord(c) in _ERL_ESCAPES for c in text):
-        body = "".join(_ERL_ESCAPES.get(ord(c), c) for c in text)
-        suffix = "" if text.isascii() else "/utf8"
-        return f'<<"{body}"{suffix}>>'
-    return "<<" + ",".join(str(b) for b in raw) + ">>"
-
-
-def _erl_type(value: Any) -> str:
-    """RabbitMQ's field type atom for a decoded value (integer width is a best guess)."""
-    if value is None:
-        return "void"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "signedint" if -(2**31) <= value < 2**31 else "long"
-    if isinstance(value, float):
-        return "double"
-    if isinstance(value, decimal.Decimal):
-        return "decimal"
-    if isinstance(value, (str, bytes)):
-        return "longstr"
-    if isinstance(value, (bytearray, memoryview)):
-        return "binary"
-    if isinstance(value, datetime.datetime):
-        return "timestamp"
-    if isinstance(value, Mapping):
-        return "table"
-    if isinstance(value, (list, tuple)):
-        return "array"
-    return type(value).__name__
-
-
-def _erl_term(value: Any) -> str:
-    """Render a decoded field value roughly as RabbitMQ would print it."""
-    if value is None:
-        return "undefined"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, decimal.Decimal):
-        sign, digits, exponent = value.as_tuple()
-        unscaled = int("".join(map(str, digits)) or "0") * (-1 if sign else 1)
-        scale = -exponent if isinstance(exponent, int) else 0
-        return f"{{{scale},{unscaled}}}"
-    if isinstance(value, str):
-        return _erl_binary(value.encode("utf-8"))
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return _erl_binary(bytes(value))
-    if isinstance(value, datetime.datetime):
-        return str(int(value.timestamp()))
-    if isinstance(value, Mapping):
-        items = ",".join(
-            f"{{{_erl_term(str(k))},{_erl_type(v)},{_erl_term(v)}}}" for k, v in value.items()
-        )
-        return f"[{items}]"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(f"{{{_erl_type(v)},{_erl_term(v)}}}" for v in value) + "]"
-    return repr(value)

@@ -1,15 +1,20 @@
-"""Argument tables as RabbitMQ compares them.
+"""Argument tables as RabbitMQ compares and prints them.
 
 RabbitMQ compares typed values by type class: every integer width is one class, every
 floating type another, so ``10`` (any integer encoding) differs from ``10.0`` while a byte 10
 equals a long 10. pamqp decodes integers to int and floats to float, which keeps exactly the
-distinction that matters.
+distinction that matters for comparing.
+
+Printing is another matter: RabbitMQ names the wire type in some texts (``of type 'signedint'``)
+and pamqp does not keep it. ``field_type`` names the type the way pika encodes a value (int32
+range as signedint, beyond as long; floats as double), the most common client's encoding.
 """
 
 from __future__ import annotations
 
+import datetime
 import decimal
-from typing import Any
+from typing import Any, Mapping
 
 
 def type_class(value: Any) -> str:
@@ -49,18 +54,100 @@ def same_value(a: Any, b: Any) -> bool:
     return freeze(a) == freeze(b)
 
 
-def render(value: Any) -> str:
-    """A value the way RabbitMQ prints it inside reply texts, e.g. ``{long,10}``."""
-    kind = type_class(value)
-    if kind == "int":
-        return f"{{long,{value}}}" if value > 2**31 - 1 or value < -(2**31) else f"{{signedint,{value}}}"
-    if kind == "float":
-        return f"{{double,{float(value)}}}"
-    if kind == "longstr":
-        text = value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else value
-        return f'{{longstr,<<"{text}">>}}'
-    if kind == "bool":
-        return f"{{bool,{str(value).lower()}}}"
+def field_type(value: Any) -> str:
+    """RabbitMQ's name for a decoded value's field type (integer width as pika encodes it)."""
     if value is None:
-        return "none"
-    return f"{{{kind},{value!r}}}"
+        return "void"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "signedint" if -(2**31) <= value < 2**31 else "long"
+    if isinstance(value, float):
+        return "double"
+    if isinstance(value, decimal.Decimal):
+        return "decimal"
+    if isinstance(value, (str, bytes)):
+        return "longstr"
+    if isinstance(value, (bytearray, memoryview)):
+        return "binary"
+    if isinstance(value, datetime.datetime):
+        return "timestamp"
+    if isinstance(value, Mapping):
+        return "table"
+    if isinstance(value, (list, tuple)):
+        return "array"
+    return type(value).__name__
+
+
+def text(value: Any) -> str:
+    """A value as RabbitMQ prints an argument in reply texts: binaries raw (~s), others as ~p."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", "replace")
+    return erl_term(value)
+
+
+_ERL_ESCAPES = {
+    ord('"'): '\\"',
+    ord("\\"): "\\\\",
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    ord("\t"): "\\t",
+    ord("\v"): "\\v",
+    ord("\b"): "\\b",
+    ord("\f"): "\\f",
+    27: "\\e",
+}
+
+
+def _erl_binary(raw: bytes) -> str:
+    """Render a binary as Erlang's ~tp does: <<"text">>, <<"text"/utf8>> or <<1,2,3>>."""
+    if not raw:
+        return "<<>>"
+    try:
+        decoded: str | None = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        decoded = None
+    if decoded is not None and all(c.isprintable() or ord(c) in _ERL_ESCAPES for c in decoded):
+        body = "".join(_ERL_ESCAPES.get(ord(c), c) for c in decoded)
+        suffix = "" if decoded.isascii() else "/utf8"
+        return f'<<"{body}"{suffix}>>'
+    return "<<" + ",".join(str(b) for b in raw) + ">>"
+
+
+def _erl_float(value: float) -> str:
+    """Erlang's shortest float form: 10.0, 0.5, 1.0e20, 1.0e-5."""
+    mantissa, _, exponent = repr(value).partition("e")
+    if "." not in mantissa and mantissa.lstrip("-").isdigit():
+        mantissa += ".0"
+    return f"{mantissa}e{int(exponent)}" if exponent else mantissa
+
+
+def erl_term(value: Any) -> str:
+    """A decoded field value printed roughly as RabbitMQ's ~p prints the Erlang term."""
+    if value is None:
+        return "undefined"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _erl_float(value)
+    if isinstance(value, decimal.Decimal):
+        sign, digits, exponent = value.as_tuple()
+        unscaled = int("".join(map(str, digits)) or "0") * (-1 if sign else 1)
+        scale = -exponent if isinstance(exponent, int) else 0
+        return f"{{{scale},{unscaled}}}"
+    if isinstance(value, str):
+        return _erl_binary(value.encode("utf-8"))
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return _erl_binary(bytes(value))
+    if isinstance(value, datetime.datetime):
+        return str(int(value.timestamp()))
+    if isinstance(value, Mapping):
+        items = ",".join(f"{{{erl_term(str(k))},{field_type(v)},{erl_term(v)}}}" for k, v in value.items())
+        return f"[{items}]"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(f"{{{field_type(v)},{erl_term(v)}}}" for v in value) + "]"
+    return repr(value)

@@ -19,12 +19,14 @@ from amqpd.protocol import errors
 from amqpd.protocol.errors import ChannelError
 
 DEFAULT_EXCHANGES = (
-    ("amq.direct", "direct"),
-    ("amq.fanout", "fanout"),
-    ("amq.topic", "topic"),
-    ("amq.headers", "headers"),
-    ("amq.match", "headers"),
+    ("amq.direct", "direct", False),
+    ("amq.fanout", "fanout", False),
+    ("amq.topic", "topic", False),
+    ("amq.headers", "headers", False),
+    ("amq.match", "headers", False),
+    ("amq.rabbitmq.trace", "topic", True),
 )
+DEFAULT_EXCHANGE_REFUSED = "operation not permitted on the default exchange"
 
 
 def _bool(value: bool) -> str:
@@ -45,30 +47,40 @@ class VirtualHost:
         self.queues: dict[str, Queue] = {}
         self.default_exchange = EXCHANGE_TYPES["direct"]("", durable=True)
         self.exchanges[""] = self.default_exchange
-        for name_, kind in DEFAULT_EXCHANGES:
-            self.exchanges[name_] = EXCHANGE_TYPES[kind](name_, durable=True)
+        for name_, kind, internal in DEFAULT_EXCHANGES:
+            self.exchanges[name_] = EXCHANGE_TYPES[kind](name_, durable=True, internal=internal)
+
+    def _rs(self, kind: str, name: str) -> str:
+        """RabbitMQ's resource name in texts: exchange 'x' in vhost '/'."""
+        return f"{kind} '{name}' in vhost '{self.name}'"
 
     # -- lookups ---------------------------------------------------------------------------
 
     def exchange(self, name: str) -> Exchange:
         exchange = self.exchanges.get(name)
         if exchange is None:
-            raise ChannelError(errors.NOT_FOUND, f"no exchange '{name}' in vhost '{self.name}'")
+            raise ChannelError(errors.NOT_FOUND, f"no {self._rs('exchange', name)}")
         return exchange
 
     def queue(self, name: str, owner: Hashable | None = None) -> Queue:
         """A queue by name; an exclusive queue only for the connection that owns it."""
         queue = self.queues.get(name)
         if queue is None:
-            raise ChannelError(errors.NOT_FOUND, f"no queue '{name}' in vhost '{self.name}'")
-        if queue.exclusive_owner is not None and queue.exclusive_owner is not owner:
-            raise ChannelError(
-                errors.RESOURCE_LOCKED,
-                f"cannot obtain exclusive access to locked queue '{name}' in vhost '{self.name}'. "
-                "It could be originally declared on another connection or the exclusive property "
-                "value does not match that of the original declaration.",
-            )
+            raise ChannelError(errors.NOT_FOUND, f"no {self._rs('queue', name)}")
+        self._check_exclusive(queue, owner)
         return queue
+
+    def _check_exclusive(self, queue: Queue, owner: Hashable | None) -> None:
+        if queue.exclusive_owner is not None and queue.exclusive_owner is not owner:
+            self._locked(queue.name)
+
+    def _locked(self, name: str) -> None:
+        raise ChannelError(
+            errors.RESOURCE_LOCKED,
+            f"cannot obtain exclusive access to locked {self._rs('queue', name)}. "
+            "It could be originally declared on another connection or the exclusive property "
+            "value does not match that of the original declaration.",
+        )
 
     # -- exchanges ---------------------------------------------------------------------------
 
@@ -82,62 +94,55 @@ class VirtualHost:
         internal: bool = False,
         args: dict[str, Any] | None = None,
     ) -> Exchange:
+        """Exchange.Declare. A non-passive declare checks the type first (an unknown type is a
+        connection error, even for an existing exchange); a passive one only the name."""
         args = args or {}
+        if not passive and kind not in EXCHANGE_TYPES:
+            detail = f"unknown exchange type '{kind}'" if kind else "invalid exchange type ''"
+            raise errors.ConnectionError(errors.COMMAND_INVALID, detail)
+        if not name:
+            raise ChannelError(errors.ACCESS_REFUSED, DEFAULT_EXCHANGE_REFUSED)
         if passive:
-            if not name:
-                return self.default_exchange
             return self.exchange(name)
-        if name.startswith("amq.") and name not in self.exchanges:
+        existing = self.exchanges.get(name)
+        if existing is None and name.startswith("amq."):
             raise ChannelError(
                 errors.ACCESS_REFUSED, f"exchange name '{name}' contains reserved prefix 'amq.*'"
             )
-        if not name:
-            raise ChannelError(errors.ACCESS_REFUSED, "operation not permitted on the default exchange")
-        existing = self.exchanges.get(name)
+        rs = self._rs("exchange", name)
         if existing is not None:
-            self._check_exchange_equivalence(existing, kind, durable, auto_delete, internal, args)
+            for field, current, received in (
+                ("type", existing.kind, kind),
+                ("durable", _bool(existing.durable), _bool(durable)),
+                ("auto_delete", _bool(existing.auto_delete), _bool(auto_delete)),
+                ("internal", _bool(existing.internal), _bool(internal)),
+            ):
+                if current != received:
+                    raise ChannelError(
+                        errors.PRECONDITION_FAILED,
+                        f"inequivalent arg '{field}' for {rs}: received '{received}' but current is '{current}'",
+                    )
+            arguments.check_equivalent(arguments.EXCHANGE_COMPARED, existing.arguments, args, rs)
             return existing
-        cls = EXCHANGE_TYPES.get(kind)
-        if cls is None:
-            raise errors.ConnectionError(errors.COMMAND_INVALID, f"unknown exchange type '{kind}'")
-        exchange = cls(name, durable, auto_delete, internal, args)
+        arguments.validate_exchange(args, rs)
+        exchange = EXCHANGE_TYPES[kind](name, durable, auto_delete, internal, args)
         self.exchanges[name] = exchange
         return exchange
 
-    def _check_exchange_equivalence(
-        self, exchange: Exchange, kind: str, durable: bool, auto_delete: bool, internal: bool,
-        args: dict[str, Any],
-    ) -> None:
-        where = f"for exchange '{exchange.name}' in vhost '{self.name}'"
-        for field, current, received in (
-            ("type", exchange.kind, kind),
-            ("durable", _bool(exchange.durable), _bool(durable)),
-            ("auto_delete", _bool(exchange.auto_delete), _bool(auto_delete)),
-            ("internal", _bool(exchange.internal), _bool(internal)),
-        ):
-            if current != received:
-                raise ChannelError(
-                    errors.PRECONDITION_FAILED,
-                    f"inequivalent arg '{field}' {where}: received '{received}' but current is '{current}'",
-                )
-        arguments.check_equivalent(arguments.EXCHANGE_COMPARED, exchange.arguments, args, where)
-
     def delete_exchange(self, name: str, if_unused: bool = False) -> None:
-        if not name or name.startswith("amq."):
-            self._refuse_reserved_exchange(name)
-        exchange = self.exchange(name)
-        if if_unused and exchange.bindings:
-            raise ChannelError(
-                errors.PRECONDITION_FAILED, f"exchange '{name}' in vhost '{self.name}' in use"
-            )
-        self._remove_exchange(exchange)
-
-    def _refuse_reserved_exchange(self, name: str) -> None:
+        """Exchange.Delete; deleting a missing exchange succeeds (RabbitMQ 3.10)."""
         if not name:
-            raise ChannelError(errors.ACCESS_REFUSED, "operation not permitted on the default exchange")
-        raise ChannelError(
-            errors.ACCESS_REFUSED, f"exchange name '{name}' contains reserved prefix 'amq.*'"
-        )
+            raise ChannelError(errors.ACCESS_REFUSED, DEFAULT_EXCHANGE_REFUSED)
+        if name.startswith("amq."):
+            raise ChannelError(
+                errors.ACCESS_REFUSED, f"deletion of system {self._rs('exchange', name)} not allowed"
+            )
+        exchange = self.exchanges.get(name)
+        if exchange is None:
+            return
+        if if_unused and exchange.bindings:
+            raise ChannelError(errors.PRECONDITION_FAILED, f"{self._rs('exchange', name)} in use")
+        self._remove_exchange(exchange)
 
     def _remove_exchange(self, exchange: Exchange) -> None:
         self.exchanges.pop(exchange.name, None)
@@ -162,6 +167,7 @@ class VirtualHost:
         auto_delete: bool = False,
         args: dict[str, Any] | None = None,
     ) -> Queue:
+        """Queue.Declare. An exclusive queue is never durable, whatever the client asks."""
         args = args or {}
         if passive:
             return self.queue(name, owner)
@@ -171,12 +177,12 @@ class VirtualHost:
             raise ChannelError(
                 errors.ACCESS_REFUSED, f"queue name '{name}' contains reserved prefix 'amq.*'"
             )
-        where = f"for queue '{name}' in vhost '{self.name}'"
+        durable = durable and not exclusive
+        rs = self._rs("queue", name)
         existing = self.queues.get(name)
         if existing is not None:
-            self.queue(name, owner)  # exclusivity check
-            if exclusive and existing.exclusive_owner is None:
-                self.queue(name, object())  # RESOURCE_LOCKED, as RabbitMQ answers
+            if existing.exclusive_owner is not (owner if exclusive else None):
+                self._locked(name)
             for field, current, received in (
                 ("durable", existing.durable, durable),
                 ("auto_delete", existing.auto_delete, auto_delete),
@@ -184,22 +190,34 @@ class VirtualHost:
                 if current != received:
                     raise ChannelError(
                         errors.PRECONDITION_FAILED,
-                        f"inequivalent arg '{field}' {where}: received '{_bool(received)}' "
+                        f"inequivalent arg '{field}' for {rs}: received '{_bool(received)}' "
                         f"but current is '{_bool(current)}'",
                     )
-            arguments.check_equivalent(arguments.QUEUE_COMPARED, existing.arguments, args, where)
+            arguments.check_queue_equivalent(existing.arguments, args, rs)
             return existing
-        arguments.validate_queue_arguments(args, where)
+        arguments.validate_queue(args, durable, exclusive, auto_delete, rs)
         queue = Queue(name, self.name, durable, owner if exclusive else None, auto_delete, args)
         self.queues[name] = queue
         return queue
 
+    def purge_queue(self, name: str, owner: Hashable) -> int:
+        """Queue.Purge: drops the ready messages (not the unacked ones); returns how many."""
+        return self.queue(name, owner).purge()
+
     def delete_queue(self, name: str, owner: Hashable, if_unused: bool = False, if_empty: bool = False) -> int:
-        queue = self.queue(name, owner)
-        if if_unused and queue.consumers:
-            raise ChannelError(errors.PRECONDITION_FAILED, f"queue '{name}' in vhost '{self.name}' in use")
+        """Queue.Delete; deleting a missing queue succeeds with a count of 0 (RabbitMQ 3.10).
+
+        if_empty is checked first and counts ready messages only (unacked ones do not make a
+        queue "not empty"), then if_unused.
+        """
+        queue = self.queues.get(name)
+        if queue is None:
+            return 0
+        self._check_exclusive(queue, owner)
         if if_empty and queue.ready:
-            raise ChannelError(errors.PRECONDITION_FAILED, f"queue '{name}' in vhost '{self.name}' not empty")
+            raise ChannelError(errors.PRECONDITION_FAILED, f"{self._rs('queue', name)} not empty")
+        if if_unused and queue.consumers:
+            raise ChannelError(errors.PRECONDITION_FAILED, f"{self._rs('queue', name)} in use")
         return self.remove_queue(queue)
 
     def remove_queue(self, queue: Queue) -> int:
@@ -218,21 +236,47 @@ class VirtualHost:
         return count
 
     # -- bindings ---------------------------------------------------------------------------
+    # RabbitMQ refuses the default exchange on either side before looking anything up; a bind
+    # then needs the source, then the destination; an unbind of anything missing succeeds.
 
-    def bind(self, destination: Queue | Exchange, source_name: str, routing_key: str, args: dict[str, Any]) -> None:
-        if not source_name:
-            raise ChannelError(errors.ACCESS_REFUSED, "operation not permitted on the default exchange")
+    def bind_queue(self, queue_name: str, owner: Hashable, source_name: str, routing_key: str,
+                   args: dict[str, Any]) -> None:
+        self._refuse_default(source_name)
         source = self.exchange(source_name)
+        self._bind(source, self.queue(queue_name, owner), routing_key, args)
+
+    def unbind_queue(self, queue_name: str, owner: Hashable, source_name: str, routing_key: str,
+                     args: dict[str, Any]) -> None:
+        self._refuse_default(source_name)
+        source, queue = self.exchanges.get(source_name), self.queues.get(queue_name)
+        if source is None or queue is None or not source.has_binding(queue, routing_key, args):
+            return
+        self._check_exclusive(queue, owner)  # only an existing binding is guarded
+        self._unbind(source, queue, routing_key, args)
+
+    def bind_exchange(self, destination_name: str, source_name: str, routing_key: str, args: dict[str, Any]) -> None:
+        self._refuse_default(source_name, destination_name)
+        source = self.exchange(source_name)
+        self._bind(source, self.exchange(destination_name), routing_key, args)
+
+    def unbind_exchange(self, destination_name: str, source_name: str, routing_key: str, args: dict[str, Any]) -> None:
+        self._refuse_default(source_name, destination_name)
+        source, destination = self.exchanges.get(source_name), self.exchanges.get(destination_name)
+        if source is not None and destination is not None:
+            self._unbind(source, destination, routing_key, args)
+
+    def _refuse_default(self, *names: str) -> None:
+        if not all(names):
+            raise ChannelError(errors.ACCESS_REFUSED, DEFAULT_EXCHANGE_REFUSED)
+
+    def _bind(self, source: Exchange, destination: Queue | Exchange, routing_key: str, args: dict[str, Any]) -> None:
         if source.kind == "headers":
             problem = validate_x_match(args)
             if problem:
                 raise ChannelError(errors.PRECONDITION_FAILED, problem)
         source.bind(destination, routing_key, args)
 
-    def unbind(self, destination: Queue | Exchange, source_name: str, routing_key: str, args: dict[str, Any]) -> None:
-        if not source_name:
-            raise ChannelError(errors.ACCESS_REFUSED, "operation not permitted on the default exchange")
-        source = self.exchange(source_name)
+    def _unbind(self, source: Exchange, destination: Queue | Exchange, routing_key: str, args: dict[str, Any]) -> None:
         if source.unbind(destination, routing_key, args):
             self._maybe_auto_delete_exchange(source)
 

@@ -7,6 +7,8 @@ way RabbitMQ does. Reply texts follow RabbitMQ's form: ``NOT_FOUND - no queue 'q
 
 from __future__ import annotations
 
+from amqpd.protocol import erlang
+
 REPLY_NAMES: dict[int, str] = {
     200: "OK",
     311: "CONTENT_TOO_LARGE",
@@ -45,17 +47,24 @@ INTERNAL_ERROR = 541
 
 
 def reply_text(code: int, detail: str) -> str:
-    """RabbitMQ's reply text: the code's name, a dash, then the detail."""
-    return f"{REPLY_NAMES[code]} - {detail}"
+    """RabbitMQ's reply text: the code's name, a dash, then the detail.
+
+    A short string holds 255 bytes, so RabbitMQ cuts a longer text to 252 bytes and "...".
+    """
+    text = f"{REPLY_NAMES[code]} - {detail}"
+    raw = text.encode("utf-8")
+    if len(raw) <= 255:
+        return text
+    return raw[:252].decode("utf-8", "ignore") + "..."
 
 
 class AMQPError(Exception):
     """A fault with an AMQP reply code; ids name the method that caused it (0 if none)."""
 
     def __init__(self, code: int, detail: str, class_id: int = 0, method_id: int = 0) -> None:
-        super().__init__(reply_text(code, detail))
+        self.text = reply_text(code, detail)
+        super().__init__(self.text)
         self.code = code
-        self.text = reply_text(code, detail)[:255]
         self.class_id = class_id
         self.method_id = method_id
 
@@ -72,3 +81,33 @@ class ChannelError(AMQPError):
 
 class ConnectionError(AMQPError):  # noqa: A001 - the AMQP term; always used module-qualified
     """Closes the whole connection (hard error)."""
+
+
+class FatalFrameError(ConnectionError):
+    """The byte stream can no longer be split into frames (too large, bad end octet).
+
+    RabbitMQ sends Connection.Close, stops reading and closes the socket 3 s later.
+    """
+
+
+class SilentClose(Exception):
+    """End the connection at once without a frame: what RabbitMQ's reader does when it crashes
+    on a method with unknown class/method ids."""
+
+
+def _snippet(payload: bytes) -> tuple[str, bytes]:
+    """RabbitMQ's payload_snippet: the whole payload up to 16 octets, else its first 16."""
+    return ("all", payload) if len(payload) <= 16 else ("first 16", payload[:16])
+
+
+def frame_error(ftype: int, payload: bytes, reason: erlang.Term, fatal: bool = False) -> ConnectionError:
+    """501 ``FRAME_ERROR - type T, all octets = <<...>>: reason`` as RabbitMQ words it."""
+    label, snippet = _snippet(payload)
+    detail = erlang.format("type ", ftype, f", {label} octets = ", snippet, ": ", reason)
+    return (FatalFrameError if fatal else ConnectionError)(FRAME_ERROR, detail)
+
+
+def unexpected_frame(ftype: int, payload: bytes) -> ConnectionError:
+    """505 ``UNEXPECTED_FRAME - type T, all octets = <<...>>``: a frame this channel cannot take."""
+    label, snippet = _snippet(payload)
+    return ConnectionError(UNEXPECTED_FRAME, erlang.format("type ", ftype, f", {label} octets = ", snippet))

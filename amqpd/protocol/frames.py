@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
-from pamqp import commands
+from pamqp import commands, encode
 from pamqp import frame as pamqp_frame
 
 from amqpd.protocol import errors
+from amqpd.protocol.erlang import Atom
 
 FRAME_METHOD = 1
 FRAME_HEADER = 2
@@ -40,7 +41,7 @@ BASIC_ACK = 0x003C0050
 
 
 class FrameReader:
-    """Splits a byte stream into (type, channel, payload) frames, bounded by frame_max."""
+    """Splits a byte stream into (type, channel, payload) frames, bounded by frame_max (0: none)."""
 
     def __init__(self, frame_max: int) -> None:
         self.buffer = bytearray()
@@ -49,32 +50,31 @@ class FrameReader:
     def feed(self, data: bytes) -> None:
         self.buffer += data
 
-    def frames(self) -> list[tuple[int, int, bytes]]:
-        """Every complete frame buffered so far; a partial tail stays for the next feed."""
+    def frames(self) -> Iterator[tuple[int, int, bytes]]:
+        """Every complete frame buffered so far, in order; a partial tail stays for the next feed.
+
+        A frame that breaks the stream raises errors.FatalFrameError when it is reached, after
+        the frames before it were taken (RabbitMQ handles those first too). RabbitMQ allows a
+        payload of exactly frame_max bytes although its message quotes frame_max - 8.
+        """
         buf = self.buffer
-        pos, end = 0, len(buf)
-        out = []
-        while end - pos >= 7:
-            ftype, channel, size = _FRAME_HEAD.unpack_from(buf, pos)
-            if size + FRAME_OVERHEAD > self.frame_max:
-                del buf[:pos]
-                raise errors.ConnectionError(
-                    errors.FRAME_ERROR,
-                    f"frame size {size + FRAME_OVERHEAD} exceeds negotiated frame_max {self.frame_max}",
-                )
-            stop = pos + 7 + size
-            if stop >= end:
-                break
-            if buf[stop] != FRAME_END:
-                del buf[:pos]
-                raise errors.ConnectionError(
-                    errors.FRAME_ERROR, f"frame_end byte {buf[stop]:#04x} is not 0xce"
-                )
-            out.append((ftype, channel, bytes(buf[pos + 7 : stop])))
-            pos = stop + 1
-        if pos:
+        pos = 0
+        try:
+            while len(buf) - pos >= 7:
+                ftype, channel, size = _FRAME_HEAD.unpack_from(buf, pos)
+                if self.frame_max and size > self.frame_max:
+                    raise errors.frame_error(
+                        ftype, b"", (Atom("frame_too_large"), size, self.frame_max - FRAME_OVERHEAD), fatal=True)
+                stop = pos + 7 + size
+                if stop >= len(buf):
+                    break
+                payload = bytes(buf[pos + 7 : stop])
+                if buf[stop] != FRAME_END:
+                    raise errors.frame_error(ftype, payload, (Atom("invalid_frame_end_marker"), buf[stop]), fatal=True)
+                pos = stop + 1
+                yield ftype, channel, payload
+        finally:
             del buf[:pos]
-        return out
 
 
 @dataclass(slots=True)
@@ -108,32 +108,47 @@ def _shortstr(payload: bytes, pos: int) -> tuple[str, int]:
 
 
 def decode_method(payload: bytes) -> tuple[int, Any]:
-    """(class_id << 16 | method_id, method object) for a method frame's payload.
+    """(class_id << 16 | method_id, method object) for a method frame's payload (4 bytes or more).
 
-    Raises ValueError when the payload does not decode and KeyError for an unknown method.
+    Raises KeyError for unknown class/method ids and ValueError when the arguments do not decode.
     """
-    if len(payload) < 4:
-        raise ValueError("method frame too short")
     (index,) = _U32.unpack_from(payload, 0)
-    if index == BASIC_PUBLISH:
-        exchange, pos = _shortstr(payload, 6)
-        routing_key, pos = _shortstr(payload, pos)
-        bits = payload[pos]
-        return index, Publish(exchange, routing_key, bool(bits & 1), bool(bits & 2))
-    if index == BASIC_ACK:
-        tag, bits = _U64_BIT.unpack_from(payload, 4)
-        return index, Ack(tag, bool(bits & 1))
-    method = commands.INDEX_MAPPING[index]()
+    method_class = commands.INDEX_MAPPING[index]  # KeyError: unknown ids
     try:
+        if index == BASIC_PUBLISH:
+            exchange, pos = _shortstr(payload, 6)
+            routing_key, pos = _shortstr(payload, pos)
+            bits = payload[pos]
+            return index, Publish(exchange, routing_key, bool(bits & 1), bool(bits & 2))
+        if index == BASIC_ACK:
+            tag, bits = _U64_BIT.unpack_from(payload, 4)
+            return index, Ack(tag, bool(bits & 1))
+        method = method_class()
         method.unmarshal(payload[4:])
-    except (struct.error, IndexError, UnicodeDecodeError) as exc:
-        raise ValueError(str(exc)) from exc
+    except (struct.error, IndexError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"cannot decode {method_class.__name__}: {exc}") from exc
     return index, method
 
 
 def encode_method(channel: int, method: Any) -> bytes:
     """A whole method frame for any pamqp method object."""
     return pamqp_frame.marshal(method, channel)
+
+
+def connection_start(server_properties: dict[str, Any], mechanisms: str, locales: str) -> bytes:
+    """Connection.Start 0-9 with the server properties in the given key order, as RabbitMQ
+    sends them (pamqp's encoder sorts table keys)."""
+    payload = (_METHOD_ID.pack(10, 10) + b"\x00\x09" + _ordered_table(server_properties)
+               + encode.long_string(mechanisms) + encode.long_string(locales))
+    return _FRAME_HEAD.pack(FRAME_METHOD, 0, len(payload)) + payload + b"\xce"
+
+
+def _ordered_table(table: dict[str, Any]) -> bytes:
+    items = b"".join(
+        encode.short_string(key) + (b"F" + _ordered_table(value) if isinstance(value, dict)
+                                    else encode.encode_table_value(value))
+        for key, value in table.items())
+    return _U32.pack(len(items)) + items
 
 
 def write_method_raw(out: bytearray, channel: int, payload: bytes) -> None:
@@ -171,13 +186,13 @@ def write_get_ok(
 
 
 def write_content(out: bytearray, channel: int, raw_properties: bytes, body: bytes, frame_max: int) -> None:
-    """Content header (properties forwarded verbatim) and the body split to fit frame_max."""
+    """Content header (properties forwarded verbatim) and the body split to fit frame_max (0: no limit)."""
     body_size = len(body)
     out += _CONTENT_HEAD.pack(FRAME_HEADER, channel, 12 + len(raw_properties), 60, 0, body_size)
     out += raw_properties
     out.append(FRAME_END)
     chunk = frame_max - FRAME_OVERHEAD
-    if body_size <= chunk:
+    if not frame_max or body_size <= chunk:
         if body_size:
             out += _FRAME_HEAD.pack(FRAME_BODY, channel, body_size)
             out += body
@@ -189,7 +204,6 @@ def write_content(out: bytearray, channel: int, raw_properties: bytes, body: byt
         out += _FRAME_HEAD.pack(FRAME_BODY, channel, len(piece))
         out += piece
         out.append(FRAME_END)
-
 
 
 def queue_declare_ok(channel: int, queue: str, message_count: int, consumer_count: int) -> bytes:
@@ -210,4 +224,10 @@ def basic_return_head(channel: int, code: int, text: str, exchange: str, routing
 def confirm_frame(channel: int, ack: bool, delivery_tag: int, multiple: bool) -> bytes:
     """Basic.Ack or Basic.Nack from the broker to a confirm-mode publisher."""
     payload = _METHOD_ID.pack(60, 80 if ack else 120) + _U64_BIT.pack(delivery_tag, 1 if multiple else 0)
+    return _FRAME_HEAD.pack(FRAME_METHOD, channel, len(payload)) + payload + b"\xce"
+
+
+def channel_open_ok(channel: int) -> bytes:
+    """Channel.Open-Ok with the empty reserved field RabbitMQ sends (pamqp would send '0')."""
+    payload = _METHOD_ID.pack(20, 11) + _U32.pack(0)
     return _FRAME_HEAD.pack(FRAME_METHOD, channel, len(payload)) + payload + b"\xce"

@@ -23,7 +23,13 @@ def resident_bytes() -> int:
 
 
 class MemoryAlarm:
-    """Polls resident memory; while over the limit, publishing connections stop being read."""
+    """Polls resident memory against settings.memory_limit (0 blocks all publishing, as in RabbitMQ).
+
+    Setting the alarm notifies nobody: as in RabbitMQ's rabbit_reader (publish_received ->
+    maybe_block), a connection is blocked, and sent Connection.Blocked, only when it publishes
+    while the alarm is on; connections that only consume carry on. Clearing it sends
+    Connection.Unblocked to exactly the connections that were blocked and wakes their readers.
+    """
 
     def __init__(self, node: Node, interval: float = 1.0) -> None:
         self.node = node
@@ -35,18 +41,25 @@ class MemoryAlarm:
         await self._cleared.wait()
 
     def update(self, used: int) -> None:
-        over = used > self.node.settings.memory_limit
+        """Re-evaluate the alarm for `used` bytes of memory."""
+        limit = self.node.settings.memory_limit
+        over = used > limit
         if over == self.active:
             return
         self.active = over
         if over:
             self._cleared = trio.Event()
-            log.warning("memory alarm set", used=used, limit=self.node.settings.memory_limit)
-        else:
-            self._cleared.set()
-            log.info("memory alarm cleared", used=used)
+            log.warning("memory resource limit alarm set", used=used, limit=limit)
+            return
+        log.info("memory resource limit alarm cleared", used=used, limit=limit)
+        self._cleared.set()
         for conn in list(self.node.connections):
-            conn.set_blocked(over)
+            conn.set_blocked(False)
+
+    def set_limit(self, limit: int) -> None:
+        """Change the limit and re-evaluate at once (like rabbitmqctl set_vm_memory_high_watermark)."""
+        self.node.settings.memory_limit = limit
+        self.update(resident_bytes())
 
     async def run(self) -> None:
         while True:

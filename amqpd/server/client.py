@@ -1,8 +1,6 @@
-"""The I/O of one client connection: a reader, a writer and a heartbeat task around a Connection."""
+"""The I/O of one client connection: reader, writer and timers around a sans-IO Connection."""
 
 from __future__ import annotations
-
-import time
 
 import structlog
 import trio
@@ -15,7 +13,7 @@ from amqpd.session.consumer import OUTBOX_HIGH_WATER
 log = structlog.get_logger("amqpd.server")
 
 READ_SIZE = 256 * 1024
-CLOSE_OK_TIMEOUT = 3.0  # how long to wait for Connection.Close-Ok after the broker's Close
+HANDSHAKE_STATES = ("header", "start-ok", "tune-ok", "open")  # until Connection.Open succeeded
 
 
 class Waker:
@@ -33,7 +31,14 @@ class Waker:
 
 
 class ClientSession:
-    """Runs one accepted socket until either side closes it."""
+    """Runs one accepted socket until either side closes it.
+
+    Timings follow RabbitMQ: the handshake (up to Connection.Open) must finish within
+    handshake_timeout of the accept; once tuned, a heartbeat goes out every heartbeat/2 seconds
+    in which nothing else was sent, and a client silent for two whole heartbeat intervals is
+    dropped (checked on heartbeat ticks, so a silent client goes at 3 x heartbeat). The
+    Connection decides how long to wait for Close-Ok and how long to linger before a close.
+    """
 
     def __init__(self, node: Node, stream: trio.SocketStream, alarms: "object") -> None:
         self.node = node
@@ -45,13 +50,17 @@ class ClientSession:
         except OSError:
             peer = None
         self.conn = Connection(node, peer, self.waker.set)
-        self.last_received = self.last_sent = time.monotonic()
+        self.accepted = trio.current_time()
+        self.received = 0  # bytes read, for the heartbeat monitor
+        self.last_sent = self.accepted  # when something other than a heartbeat was last written
+        self.heartbeats_started = False
+        self.close_ok_timer_started = False
 
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
             nursery.start_soon(self._writer)
-            nursery.start_soon(self._watchdog)
+            nursery.start_soon(self._handshake_timeout)
             try:
                 await self._reader()
             finally:
@@ -60,23 +69,36 @@ class ClientSession:
         with trio.move_on_after(1):
             await self.stream.aclose()
 
+    def _drop(self, why: str) -> None:
+        """Close the socket now, without a frame (timeouts)."""
+        log.info(why, conn=self.conn.id, state=self.conn.state)
+        self.conn.lost()
+        self.nursery.cancel_scope.cancel()
+
     async def _reader(self) -> None:
         conn = self.conn
         while conn.state != "closed":
-            if conn.has_published and self.alarms.active:  # type: ignore[attr-defined]
-                await self.alarms.cleared()  # type: ignore[attr-defined]
             try:
                 data = await self.stream.receive_some(READ_SIZE)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 return
             if not data:
                 return
-            self.last_received = time.monotonic()
+            self.received += len(data)
+            conn.has_published = False
             try:
                 conn.feed(data)
             except Exception:  # a bug must cost one connection, never the broker
                 log.exception("internal error while handling a frame", conn=conn.id)
                 conn.close_with(errors.ConnectionError(errors.INTERNAL_ERROR, "internal error"))
+            if conn.tuned and conn.heartbeat and not self.heartbeats_started:
+                self.heartbeats_started = True
+                self.nursery.start_soon(self._send_heartbeats, conn.heartbeat)
+                self.nursery.start_soon(self._monitor_heartbeats, conn.heartbeat)
+            if conn.has_published and self.alarms.active:  # type: ignore[attr-defined]
+                # as RabbitMQ: a publish under a resource alarm blocks the connection (no reads)
+                conn.set_blocked(True)
+                await self.alarms.cleared()  # type: ignore[attr-defined]
         await trio.sleep_forever()  # the writer flushes the last frames and ends the session
 
     async def _writer(self) -> None:
@@ -92,39 +114,51 @@ class ClientSession:
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     self.nursery.cancel_scope.cancel()
                     return
-                self.last_sent = time.monotonic()
+                if data != frames.HEARTBEAT_FRAME:
+                    self.last_sent = trio.current_time()
                 if was_over:
                     conn.resume_consumers()
             if conn.close_when_flushed:
+                await trio.sleep(conn.close_delay)
                 self.nursery.cancel_scope.cancel()
                 return
+            if conn.state == "closing" and not self.close_ok_timer_started:
+                self.close_ok_timer_started = True
+                self.nursery.start_soon(self._close_ok_timeout, conn.close_ok_timeout)
 
-    async def _watchdog(self) -> None:
-        """Handshake timeout, heartbeats out, missed heartbeats in, and the Close-Ok wait."""
-        conn, settings = self.conn, self.node.settings
-        started = time.monotonic()
-        closing_since: float | None = None
+    async def _handshake_timeout(self) -> None:
+        await trio.sleep_until(self.accepted + self.node.settings.handshake_timeout)
+        if self.conn.state in HANDSHAKE_STATES:
+            self._drop("handshake timed out")
+
+    async def _close_ok_timeout(self, timeout: float) -> None:
+        await trio.sleep(timeout)
+        self._drop("no Connection.Close-Ok from client")
+
+    async def _send_heartbeats(self, heartbeat: int) -> None:
+        """A heartbeat on every tick of heartbeat/2 s in which nothing else was written."""
+        while self.conn.state != "closed":
+            tick = trio.current_time()
+            await trio.sleep(heartbeat / 2)
+            if self.last_sent <= tick and self.conn.state in ("open", "opened"):
+                self.conn.send(frames.HEARTBEAT_FRAME)
+
+    async def _monitor_heartbeats(self, heartbeat: int) -> None:
+        """Drop the client after two consecutive heartbeat ticks without any byte received.
+
+        The monitor pauses while the connection is blocked (nothing is read then), as in RabbitMQ.
+        """
+        seen, misses = -1, 0  # the first tick never counts as a miss, as in RabbitMQ
         while True:
-            await trio.sleep(0.5 if conn.heartbeat != 1 else 0.25)
-            now = time.monotonic()
-            if conn.state in ("header", "start-ok", "tune-ok", "open"):
-                if now - started > settings.handshake_timeout:
-                    log.info("handshake timed out", conn=conn.id, state=conn.state)
-                    conn.lost()
-                    self.nursery.cancel_scope.cancel()
-                    return
+            await trio.sleep(heartbeat)
+            if self.conn.blocked:
+                seen, misses = -1, 0
                 continue
-            if conn.state == "closing":
-                closing_since = closing_since or now
-                if now - closing_since > CLOSE_OK_TIMEOUT:
-                    self.nursery.cancel_scope.cancel()
-                    return
+            if self.received != seen:
+                seen, misses = self.received, 0
                 continue
-            if conn.heartbeat:
-                if now - self.last_sent >= conn.heartbeat / 2:
-                    conn.send(frames.HEARTBEAT_FRAME)
-                if now - self.last_received > 2 * conn.heartbeat:
-                    log.warning("missed heartbeats from client", conn=conn.id, timeout=conn.heartbeat)
-                    conn.lost()
-                    self.nursery.cancel_scope.cancel()
-                    return
+            misses += 1
+            if misses >= 2:
+                log.warning("missed heartbeats from client", conn=self.conn.id, timeout=heartbeat)
+                self._drop("heartbeat timeout")
+                return

@@ -20,25 +20,67 @@ class Server:
         self.node = node
         self.alarm = MemoryAlarm(node)
         self.port: int | None = None
+        self._listeners: list[trio.SocketListener] | None = None
+        self._accepting = trio.CancelScope()
+        self._sessions: set[ClientSession] = set()
+        self._session_ended = trio.Event()
 
     async def _handle(self, stream: trio.SocketStream) -> None:
-        await ClientSession(self.node, stream, self.alarm).run()
+        session = ClientSession(self.node, stream, self.alarm)
+        self._sessions.add(session)
+        try:
+            await session.run()
+        finally:
+            self._sessions.discard(session)
+            self._session_ended.set()
+
+    async def listen(self) -> int:
+        """Bind the listening socket and return its port.
+
+        Called on its own (as the CLI does) a bind failure such as EADDRINUSE surfaces as a plain
+        OSError, not wrapped in a nursery's ExceptionGroup, so it can be reported in one line.
+        """
+        settings = self.node.settings
+        self._listeners = await trio.open_tcp_listeners(settings.port, host=settings.host)
+        self.port = self._listeners[0].socket.getsockname()[1]
+        return self.port
 
     async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-        """Listen and serve until cancelled; reports the bound port through task_status."""
-        settings = self.node.settings
-        listeners = await trio.open_tcp_listeners(settings.port, host=settings.host)
-        self.port = listeners[0].socket.getsockname()[1]
-        log.info(f"Server startup complete; listening on amqp://{settings.host}:{self.port}",
-                 host=settings.host, port=self.port)
+        """Listen (unless listen() was called) and serve until cancelled; reports the port through task_status."""
+        if self._listeners is None:
+            await self.listen()
+        host = self.node.settings.host
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.alarm.run)
-            await nursery.start(trio.serve_listeners, self._handle, listeners)
+            await nursery.start(self._accept, nursery)
+            log.info(f"Server startup complete; listening on amqp://{host}:{self.port}", host=host, port=self.port)
             task_status.started(self.port)
-            await trio.sleep_forever()
+
+    async def _accept(self, handler_nursery: trio.Nursery, *,
+                      task_status: trio.TaskStatus[object] = trio.TASK_STATUS_IGNORED) -> None:
+        """Accept until shutdown() stops it, then close the listening sockets (new clients are refused)."""
+        assert self._listeners is not None
+        with self._accepting:
+            await trio.serve_listeners(self._handle, self._listeners, handler_nursery=handler_nursery,
+                                       task_status=task_status)
+        for listener in self._listeners:
+            listener.socket.close()  # synchronous, so it happens even when the nursery is being cancelled
 
     def close_all(self, reason: str = "shutdown") -> None:
         """Tell every client the broker is going away (320 CONNECTION_FORCED), like RabbitMQ."""
         for conn in list(self.node.connections):
             conn.close_with(errors.ConnectionError(
                 errors.CONNECTION_FORCED, f"broker forced connection closure with reason '{reason}'"))
+
+    async def shutdown(self, grace: float) -> None:
+        """Stop accepting, send every client Connection.Close 320 and give the sessions `grace` seconds to end.
+
+        The Close frames are written by each session's writer task, so this waits for the sessions
+        (not just for the connections to be released) before the caller cancels everything.
+        """
+        self._accepting.cancel()
+        self.close_all()
+        with trio.move_on_after(grace):
+            while self._sessions:
+                self._session_ended = trio.Event()
+                await self._session_ended.wait()

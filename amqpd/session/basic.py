@@ -13,27 +13,36 @@ from amqpd.broker.tables import type_class
 from amqpd.protocol import errors, frames
 from amqpd.protocol.errors import ChannelError
 from amqpd.session.consumer import ChannelConsumer
+from amqpd.session.topology import queue_name
 
 if TYPE_CHECKING:
     from amqpd.session.channel import Channel
 
 
 def qos(channel: "Channel", m: commands.Basic.Qos) -> None:
-    """global=false sets the limit of consumers created afterwards; global=true the channel's."""
+    """global=false sets the limit of consumers created afterwards; global=true the channel's.
+
+    As in RabbitMQ 3.10 (rabbit_limiter:unlimit_prefetch), global=false also lifts the channel's
+    limit. RabbitMQ has no byte-based prefetch: any prefetch_size closes the connection.
+    """
+    if m.prefetch_size:
+        raise errors.ConnectionError(errors.NOT_IMPLEMENTED, f"prefetch_size!=0 ({m.prefetch_size})")
     if m.global_:
         channel.global_prefetch = m.prefetch_count
     else:
         channel.prefetch = m.prefetch_count
+        channel.global_prefetch = 0
     channel.connection.send_method(channel.number, commands.Basic.QosOk())
     channel.resume()
 
 
 def consume(channel: "Channel", m: commands.Basic.Consume) -> None:
+    """Subscribe; a reused tag is checked before the queue, as RabbitMQ does (530 even for a missing queue)."""
     vhost = channel.vhost
-    queue = vhost.queue(m.queue, channel.connection)
     tag = m.consumer_tag or "amq.ctag-" + base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
     if tag in channel.consumers:
         raise errors.ConnectionError(errors.NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'")
+    queue = vhost.queue(queue_name(channel, m.queue), channel.connection)
     if queue.has_exclusive_consumer() or (m.exclusive and queue.consumers):
         raise ChannelError(errors.ACCESS_REFUSED, f"queue '{queue.name}' in vhost '{vhost.name}' in exclusive use")
     priority = (m.arguments or {}).get("x-priority", 0)
@@ -68,7 +77,7 @@ def cancel_ok(channel: "Channel", m: commands.Basic.CancelOk) -> None:
 
 
 def get(channel: "Channel", m: commands.Basic.Get) -> None:
-    queue = channel.vhost.queue(m.queue, channel.connection)
+    queue = channel.vhost.queue(queue_name(channel, m.queue), channel.connection)
     entry = queue.get()
     if entry is None:
         channel.connection.send_method(channel.number, commands.Basic.GetEmpty())

@@ -42,8 +42,8 @@ class Channel:
         self.connection = connection
         self.number = number
         self.vhost = connection.vhost
-        self.active = True
         self.consumers: dict[str, ChannelConsumer] = {}
+        self.last_queue = ""  # what an empty queue name refers to (RabbitMQ's shortcut)
         self.unacked: dict[int, Unacked] = {}
         self.delivery_tag = 0
         self.prefetch = 0  # for consumers created from now on (global=false)
@@ -56,23 +56,34 @@ class Channel:
         self._header: ContentHeader | None = None
         self._body: list[bytes] = []
         self._received = 0
+        self._dispatching = False  # a method handler of this channel is running
+        self._deferred: list[bytes] = []  # frames to send after that handler's reply
 
     # -- frames ---------------------------------------------------------------------------------
 
     def on_frame(self, ftype: int, payload: bytes) -> None:
-        index = frames.BASIC_PUBLISH
+        """Dispatch one frame; errors become Channel.Close or Connection.Close.
+
+        Frame-order faults carry the ids of the publish being assembled, or 0/0 when none is
+        (RabbitMQ's class_id/method_id for an out-of-place content frame).
+        """
+        index = frames.BASIC_PUBLISH if self._publish is not None else 0
         try:
             if ftype == frames.FRAME_METHOD:
                 if self._publish is not None:
-                    raise errors.ConnectionError(
-                        errors.UNEXPECTED_FRAME,
-                        f"expected content header for class 60, got non content header frame instead")
+                    raise errors.ConnectionError(errors.UNEXPECTED_FRAME, self._expected())
                 index, method = self.connection._decode(payload)
                 handler = HANDLERS.get(index)
                 if handler is None:
-                    raise errors.ConnectionError(
-                        errors.COMMAND_INVALID, f"unexpected method {getattr(method, 'name', index)}")
-                handler(self, method)
+                    raise errors.ConnectionError(errors.COMMAND_INVALID, "unimplemented method")
+                self._dispatching = True
+                try:
+                    handler(self, method)
+                finally:
+                    self._dispatching = False
+                    if self._deferred:
+                        self.connection.send(b"".join(self._deferred))
+                        self._deferred.clear()
             elif ftype == frames.FRAME_HEADER:
                 self._on_header(payload)
             elif ftype == frames.FRAME_BODY:
@@ -86,17 +97,26 @@ class Channel:
         except errors.ConnectionError as exc:
             raise exc.with_method(index >> 16, index & 0xFFFF)
 
+    def _expected(self) -> str:
+        """RabbitMQ's UNEXPECTED_FRAME text for a wrong frame while a publish is being assembled."""
+        if self._header is None:
+            return "expected content header for class 60, got non content header frame instead"
+        return "expected content body, got non content body frame instead"
+
     def _on_header(self, payload: bytes) -> None:
-        if self._publish is None or self._header is not None:
+        if self._publish is None:
             raise errors.ConnectionError(
                 errors.UNEXPECTED_FRAME, "expected method frame, got non method frame instead")
+        if self._header is not None or payload[2:4] != b"\0\0":  # a second header, or weight != 0
+            raise errors.ConnectionError(errors.UNEXPECTED_FRAME, self._expected())
         try:
             header = parse_content_header(payload)
         except ValueError as exc:
             raise errors.ConnectionError(errors.FRAME_ERROR, f"malformed content header: {exc}") from None
         if header.class_id != 60:
             raise errors.ConnectionError(
-                errors.FRAME_ERROR, f"content header class {header.class_id} does not match method class 60")
+                errors.UNEXPECTED_FRAME,
+                f"expected content header for class 60, got one for class {header.class_id} instead")
         limit = self.connection.node.settings.max_message_size
         if header.body_size > limit:
             self._publish = None
@@ -108,16 +128,22 @@ class Channel:
             self._complete()
 
     def _on_body(self, payload: bytes) -> None:
+        """Collect body frames; a body longer than announced never completes (as in RabbitMQ,
+        the next method frame is then an UNEXPECTED_FRAME), and its excess is not kept."""
         header = self._header
         if header is None:
-            raise errors.ConnectionError(
-                errors.UNEXPECTED_FRAME, "expected method frame, got non method frame instead")
-        self._received += len(payload)
-        if self._received > header.body_size:
-            raise errors.ConnectionError(
-                errors.FRAME_ERROR, f"body of {self._received} bytes exceeds the declared {header.body_size}")
+            if self._publish is None:
+                raise errors.ConnectionError(
+                    errors.UNEXPECTED_FRAME, "expected method frame, got non method frame instead")
+            raise errors.ConnectionError(errors.UNEXPECTED_FRAME, self._expected())
+        received = self._received + len(payload)
+        if received > header.body_size:
+            self._received = header.body_size + 1
+            self._body.clear()
+            return
+        self._received = received
         self._body.append(payload)
-        if self._received == header.body_size:
+        if received == header.body_size:
             self._complete()
 
     def _complete(self) -> None:
@@ -185,9 +211,21 @@ class Channel:
             queue.dispatch()
 
     def consumer_cancelled_by_server(self, consumer: ChannelConsumer) -> None:
+        """The queue went away: tell clients that announced consumer_cancel_notify.
+
+        When a method of this same connection caused it (Queue.Delete), RabbitMQ's reply to that
+        method (Delete-Ok) comes first, so the Cancel waits until the handler has replied.
+        """
         self.consumers.pop(consumer.tag, None)
-        if self.connection.capabilities.get("consumer_cancel_notify"):
-            self.connection.send_method(self.number, commands.Basic.Cancel(consumer_tag=consumer.tag, nowait=True))
+        connection = self.connection
+        if not connection.capabilities.get("consumer_cancel_notify"):
+            return
+        frame = frames.encode_method(self.number, commands.Basic.Cancel(consumer_tag=consumer.tag, nowait=True))
+        busy = next((ch for ch in connection.channels.values() if ch._dispatching), None)
+        if busy is not None:
+            busy._deferred.append(frame)
+        else:
+            connection.send(frame)
 
     # -- confirms -------------------------------------------------------------------------------
 
@@ -220,11 +258,10 @@ def _close_ok(channel: Channel, method: commands.Channel.CloseOk) -> None:
 
 
 def _flow(channel: Channel, method: commands.Channel.Flow) -> None:
-    """Channel.Flow from the client pauses or resumes deliveries to it."""
-    channel.active = method.active
-    channel.connection.send_method(channel.number, commands.Channel.FlowOk(active=method.active))
-    if method.active:
-        channel.resume()
+    """RabbitMQ 3.10 does not implement client flow control: active=false closes the connection."""
+    if not method.active:
+        raise errors.ConnectionError(errors.NOT_IMPLEMENTED, "active=false")
+    channel.connection.send_method(channel.number, commands.Channel.FlowOk(active=True))
 
 
 def _open_again(channel: Channel, method: commands.Channel.Open) -> None:

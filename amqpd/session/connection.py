@@ -8,6 +8,7 @@ RabbitMQ sends them.
 from __future__ import annotations
 
 import itertools
+import struct
 import time
 from typing import Any, Callable
 
@@ -16,7 +17,7 @@ from pamqp import commands, decode
 
 from amqpd.broker.node import COMPATIBLE_VERSION, PRODUCT, Node
 from amqpd.broker.vhost import VirtualHost
-from amqpd.protocol import errors, frames
+from amqpd.protocol import erlang, errors, frames
 from amqpd.session.channel import Channel
 
 log = structlog.get_logger("amqpd.connection")
@@ -32,7 +33,13 @@ CAPABILITIES = {
     "per_consumer_qos": True,
     "direct_reply_to": False,
 }
-INITIAL_FRAME_MAX = 4096
+INITIAL_FRAME_MAX = 4096  # RabbitMQ's frame_max until Tune-Ok (FRAME_MIN_SIZE)
+CHANNEL_MIN = 1
+SILENT_CLOSE_DELAY = 3.0  # RabbitMQ's pause before closing on a client it does not trust yet
+CLOSE_OK_TIMEOUT = 30.0  # how long RabbitMQ waits for Connection.Close-Ok after its Close
+# our states -> RabbitMQ's connection_state names, which appear in its reply texts
+_RABBIT_STATES = {"start-ok": "starting", "tune-ok": "tuning", "open": "opening", "opened": "running"}
+_UNTRUSTED = ("header", "start-ok", "tune-ok")  # faults here close silently after the delay
 _ids = itertools.count(1)
 
 
@@ -52,7 +59,12 @@ def server_properties() -> dict[str, Any]:
 
 
 class Connection:
-    """Protocol state of one connection; owns its channels and its outbox."""
+    """Protocol state of one connection; owns its channels and its outbox.
+
+    The server honours two timings set here: once ``close_when_flushed`` is set it flushes the
+    outbox, waits ``close_delay`` seconds and closes the socket; in state "closing" it waits at
+    most ``close_ok_timeout`` seconds for the client's Close-Ok.
+    """
 
     def __init__(self, node: Node, peer: tuple[str, int] | None = None, wakeup: Callable[[], None] | None = None) -> None:
         self.id = next(_ids)
@@ -63,6 +75,8 @@ class Connection:
         self.reader = frames.FrameReader(INITIAL_FRAME_MAX)
         self.state = "header"  # header, start-ok, tune-ok, open, opened, closing, closed
         self.close_when_flushed = False
+        self.close_delay = 0.0
+        self.close_ok_timeout = CLOSE_OK_TIMEOUT
         self.channels: dict[int, Channel] = {}
         self.closing_channels: set[int] = set()
         settings = node.settings
@@ -73,7 +87,7 @@ class Connection:
         self.user: str | None = None
         self.vhost: VirtualHost | None = None
         self.blocked = False
-        self.has_published = False
+        self.has_published = False  # a publish was in the bytes fed last (the server blocks it under an alarm)
         self.connected_at = time.time()
         self.log = log.bind(conn=self.id, peer=f"{peer[0]}:{peer[1]}" if peer else None)
 
@@ -91,6 +105,11 @@ class Connection:
         caps = self.client_properties.get("capabilities")
         return caps if isinstance(caps, dict) else {}
 
+    @property
+    def tuned(self) -> bool:
+        """Tune-Ok was accepted (heartbeats run from here on)."""
+        return self.state in ("open", "opened")
+
     # -- input ---------------------------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:
@@ -106,15 +125,20 @@ class Connection:
             data = b""
             if self.state == "closed":
                 return
+        self.reader.feed(data)
+        received = self.reader.frames()
         try:
-            self.reader.feed(data)
-            for ftype, channel, payload in self.reader.frames():
+            for ftype, channel, payload in received:
                 self._on_frame(ftype, channel, payload)
                 if self.state == "closed":
                     break
         except errors.ConnectionError as exc:
             self.close_with(exc)
+        except errors.SilentClose as exc:
+            self.log.warning("connection aborted", reason=str(exc))
+            self._terminate()
         finally:
+            received.close()
             for ch in self.channels.values():
                 ch.flush_confirms()
 
@@ -124,27 +148,26 @@ class Connection:
             self._terminate()
             return
         self.state = "start-ok"
-        self.send_method(0, commands.Connection.Start(
-            version_major=0, version_minor=9, server_properties=server_properties(),
-            mechanisms="PLAIN AMQPLAIN", locales="en_US"))
+        self.send(frames.connection_start(server_properties(), mechanisms="AMQPLAIN PLAIN", locales="en_US"))
 
     def _on_frame(self, ftype: int, channel: int, payload: bytes) -> None:
-        if ftype == frames.FRAME_HEARTBEAT:
-            if channel != 0:
-                raise errors.ConnectionError(
-                    errors.COMMAND_INVALID, f"heartbeat frame on non-zero channel {channel}")
-            return
+        """Frame-level checks in RabbitMQ's order, then channel 0 or the channel's own handler."""
         if self.state == "closing":
             self._on_frame_while_closing(ftype, channel, payload)
             return
+        if channel != 0 and self.state != "opened":
+            raise errors.unexpected_frame(ftype, payload)
+        if not _well_formed(ftype, payload):
+            raise errors.frame_error(ftype, payload, erlang.Atom("unknown_frame"))
+        if ftype == frames.FRAME_HEARTBEAT:
+            if channel != 0:
+                raise errors.unexpected_frame(ftype, payload)
+            return
         if channel == 0:
             if ftype != frames.FRAME_METHOD:
-                raise errors.ConnectionError(
-                    errors.UNEXPECTED_FRAME, f"expected method frame, got non method frame instead")
+                raise errors.unexpected_frame(ftype, payload)
             self._on_connection_method(payload)
             return
-        if self.state != "opened":
-            raise errors.ConnectionError(errors.CHANNEL_ERROR, "expected 'connection.open'")
         if channel in self.closing_channels:
             self._on_frame_for_closing_channel(ftype, channel, payload)
             return
@@ -155,24 +178,25 @@ class Connection:
         ch.on_frame(ftype, payload)
 
     def _decode(self, payload: bytes) -> tuple[int, Any]:
+        """Decode a method frame; faults carry the method's ids like RabbitMQ's."""
         try:
             return frames.decode_method(payload)
         except KeyError:
+            raise errors.SilentClose(f"unknown method ids {payload[:4].hex()}") from None
+        except ValueError:
             index = int.from_bytes(payload[:4], "big")
             raise errors.ConnectionError(
-                errors.COMMAND_INVALID, f"unknown method class {index >> 16} method {index & 0xFFFF}"
+                errors.FRAME_ERROR, "cannot decode " + erlang.write(payload[4:]), index >> 16, index & 0xFFFF
             ) from None
-        except (ValueError, IndexError) as exc:
-            raise errors.ConnectionError(errors.SYNTAX_ERROR, f"malformed method frame: {exc}") from None
 
     # -- channel 0 -----------------------------------------------------------------------------
 
     def _on_connection_method(self, payload: bytes) -> None:
         index, method = self._decode(payload)
-        handler = self._CONNECTION_HANDLERS.get(index)
+        handler = self._CONNECTION_HANDLERS.get((self.state, index))
         if handler is None:
             raise errors.ConnectionError(
-                errors.COMMAND_INVALID, f"unexpected method {method.name} on channel 0",
+                errors.CHANNEL_ERROR, f"unexpected method in connection state {_RABBIT_STATES[self.state]}",
                 index >> 16, index & 0xFFFF)
         try:
             handler(self, method)
@@ -182,63 +206,66 @@ class Connection:
                 raise
             raise errors.ConnectionError(exc.code, exc.text.split(" - ", 1)[1], exc.class_id, exc.method_id) from None
 
-    def _expect(self, state: str, method: Any) -> None:
-        if self.state != state:
-            raise errors.ConnectionError(errors.COMMAND_INVALID, f"unexpected method {method.name}")
-
     def _on_start_ok(self, method: commands.Connection.StartOk) -> None:
-        self._expect("start-ok", method)
         self.client_properties = method.client_properties or {}
         user, password = self._credentials(method.mechanism, method.response)
         from_loopback = self.peer is None or self.peer[0] in ("127.0.0.1", "::1") or self.peer[0].startswith("127.")
-        if user is None or self.node.users.authenticate(user, password, from_loopback) is None:
-            self.log.warning("authentication failed", user=user, mechanism=method.mechanism)
-            text = (f"Login was refused using authentication mechanism {method.mechanism}. "
-                    "For details see the broker logfile.")
-            if self.capabilities.get("authentication_failure_close"):
-                self.close_with(errors.ConnectionError(errors.ACCESS_REFUSED, text))
-            else:
-                self._terminate()
+        if self.node.users.authenticate(user, password, from_loopback) is None:
+            self._refuse_login(user, method.mechanism)
             return
         self.user = user
         self.state = "tune-ok"
         self.send_method(0, commands.Connection.Tune(
             channel_max=self.channel_max, frame_max=self.frame_max, heartbeat=self.heartbeat))
 
-    def _credentials(self, mechanism: str, response: Any) -> tuple[str | None, str]:
+    def _refuse_login(self, user: str, mechanism: str) -> None:
+        """A refused login: Connection.Close 403 for clients that announced
+        authentication_failure_close (closed at Close-Ok or after 3 s), else a silent close."""
+        self.log.warning("authentication failed", user=user, mechanism=mechanism)
+        if not self.capabilities.get("authentication_failure_close"):
+            self._terminate(SILENT_CLOSE_DELAY)
+            return
+        text = f"Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
+        self.send_method(0, commands.Connection.Close(
+            reply_code=errors.ACCESS_REFUSED, reply_text=errors.reply_text(errors.ACCESS_REFUSED, text),
+            class_id=0, method_id=0))
+        self.state = "closing"
+        self.close_ok_timeout = SILENT_CLOSE_DELAY
+
+    def _credentials(self, mechanism: str, response: Any) -> tuple[str, str]:
+        """User and password from a PLAIN or AMQPLAIN response; any fault is a ConnectionError."""
         raw = response.encode("utf-8") if isinstance(response, str) else bytes(response or b"")
         if mechanism == "PLAIN":
             parts = raw.split(b"\x00")
-            if len(parts) != 3:
-                return None, ""
+            if len(parts) != 3 or parts[0]:
+                raise errors.ConnectionError(errors.ACCESS_REFUSED, f"response {raw!r} invalid")
             return parts[1].decode("utf-8", "replace"), parts[2].decode("utf-8", "replace")
         if mechanism == "AMQPLAIN":
             try:
                 _, table = decode.field_table(len(raw).to_bytes(4, "big") + raw)
-            except ValueError:
-                return None, ""
+            except (ValueError, IndexError, struct.error):
+                table = {}
             login, password = table.get("LOGIN"), table.get("PASSWORD")
             if isinstance(login, bytes):
                 login = login.decode("utf-8", "replace")
             if isinstance(password, bytes):
                 password = password.decode("utf-8", "replace")
-            return (login, password) if isinstance(login, str) and isinstance(password, str) else (None, "")
-        raise errors.ConnectionError(
-            errors.ACCESS_REFUSED, f"unsupported authentication mechanism '{mechanism}'")
+            if not (isinstance(login, str) and isinstance(password, str)):
+                raise errors.ConnectionError(errors.ACCESS_REFUSED, "AMQPLAIN response lacks LOGIN or PASSWORD")
+            return login, password
+        raise errors.ConnectionError(errors.COMMAND_INVALID, f"unknown authentication mechanism '{mechanism}'")
 
     def _on_tune_ok(self, method: commands.Connection.TuneOk) -> None:
-        self._expect("tune-ok", method)
-        self.channel_max = _negotiate(self.channel_max, method.channel_max)
-        self.frame_max = _negotiate(self.frame_max, method.frame_max)
-        if self.frame_max < INITIAL_FRAME_MAX:
-            raise errors.ConnectionError(
-                errors.NOT_ALLOWED, f"frame_max={method.frame_max} < {INITIAL_FRAME_MAX} min_size")
+        """Adopt the client's values; out-of-range ones fail (silently, as the state is untrusted)."""
+        _validate_tuned("channel_max", CHANNEL_MIN, self.channel_max, method.channel_max)
+        _validate_tuned("frame_max", INITIAL_FRAME_MAX, self.frame_max, method.frame_max)
+        self.channel_max = method.channel_max
+        self.frame_max = method.frame_max
         self.heartbeat = method.heartbeat  # the server proposes, the client's Tune-Ok decides
         self.reader.frame_max = self.frame_max
         self.state = "open"
 
     def _on_open(self, method: commands.Connection.Open) -> None:
-        self._expect("open", method)
         vhost = self.node.vhosts.get(method.virtual_host)
         if vhost is None:
             raise errors.ConnectionError(errors.NOT_ALLOWED, f"vhost {method.virtual_host} not found")
@@ -253,43 +280,37 @@ class Connection:
         self.log.info("connection closed by client", code=method.reply_code, text=method.reply_text)
         self._terminate()
 
-    def _on_close_ok(self, method: commands.Connection.CloseOk) -> None:
-        self._terminate()
-
-    def _on_blocked_noop(self, method: Any) -> None:
-        """Clients may send Blocked/Unblocked too (they are symmetric); RabbitMQ ignores them."""
-
-    _CONNECTION_HANDLERS: dict[int, Callable[["Connection", Any], None]] = {
-        commands.Connection.StartOk.index: _on_start_ok,
-        commands.Connection.TuneOk.index: _on_tune_ok,
-        commands.Connection.Open.index: _on_open,
-        commands.Connection.Close.index: _on_close,
-        commands.Connection.CloseOk.index: _on_close_ok,
-        commands.Connection.Blocked.index: _on_blocked_noop,
-        commands.Connection.Unblocked.index: _on_blocked_noop,
+    _CONNECTION_HANDLERS: dict[tuple[str, int], Callable[["Connection", Any], None]] = {
+        ("start-ok", commands.Connection.StartOk.index): _on_start_ok,
+        ("tune-ok", commands.Connection.TuneOk.index): _on_tune_ok,
+        ("open", commands.Connection.Open.index): _on_open,
+        ("opened", commands.Connection.Close.index): _on_close,
     }
 
     # -- channels ------------------------------------------------------------------------------
 
     def _on_frame_for_new_channel(self, ftype: int, channel: int, payload: bytes) -> None:
+        """Only Channel.Open may come first; RabbitMQ limits the count of open channels to
+        channel_max, not the channel numbers."""
         if ftype != frames.FRAME_METHOD:
-            raise errors.ConnectionError(errors.CHANNEL_ERROR, "expected 'channel.open'")
+            raise errors.ConnectionError(
+                errors.UNEXPECTED_FRAME, "expected method frame, got non method frame instead")
         index, method = self._decode(payload)
         if index != commands.Channel.Open.index:
             raise errors.ConnectionError(
                 errors.CHANNEL_ERROR, "expected 'channel.open'", index >> 16, index & 0xFFFF)
-        if channel > self.channel_max:
+        if self.channel_max and len(self.channels) >= self.channel_max:
             raise errors.ConnectionError(
-                errors.NOT_ALLOWED, f"channel number {channel} exceeds negotiated channel_max {self.channel_max}",
-                index >> 16, index & 0xFFFF)
+                errors.NOT_ALLOWED, f"number of channels opened ({len(self.channels)}) has reached the "
+                f"negotiated channel_max ({self.channel_max})")
         self.channels[channel] = Channel(self, channel)
-        self.send_method(channel, commands.Channel.OpenOk())
+        self.send(frames.channel_open_ok(channel))
 
     def _on_frame_for_closing_channel(self, ftype: int, channel: int, payload: bytes) -> None:
         """After the broker sent Channel.Close, only Close / Close-Ok count (others are dropped)."""
         if ftype != frames.FRAME_METHOD:
             return
-        index, _ = self._decode(payload)
+        index = int.from_bytes(payload[:4], "big")
         if index == commands.Channel.CloseOk.index:
             self.closing_channels.discard(channel)
         elif index == commands.Channel.Close.index:
@@ -299,7 +320,7 @@ class Connection:
         """After the broker sent Connection.Close, wait for Close-Ok and ignore the rest."""
         if channel != 0 or ftype != frames.FRAME_METHOD:
             return
-        index, _ = self._decode(payload)
+        index = int.from_bytes(payload[:4], "big")
         if index == commands.Connection.CloseOk.index:
             self._terminate()
         elif index == commands.Connection.Close.index:
@@ -320,23 +341,33 @@ class Connection:
     # -- closing -------------------------------------------------------------------------------
 
     def close_with(self, exc: errors.AMQPError) -> None:
-        """Send Connection.Close for a hard error and wait for Close-Ok (the server times out)."""
+        """End the connection for a hard error the way RabbitMQ does in the current state.
+
+        Before Tune-Ok is accepted: no frame, the socket closes after SILENT_CLOSE_DELAY.
+        A broken frame stream: Connection.Close, then the socket closes after that delay.
+        Otherwise: Connection.Close, then wait for Close-Ok (up to close_ok_timeout).
+        """
         if self.state in ("closing", "closed"):
             return
-        self.log.warning("connection error", code=exc.code, text=exc.text)
-        if self.state == "header":
-            self._terminate()
+        self.log.warning("connection error", code=exc.code, text=exc.text, state=self.state)
+        if self.state in _UNTRUSTED:
+            self._terminate(SILENT_CLOSE_DELAY)
             return
         self.send_method(0, commands.Connection.Close(
             reply_code=exc.code, reply_text=exc.text, class_id=exc.class_id, method_id=exc.method_id))
+        if isinstance(exc, errors.FatalFrameError):
+            self._terminate(SILENT_CLOSE_DELAY)
+            return
         self._release()
         self.state = "closing"
 
-    def _terminate(self) -> None:
-        """The connection is over: release everything and close the socket once flushed."""
+    def _terminate(self, delay: float = 0.0) -> None:
+        """The connection is over: release everything and close the socket once flushed and
+        delay seconds have passed."""
         self._release()
         self.state = "closed"
         self.close_when_flushed = True
+        self.close_delay = delay
         self.wakeup()
 
     def _release(self) -> None:
@@ -371,10 +402,24 @@ class Connection:
             ch.resume()
 
 
-def _negotiate(server: int, client: int) -> int:
-    """The lower non-zero value wins; zero means no limit."""
-    if not server:
-        return client
-    if not client:
-        return server
-    return min(server, client)
+def _well_formed(ftype: int, payload: bytes) -> bool:
+    """RabbitMQ's frame parse: known type, room for the method ids or the header's fixed part,
+    and an empty heartbeat."""
+    if ftype == frames.FRAME_METHOD:
+        return len(payload) >= 4
+    if ftype == frames.FRAME_HEADER:
+        return len(payload) >= 12
+    if ftype == frames.FRAME_HEARTBEAT:
+        return not payload
+    return ftype == frames.FRAME_BODY
+
+
+def _validate_tuned(field: str, minimum: int, server: int, client: int) -> None:
+    """RabbitMQ's validate_negotiated_integer_value: client values below the minimum, above the
+    server's limit, or 0 (unlimited) against a limited server are refused."""
+    if client and client < minimum:
+        raise errors.ConnectionError(
+            errors.NOT_ALLOWED, f"negotiated {field} = {client} is lower than the minimum allowed value ({minimum})")
+    if server and (not client or client > server):
+        raise errors.ConnectionError(
+            errors.NOT_ALLOWED, f"negotiated {field} = {client} is higher than the maximum allowed value ({server})")

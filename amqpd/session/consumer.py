@@ -32,7 +32,7 @@ class ChannelConsumer:
 
     def has_credit(self) -> bool:
         channel = self.channel
-        if len(channel.connection.outbox) > OUTBOX_HIGH_WATER or not channel.active:
+        if len(channel.connection.outbox) > OUTBOX_HIGH_WATER:
             return False
         if self.no_ack:
             return True

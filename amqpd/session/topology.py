@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pamqp import commands
 
-from amqpd.protocol import frames
+from amqpd.protocol import errors, frames
 
 if TYPE_CHECKING:
     from amqpd.session.channel import Channel
@@ -29,48 +29,59 @@ def exchange_delete(channel: "Channel", m: commands.Exchange.Delete) -> None:
 
 
 def exchange_bind(channel: "Channel", m: commands.Exchange.Bind) -> None:
-    vhost = channel.vhost
-    destination = vhost.exchange(m.destination)
-    vhost.bind(destination, m.source, m.routing_key, m.arguments or {})
+    channel.vhost.bind_exchange(m.destination, m.source, m.routing_key, m.arguments or {})
     _reply(channel, m, commands.Exchange.BindOk())
 
 
 def exchange_unbind(channel: "Channel", m: commands.Exchange.Unbind) -> None:
-    vhost = channel.vhost
-    destination = vhost.exchange(m.destination)
-    vhost.unbind(destination, m.source, m.routing_key, m.arguments or {})
+    channel.vhost.unbind_exchange(m.destination, m.source, m.routing_key, m.arguments or {})
     _reply(channel, m, commands.Exchange.UnbindOk())
 
 
+def queue_name(channel: "Channel", name: str) -> str:
+    """RabbitMQ's shortcut: an empty queue name means the channel's last declared queue."""
+    if name:
+        return name
+    if not channel.last_queue:
+        raise errors.ChannelError(errors.NOT_FOUND, "no previously declared queue")
+    return channel.last_queue
+
+
+def _binding_names(channel: "Channel", m: commands.Queue.Bind | commands.Queue.Unbind) -> tuple[str, str]:
+    """Queue and routing key; both empty means the last declared queue for both (as RabbitMQ)."""
+    queue = queue_name(channel, m.queue)
+    return queue, m.routing_key or (queue if not m.queue else "")
+
+
 def queue_declare(channel: "Channel", m: commands.Queue.Declare) -> None:
+    """Declare; even a passive or nowait declare becomes the channel's last declared queue."""
     queue = channel.vhost.declare_queue(m.queue, channel.connection, m.passive, m.durable, m.exclusive,
                                         m.auto_delete, m.arguments)
+    channel.last_queue = queue.name
     if not m.nowait:
         channel.connection.send(frames.queue_declare_ok(channel.number, queue.name, queue.message_count,
                                                         queue.consumer_count))
 
 
 def queue_bind(channel: "Channel", m: commands.Queue.Bind) -> None:
-    vhost = channel.vhost
-    queue = vhost.queue(m.queue, channel.connection)
-    vhost.bind(queue, m.exchange, m.routing_key, m.arguments or {})
+    queue, routing_key = _binding_names(channel, m)
+    channel.vhost.bind_queue(queue, channel.connection, m.exchange, routing_key, m.arguments or {})
     _reply(channel, m, commands.Queue.BindOk())
 
 
 def queue_unbind(channel: "Channel", m: commands.Queue.Unbind) -> None:
-    vhost = channel.vhost
-    queue = vhost.queue(m.queue, channel.connection)
-    vhost.unbind(queue, m.exchange, m.routing_key, m.arguments or {})
+    queue, routing_key = _binding_names(channel, m)
+    channel.vhost.unbind_queue(queue, channel.connection, m.exchange, routing_key, m.arguments or {})
     channel.connection.send_method(channel.number, commands.Queue.UnbindOk())
 
 
 def queue_purge(channel: "Channel", m: commands.Queue.Purge) -> None:
-    count = channel.vhost.queue(m.queue, channel.connection).purge()
+    count = channel.vhost.purge_queue(queue_name(channel, m.queue), channel.connection)
     _reply(channel, m, commands.Queue.PurgeOk(message_count=count))
 
 
 def queue_delete(channel: "Channel", m: commands.Queue.Delete) -> None:
-    count = channel.vhost.delete_queue(m.queue, channel.connection, m.if_unused, m.if_empty)
+    count = channel.vhost.delete_queue(queue_name(channel, m.queue), channel.connection, m.if_unused, m.if_empty)
     _reply(channel, m, commands.Queue.DeleteOk(message_count=count))
 
 

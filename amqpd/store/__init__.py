@@ -1,0 +1,1 @@
+"""Durability: durable topology and persistent messages, behind one small interface."""

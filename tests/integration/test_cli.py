@@ -1,0 +1,345 @@
+"""The `amqpd` command, run as a subprocess: options, startup line, signals, errors, config file, env vars."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pika
+import pytest
+from pamqp import commands
+
+from tests.support.raw import RawClient
+
+PYTHON = sys.executable
+CONSOLE_SCRIPT = str(Path(sys.executable).with_name("amqpd"))
+STARTUP = re.compile(r"Server startup complete; listening on amqp://127\.0\.0\.1:(\d+)")
+WAIT = 10.0
+SHUTDOWN_TEXT = "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'"
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RABBITMQ_")}
+    env.update(extra)
+    return env
+
+
+class Amqpd:
+    """One amqpd process; its stderr lines are collected by a thread as they arrive."""
+
+    def __init__(self, *args: str, command: list[str] | None = None, env: dict[str, str] | None = None,
+                 data_dir: Path) -> None:
+        argv = (command or [PYTHON, "-m", "amqpd"]) + ["--data-dir", str(data_dir), *args]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env=env or clean_env())
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line)
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def wait_for(self, pattern: re.Pattern[str]) -> re.Match[str]:
+        """The first stderr line matching pattern (fails if the process ends or WAIT passes first)."""
+        while True:
+            try:
+                line = self._queue.get(timeout=WAIT)
+            except queue.Empty:
+                pytest.fail(f"no line matching {pattern.pattern!r} within {WAIT} s: {self.lines}")
+            if line is None:
+                pytest.fail(f"amqpd exited ({self.proc.wait()}) before {pattern.pattern!r}: {self.lines}")
+            match = pattern.search(line)
+            if match:
+                return match
+
+    def started(self) -> int:
+        return int(self.wait_for(STARTUP).group(1))
+
+    def finish(self) -> tuple[int, str]:
+        """Exit status and all of stderr once the process has ended."""
+        code = self.proc.wait(timeout=WAIT)
+        while self._queue.get(timeout=WAIT) is not None:
+            pass
+        return code, "".join(self.lines)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def amqpd(tmp_path):
+    """Start amqpd processes; any still running at the end are killed."""
+    started: list[Amqpd] = []
+
+    def start(*args: str, **kwargs) -> Amqpd:
+        process = Amqpd(*args, data_dir=tmp_path / "data", **kwargs)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.kill()
+
+
+@pytest.fixture
+def busy_port():
+    """A port some other socket is listening on."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PYTHON, "-m", "amqpd", *args], capture_output=True, text=True, timeout=WAIT,
+                          env=env or clean_env(), stdin=subprocess.DEVNULL)
+
+
+def round_trip(port: int, user: str = "guest", password: str = "guest", vhost: str = "/") -> bytes:
+    params = pika.ConnectionParameters("127.0.0.1", port, vhost, pika.PlainCredentials(user, password))
+    conn = pika.BlockingConnection(params)
+    ch = conn.channel()
+    q = ch.queue_declare("", exclusive=True).method.queue
+    ch.basic_publish("", q, b"ping")
+    body = ch.basic_get(q, auto_ack=True)[2]
+    conn.close()
+    return body
+
+
+def test_help_lists_the_options():
+    """--help documents every option named in the README and exits 0."""
+    result = run("--help")
+    assert result.returncode == 0
+    for option in ("--host", "--port", "--config", "--data-dir", "--log-level", "--log-format",
+                   "--heartbeat", "--frame-max", "--channel-max", "--vhost", "--user", "--memory-limit"):
+        assert option in result.stdout
+
+
+def test_version():
+    result = run("--version")
+    assert result.returncode == 0
+    assert re.fullmatch(r"amqpd \d+\.\d+\.\d+\n", result.stdout)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_starts_serves_and_stops_on_signal(amqpd, signum):
+    """--port 0: the startup line names the port, pika works, SIGTERM/SIGINT shut down cleanly with status 0."""
+    server = amqpd("--port", "0")
+    port = server.started()
+    assert round_trip(port) == b"ping"
+    server.proc.send_signal(signum)
+    code, stderr = server.finish()
+    assert code == 0
+    assert f"signal={signum.name}" in stderr
+    assert "shutting down" in stderr
+    assert "amqpd stopped" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_connected_client_gets_connection_forced_on_shutdown(amqpd):
+    """Clients open at shutdown get Connection.Close(320, RabbitMQ's shutdown text, 0, 0); then the process exits 0."""
+    server = amqpd("--port", "0")
+    port = server.started()
+    raw = RawClient(port)
+    raw.handshake()
+    raw.open_channel(1)
+    server.proc.send_signal(signal.SIGTERM)
+    close = raw.expect_connection_close()  # replies Close-Ok
+    assert (close.reply_code, close.reply_text, close.class_id, close.method_id) == (320, SHUTDOWN_TEXT, 0, 0)
+    raw.close()
+    code, _ = server.finish()
+    assert code == 0
+
+
+def test_pika_sees_the_shutdown_close(amqpd):
+    """pika reports ConnectionClosedByBroker(320, ...) when the broker shuts down under it."""
+    server = amqpd("--port", "0")
+    port = server.started()
+    conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", port))
+    server.proc.send_signal(signal.SIGTERM)
+    with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as info:
+        conn.process_data_events(time_limit=WAIT)
+    assert (info.value.reply_code, info.value.reply_text) == (320, SHUTDOWN_TEXT)
+    assert server.finish()[0] == 0
+
+
+def test_client_that_never_answers_close_does_not_stop_shutdown(amqpd):
+    """A client that ignores the broker's Connection.Close does not keep amqpd alive: it still exits 0."""
+    server = amqpd("--port", "0")
+    port = server.started()
+    raw = RawClient(port)
+    raw.handshake()
+    server.proc.send_signal(signal.SIGTERM)
+    close = raw.expect(commands.Connection.Close, 0)  # no Close-Ok sent
+    assert close.reply_code == 320
+    code, _ = server.finish()
+    raw.close()
+    assert code == 0
+
+
+def test_port_in_use_is_one_error_line_and_status_1(busy_port):
+    """Address already in use: exactly one line on stderr, no traceback, exit status 1."""
+    result = run("--port", str(busy_port))
+    assert result.returncode == 1
+    assert result.stderr == f"amqpd: error: cannot listen on 127.0.0.1:{busy_port}: address already in use\n"
+
+
+def test_unusable_host_is_one_error_line_and_status_1():
+    """A host address that cannot be bound: one line naming it, exit status 1."""
+    result = run("--host", "192.0.2.1", "--port", "0")
+    assert result.returncode == 1
+    assert result.stderr.startswith("amqpd: error: cannot listen on 192.0.2.1:0: ")
+    assert result.stderr.count("\n") == 1
+
+
+def test_out_of_range_port_is_one_error_line():
+    result = run("--port", "70000")
+    assert result.returncode == 1
+    assert result.stderr == "amqpd: error: port 70000 is out of range 0-65535\n"
+
+
+def test_json_log_format(amqpd):
+    """--log-format json: every stderr line is a JSON object with event, level and timestamp."""
+    server = amqpd("--port", "0", "--log-format", "json")
+    port = server.started()
+    assert round_trip(port) == b"ping"
+    server.proc.send_signal(signal.SIGTERM)
+    code, stderr = server.finish()
+    assert code == 0
+    records = [json.loads(line) for line in stderr.splitlines()]
+    assert all({"event", "level", "timestamp"} <= set(r) for r in records)
+    startup = next(r for r in records if r["event"].startswith("Server startup complete"))
+    assert (startup["level"], startup["port"], startup["host"]) == ("info", port, "127.0.0.1")
+    assert any(r["event"] == "connection opened" and r["user"] == "guest" for r in records)
+    assert records[-1]["event"] == "amqpd stopped"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def connect_when_listening(port: int) -> socket.socket:
+    """A TCP connection to port, retried until amqpd listens (it logs no startup line at this level)."""
+    for _ in range(200):
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+        except ConnectionRefusedError:
+            time.sleep(0.05)  # polling for the listener: there is no line to wait for at this log level
+    pytest.fail(f"nothing listening on {port}")
+
+
+def test_log_level_warning_hides_info(amqpd):
+    """--log-level warning: info lines (even the startup line) are dropped, warnings are still logged."""
+    port = free_port()
+    server = amqpd("--port", str(port), "--log-level", "warning", "--log-format", "json")
+    connect_when_listening(port).close()
+    raw = RawClient(port)
+    raw.send_bytes(b"AMQP\x00\x00\x09\x01")
+    raw.expect(commands.Connection.Start, 0)
+    raw.send(0, commands.Connection.StartOk(client_properties={"capabilities": {"authentication_failure_close": True}},
+                                            mechanism="PLAIN", response="\0guest\0wrong", locale="en_US"))
+    assert raw.expect(commands.Connection.Close, 0).reply_code == 403
+    raw.close()
+    server.wait_for(re.compile("authentication failed"))
+    server.proc.send_signal(signal.SIGTERM)
+    code, stderr = server.finish()
+    assert code == 0
+    levels = {json.loads(line)["level"] for line in stderr.splitlines()}
+    assert levels == {"warning"}
+
+
+def test_config_file_sets_options_and_cli_overrides(amqpd, tmp_path, busy_port):
+    """A TOML file sets vhosts, users, heartbeat, channel_max and port; --port and --channel-max override it."""
+    path = tmp_path / "amqpd.toml"
+    path.write_text(f'port = {busy_port}\nheartbeat = 17\nchannel-max = 100\nvhosts = ["app"]\n'
+                    '[users]\nalice = "wonderland"\n')
+    server = amqpd("--config", str(path), "--port", "0", "--channel-max", "50")
+    port = server.started()
+    assert port != busy_port
+    raw = RawClient(port)
+    tune = raw.handshake(user="alice", password="wonderland", vhost="app")
+    assert (tune.heartbeat, tune.channel_max) == (17, 50)
+    raw.close()
+    assert round_trip(port, "alice", "wonderland", "app") == b"ping"
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.finish()[0] == 0
+
+
+@pytest.mark.parametrize("text, message", [
+    ("colour = 1\n", "unknown setting 'colour'"),
+    ('heartbeat = "often"\n', "heartbeat = 'often' is not an integer"),
+    ("frame_max = 100\n", "frame_max 100 is below the AMQP minimum of 4096"),
+    ("port = [\n", "is not valid TOML"),
+])
+def test_bad_config_file_is_one_error_line(tmp_path, text, message):
+    """An unknown key, a wrongly typed or invalid value, or bad TOML: one line on stderr, exit status 1."""
+    path = tmp_path / "amqpd.toml"
+    path.write_text(text)
+    result = run("--config", str(path), "--port", "0")
+    assert result.returncode == 1
+    assert result.stderr.startswith("amqpd: error: ")
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_missing_config_file(tmp_path):
+    result = run("--config", str(tmp_path / "nope.toml"))
+    assert result.returncode == 1
+    assert result.stderr == f"amqpd: error: config file {tmp_path / 'nope.toml'} does not exist\n"
+
+
+def test_rabbitmq_environment_variables_are_honoured(amqpd):
+    """RABBITMQ_NODE_PORT, RABBITMQ_DEFAULT_USER/PASS/VHOST configure amqpd as they configure RabbitMQ."""
+    env = clean_env(RABBITMQ_NODE_PORT="0", RABBITMQ_DEFAULT_USER="admin", RABBITMQ_DEFAULT_PASS="s3cret",
+                    RABBITMQ_DEFAULT_VHOST="prod")
+    server = amqpd(env=env)
+    port = server.started()
+    assert round_trip(port, "admin", "s3cret", "prod") == b"ping"
+    with pytest.raises(pika.exceptions.ProbableAuthenticationError):
+        round_trip(port, "guest", "guest", "prod")
+    with pytest.raises(pika.exceptions.ProbableAccessDeniedError):
+        round_trip(port, "admin", "s3cret", "/")
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.finish()[0] == 0
+
+
+def test_cli_option_beats_environment(amqpd, busy_port):
+    """--port wins over RABBITMQ_NODE_PORT."""
+    server = amqpd("--port", "0", env=clean_env(RABBITMQ_NODE_PORT=str(busy_port)))
+    assert server.started() != busy_port
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.finish()[0] == 0
+
+
+def test_bad_environment_port_is_one_error_line():
+    result = run(env=clean_env(RABBITMQ_NODE_PORT="fast"))
+    assert result.returncode == 1
+    assert result.stderr == "amqpd: error: RABBITMQ_NODE_PORT='fast' is not a valid port\n"
+
+
+def test_console_script(amqpd):
+    """The installed `amqpd` console script runs the same program."""
+    assert os.access(CONSOLE_SCRIPT, os.X_OK)
+    server = amqpd("--port", "0", command=[CONSOLE_SCRIPT])
+    port = server.started()
+    assert round_trip(port) == b"ping"
+    server.proc.send_signal(signal.SIGINT)
+    assert server.finish()[0] == 0
