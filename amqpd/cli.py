@@ -14,6 +14,8 @@ import trio
 from amqpd import __version__, config, logs
 from amqpd.broker.node import Node
 from amqpd.server.listener import Server
+from amqpd.store.sqlite import StoreError
+from amqpd.store.writer import Store
 
 SHUTDOWN_GRACE = 2.0  # seconds clients get to answer Connection.Close on shutdown
 
@@ -38,6 +40,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--frame-max", type=int, metavar="BYTES", help="largest frame accepted (default 131072)")
     p.add_argument("--channel-max", type=int, metavar="N", help="most channels per connection (default 2047)")
     p.add_argument("--max-message-size", type=int, metavar="BYTES", help="largest message body (default 128 MiB)")
+    p.add_argument("--queue-window", type=int, metavar="N",
+                   help="persistent messages per durable queue kept in memory; the rest stay on disk (default 2048)")
     p.add_argument("--memory-limit", type=int, metavar="BYTES",
                    help="resident memory above which publishers are blocked (default 1 GiB)")
     p.add_argument("--default-user", help="user created at start (default guest, loopback only)")
@@ -61,17 +65,18 @@ def settings_from(argv: Sequence[str] | None) -> config.Settings:
     return config.build(file_values, values)
 
 
-async def run(settings: config.Settings) -> None:
+async def run(settings: config.Settings, store: Store) -> None:
     """Serve until SIGINT or SIGTERM, then close every connection (320) and stop.
 
     The signal receiver is installed before the startup line is logged, so a signal that follows
     it is always a graceful shutdown; the socket is bound before any nursery opens, so a bind
     error reaches main() as a plain OSError.
     """
-    server = Server(Node(settings))
+    server = Server(Node(settings, store))
     log = structlog.get_logger("amqpd")
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         await server.listen()
+        server.node.recover()
         async with trio.open_nursery() as nursery:
             await nursery.start(server.serve)
             async for signum in signals:
@@ -90,7 +95,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     logs.configure(settings.log_level, settings.log_format)
     try:
-        trio.run(run, settings)
+        store = Store.open(settings.data_dir)
+    except StoreError as exc:
+        print(f"amqpd: error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        trio.run(run, settings, store)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             print(f"amqpd: error: cannot listen on {settings.host}:{settings.port}: address already in use",

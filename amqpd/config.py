@@ -29,6 +29,7 @@ class Settings:
     max_message_size: int = 128 * MiB  # RabbitMQ's default; it allows at most 512 MiB
     handshake_timeout: float = 10.0
     memory_limit: int = 1024 * MiB  # resident bytes above which publishers are blocked (0 blocks them always)
+    queue_window: int = 2048  # persistent messages per durable queue kept in memory; the rest wait on disk
     default_user: str = "guest"
     default_pass: str = "guest"
     default_vhost: str = "/"
@@ -51,6 +52,8 @@ class Settings:
             raise ConfigError(f"max_message_size {self.max_message_size} is out of range 1-{MAX_MESSAGE_SIZE_LIMIT}")
         if self.memory_limit < 0:
             raise ConfigError("memory_limit must not be negative")
+        if self.queue_window < 1:
+            raise ConfigError(f"queue_window {self.queue_window} must be at least 1")
         if not self.default_user or "" in self.users:
             raise ConfigError("user names must not be empty")
         if self.log_format not in ("console", "json"):

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import itertools
+import struct
 from typing import Any
 
 from amqpd.protocol.frames import shortstr
-from amqpd.protocol.properties import decode_headers
+from amqpd.protocol.properties import decode_headers, parse_content_header
 
 _ids = itertools.count(1)
+
+
+def reserve_ids(next_id: int) -> None:
+    """Continue numbering after the ids recovered from the store (ids order a queue)."""
+    global _ids
+    _ids = itertools.count(next_id)
 
 
 class Message:
@@ -26,8 +33,9 @@ class Message:
         delivery_mode: int = 0,
         priority: int | None = None,
         expiration: str | None = None,
+        message_id: int | None = None,
     ) -> None:
-        self.id = next(_ids)
+        self.id = next(_ids) if message_id is None else message_id
         self.exchange = exchange
         self.routing_key = routing_key
         self.raw_properties = raw_properties
@@ -37,6 +45,13 @@ class Message:
         self.expiration = expiration
         self._headers: dict[str, Any] | None = None
         self._names: bytes | None = None
+
+    @classmethod
+    def restore(cls, message_id: int, exchange: str, routing_key: str, raw_properties: bytes, body: bytes) -> "Message":
+        """A message read back from the store."""
+        header = parse_content_header(struct.pack(">HHQ", 60, 0, len(body)) + raw_properties)
+        return cls(exchange, routing_key, raw_properties, body, header.delivery_mode, header.priority,
+                   header.expiration, message_id)
 
     @property
     def headers(self) -> dict[str, Any]:

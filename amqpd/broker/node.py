@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from amqpd.auth.users import UserTable
+from amqpd.broker.recovery import restore
 from amqpd.broker.vhost import VirtualHost
 from amqpd.config import Settings
+
+if TYPE_CHECKING:
+    from amqpd.store.writer import Store
 
 PRODUCT = "RabbitMQ"
 COMPATIBLE_VERSION = "3.10.8"
@@ -16,8 +20,10 @@ LOOPBACK_USERS = frozenset({"guest"})  # RabbitMQ's default loopback_users: by n
 class Node:
     """Owns the broker state; only the event-loop thread touches it, so nothing is locked."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, store: "Store | None" = None) -> None:
+        """Without a store nothing survives a restart (the sans-IO tests run so)."""
         self.settings = settings
+        self.store = store
         self.vhosts: dict[str, VirtualHost] = {}
         self.users = UserTable()
         self.connections: set[Any] = set()
@@ -28,7 +34,12 @@ class Node:
         for name in settings.all_vhosts():
             self.add_vhost(name)
 
+    def recover(self) -> None:
+        """Rebuild durable state from the store (a start-up step, after the port is bound)."""
+        if self.store is not None:
+            restore(self, self.store.recover())
+
     def add_vhost(self, name: str) -> VirtualHost:
         if name not in self.vhosts:
-            self.vhosts[name] = VirtualHost(name)
+            self.vhosts[name] = VirtualHost(name, self.store, self.settings.queue_window)
         return self.vhosts[name]

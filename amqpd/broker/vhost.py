@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
-from typing import Any, Hashable
+from typing import TYPE_CHECKING, Any, Hashable
 
 from amqpd.broker import arguments
 from amqpd.broker.exchange import EXCHANGE_TYPES, Exchange
@@ -17,6 +17,9 @@ from amqpd.broker.queue import Queue
 from amqpd.broker.routing import validate_x_match
 from amqpd.protocol import errors
 from amqpd.protocol.errors import ChannelError
+
+if TYPE_CHECKING:
+    from amqpd.store.writer import Store
 
 DEFAULT_EXCHANGES = (
     ("amq.direct", "direct", False),
@@ -39,10 +42,16 @@ def server_named_queue() -> str:
 
 
 class VirtualHost:
-    """Topology of one vhost and message routing through it."""
+    """Topology of one vhost and message routing through it.
 
-    def __init__(self, name: str) -> None:
+    With a store, durable exchanges and queues, bindings between durable things, and the
+    persistent messages of durable queues are written to it as they change.
+    """
+
+    def __init__(self, name: str, store: "Store | None" = None, queue_window: int = 2048) -> None:
         self.name = name
+        self.store = store
+        self.queue_window = queue_window
         self.exchanges: dict[str, Exchange] = {}
         self.queues: dict[str, Queue] = {}
         self.default_exchange = EXCHANGE_TYPES["direct"]("", durable=True)
@@ -127,6 +136,8 @@ class VirtualHost:
         arguments.validate_exchange(args, rs)
         exchange = EXCHANGE_TYPES[kind](name, durable, auto_delete, internal, args)
         self.exchanges[name] = exchange
+        if durable and self.store is not None:
+            self.store.save_exchange(self.name, exchange)
         return exchange
 
     def delete_exchange(self, name: str, if_unused: bool = False) -> None:
@@ -146,6 +157,8 @@ class VirtualHost:
 
     def _remove_exchange(self, exchange: Exchange) -> None:
         self.exchanges.pop(exchange.name, None)
+        if exchange.durable and self.store is not None:
+            self.store.delete_exchange(self.name, exchange.name)
         for other in list(self.exchanges.values()):
             if other.unbind_all(exchange):
                 self._maybe_auto_delete_exchange(other)
@@ -196,7 +209,16 @@ class VirtualHost:
             arguments.check_queue_equivalent(existing.arguments, args, rs)
             return existing
         arguments.validate_queue(args, durable, exclusive, auto_delete, rs)
-        queue = Queue(name, self.name, durable, owner if exclusive else None, auto_delete, args)
+        queue = self.new_queue(name, durable, owner if exclusive else None, auto_delete, args)
+        if durable and self.store is not None:
+            queue.store_id = self.store.save_queue(queue)
+        return queue
+
+    def new_queue(self, name: str, durable: bool, owner: Hashable | None, auto_delete: bool,
+                  args: dict[str, Any]) -> Queue:
+        """Add a queue object (durable ones get the store, to keep their persistent messages)."""
+        store = self.store if durable else None
+        queue = Queue(name, self.name, durable, owner, auto_delete, args, store, self.queue_window)
         self.queues[name] = queue
         return queue
 
@@ -226,6 +248,8 @@ class VirtualHost:
             return 0
         del self.queues[queue.name]
         queue.deleted = True
+        if queue.store_id is not None:
+            self.store.delete_queue(queue.store_id, self.name, queue.name)  # type: ignore[union-attr]
         count = queue.purge()
         for consumer in list(queue.consumers):
             consumer.cancel_by_server()
@@ -274,11 +298,20 @@ class VirtualHost:
             problem = validate_x_match(args)
             if problem:
                 raise ChannelError(errors.PRECONDITION_FAILED, problem)
-        source.bind(destination, routing_key, args)
+        if source.bind(destination, routing_key, args) and self._durable_binding(source, destination):
+            self.store.save_binding(self.name, source.name, isinstance(destination, Queue),  # type: ignore[union-attr]
+                                    destination.name, routing_key, args)
 
     def _unbind(self, source: Exchange, destination: Queue | Exchange, routing_key: str, args: dict[str, Any]) -> None:
         if source.unbind(destination, routing_key, args):
+            if self._durable_binding(source, destination):
+                self.store.delete_binding(self.name, source.name, isinstance(destination, Queue),  # type: ignore[union-attr]
+                                          destination.name, routing_key, args)
             self._maybe_auto_delete_exchange(source)
+
+    def _durable_binding(self, source: Exchange, destination: Queue | Exchange) -> bool:
+        """RabbitMQ keeps a binding across restarts when both of its ends are durable."""
+        return self.store is not None and source.durable and destination.durable
 
     # -- routing ---------------------------------------------------------------------------
 

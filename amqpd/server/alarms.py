@@ -1,4 +1,4 @@
-"""The memory alarm: above the limit, publishers are blocked (Connection.Blocked), as in RabbitMQ."""
+"""Resource alarms (memory over its limit, a store that cannot write): publishers are blocked, as in RabbitMQ."""
 
 from __future__ import annotations
 
@@ -22,42 +22,57 @@ def resident_bytes() -> int:
         return 0
 
 
-class MemoryAlarm:
-    """Polls resident memory against settings.memory_limit (0 blocks all publishing, as in RabbitMQ).
+class ResourceAlarms:
+    """The memory alarm (resident memory polled against settings.memory_limit; a limit of 0
+    blocks all publishing, as in RabbitMQ) and the disk alarm (the store failing to write).
 
-    Setting the alarm notifies nobody: as in RabbitMQ's rabbit_reader (publish_received ->
+    Setting an alarm notifies nobody: as in RabbitMQ's rabbit_reader (publish_received ->
     maybe_block), a connection is blocked, and sent Connection.Blocked, only when it publishes
-    while the alarm is on; connections that only consume carry on. Clearing it sends
-    Connection.Unblocked to exactly the connections that were blocked and wakes their readers.
+    while an alarm is on; connections that only consume carry on. When the last alarm clears,
+    Connection.Unblocked goes to exactly the connections that were blocked and their readers wake.
     """
 
     def __init__(self, node: Node, interval: float = 1.0) -> None:
         self.node = node
         self.interval = interval
-        self.active = False
+        self.raised: set[str] = set()  # "memory", "disk"
         self._cleared = trio.Event()
+
+    @property
+    def active(self) -> bool:
+        return bool(self.raised)
+
+    @property
+    def reason(self) -> str:
+        """The Connection.Blocked reason RabbitMQ gives."""
+        return "low on memory" if "memory" in self.raised else "low on disk"
 
     async def cleared(self) -> None:
         await self._cleared.wait()
 
+    def set(self, resource: str, on: bool) -> None:
+        """Raise or clear one resource's alarm."""
+        if on == (resource in self.raised):
+            return
+        if on:
+            if not self.raised:
+                self._cleared = trio.Event()
+            self.raised.add(resource)
+            log.warning(f"{resource} resource limit alarm set")
+            return
+        self.raised.discard(resource)
+        log.info(f"{resource} resource limit alarm cleared")
+        if not self.raised:
+            self._cleared.set()
+            for conn in list(self.node.connections):
+                conn.set_blocked(False)
+
     def update(self, used: int) -> None:
-        """Re-evaluate the alarm for `used` bytes of memory."""
-        limit = self.node.settings.memory_limit
-        over = used > limit
-        if over == self.active:
-            return
-        self.active = over
-        if over:
-            self._cleared = trio.Event()
-            log.warning("memory resource limit alarm set", used=used, limit=limit)
-            return
-        log.info("memory resource limit alarm cleared", used=used, limit=limit)
-        self._cleared.set()
-        for conn in list(self.node.connections):
-            conn.set_blocked(False)
+        """Re-evaluate the memory alarm for `used` bytes of memory."""
+        self.set("memory", used > self.node.settings.memory_limit)
 
     def set_limit(self, limit: int) -> None:
-        """Change the limit and re-evaluate at once (like rabbitmqctl set_vm_memory_high_watermark)."""
+        """Change the memory limit and re-evaluate at once (like rabbitmqctl set_vm_memory_high_watermark)."""
         self.node.settings.memory_limit = limit
         self.update(resident_bytes())
 

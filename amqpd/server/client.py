@@ -97,7 +97,7 @@ class ClientSession:
                 self.nursery.start_soon(self._monitor_heartbeats, conn.heartbeat)
             if conn.has_published and self.alarms.active:  # type: ignore[attr-defined]
                 # as RabbitMQ: a publish under a resource alarm blocks the connection (no reads)
-                conn.set_blocked(True)
+                conn.set_blocked(True, self.alarms.reason)  # type: ignore[attr-defined]
                 await self.alarms.cleared()  # type: ignore[attr-defined]
         await trio.sleep_forever()  # the writer flushes the last frames and ends the session
 

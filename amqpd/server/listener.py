@@ -7,7 +7,7 @@ import trio
 
 from amqpd.broker.node import Node
 from amqpd.protocol import errors
-from amqpd.server.alarms import MemoryAlarm
+from amqpd.server.alarms import ResourceAlarms
 from amqpd.server.client import ClientSession
 
 log = structlog.get_logger("amqpd.server")
@@ -18,7 +18,7 @@ class Server:
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        self.alarm = MemoryAlarm(node)
+        self.alarm = ResourceAlarms(node)
         self.port: int | None = None
         self._listeners: list[trio.SocketListener] | None = None
         self._accepting = trio.CancelScope()
@@ -50,11 +50,19 @@ class Server:
         if self._listeners is None:
             await self.listen()
         host = self.node.settings.host
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self.alarm.run)
-            await nursery.start(self._accept, nursery)
-            log.info(f"Server startup complete; listening on amqp://{host}:{self.port}", host=host, port=self.port)
-            task_status.started(self.port)
+        store = self.node.store
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self.alarm.run)
+                if store is not None:
+                    store.on_failing = lambda failing: self.alarm.set("disk", failing)
+                    nursery.start_soon(store.run)
+                await nursery.start(self._accept, nursery)
+                log.info(f"Server startup complete; listening on amqp://{host}:{self.port}", host=host, port=self.port)
+                task_status.started(self.port)
+        finally:
+            if store is not None:
+                store.close()  # graceful: what is still pending is written before the process ends
 
     async def _accept(self, handler_nursery: trio.Nursery, *,
                       task_status: trio.TaskStatus[object] = trio.TASK_STATUS_IGNORED) -> None:

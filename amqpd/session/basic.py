@@ -78,11 +78,10 @@ def cancel_ok(channel: "Channel", m: commands.Basic.CancelOk) -> None:
 
 def get(channel: "Channel", m: commands.Basic.Get) -> None:
     queue = channel.vhost.queue(queue_name(channel, m.queue), channel.connection)
-    entry = queue.get()
+    entry = queue.take()
     if entry is None:
         channel.connection.send_method(channel.number, commands.Basic.GetEmpty())
         return
-    queue.unacked += 1
     channel.send_get_ok(queue, entry, m.no_ack)
 
 

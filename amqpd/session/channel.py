@@ -16,6 +16,7 @@ from amqpd.broker.queue import Entry, Queue
 from amqpd.protocol import errors, frames
 from amqpd.protocol.properties import ContentHeader, parse_content_header
 from amqpd.session import basic, publishing, topology
+from amqpd.session.confirms import PublisherConfirms
 from amqpd.session.consumer import ChannelConsumer
 
 if TYPE_CHECKING:
@@ -48,9 +49,8 @@ class Channel:
         self.delivery_tag = 0
         self.prefetch = 0  # for consumers created from now on (global=false)
         self.global_prefetch = 0  # shared by the channel's consumers (global=true)
-        self.confirm_mode = False
-        self.publish_seq = 0
-        self.confirmed = 0
+        self.confirms: PublisherConfirms | None = None  # set by Confirm.Select
+        self.closed = False
         self.tx: publishing.Transaction | None = None
         self._publish: frames.Publish | None = None
         self._header: ContentHeader | None = None
@@ -91,9 +91,7 @@ class Channel:
             else:
                 raise errors.ConnectionError(errors.FRAME_ERROR, f"unknown frame type {ftype}")
         except errors.ChannelError as exc:
-            exc.with_method(index >> 16, index & 0xFFFF)
-            self.release()
-            self.connection.channel_closed_by_broker(self, exc)
+            self.close_by_broker(exc.with_method(index >> 16, index & 0xFFFF))
         except errors.ConnectionError as exc:
             raise exc.with_method(index >> 16, index & 0xFFFF)
 
@@ -168,24 +166,27 @@ class Channel:
         frames.write_deliver(out, self.number, consumer.wire_tag, self.delivery_tag, entry.redelivered,
                              message.names)
         frames.write_content(out, self.number, message.raw_properties, message.body, self.connection.frame_max)
-        if consumer.no_ack:
-            queue.settle()
-        else:
-            self.unacked[self.delivery_tag] = Unacked(entry, queue, consumer)
+        self._track(queue, entry, consumer, consumer.no_ack)
+        if not consumer.no_ack:
             consumer.unacked += 1
-        self.connection.wakeup()
 
     def send_get_ok(self, queue: Queue, entry: Entry, no_ack: bool) -> None:
+        """Basic.Get-Ok and the content for a message taken from the queue."""
         self.delivery_tag += 1
         message = entry.message
         out = self.connection.outbox
         frames.write_get_ok(out, self.number, self.delivery_tag, entry.redelivered, message.names,
                             queue.message_count)
         frames.write_content(out, self.number, message.raw_properties, message.body, self.connection.frame_max)
+        self._track(queue, entry, None, no_ack)
+
+    def _track(self, queue: Queue, entry: Entry, consumer: ChannelConsumer | None, no_ack: bool) -> None:
+        """After a delivery: forget it (no_ack) or hold it under its tag until settled."""
         if no_ack:
-            queue.settle()
+            queue.forget(entry)
         else:
-            self.unacked[self.delivery_tag] = Unacked(entry, queue, None)
+            queue.hold(entry)
+            self.unacked[self.delivery_tag] = Unacked(entry, queue, consumer)
         self.connection.wakeup()
 
     def settle(self, tags: list[int], requeue: bool | None) -> None:
@@ -200,7 +201,7 @@ class Channel:
             if requeue and not queue.deleted:
                 queue.requeue(entries)
             else:
-                queue.settle(len(entries))
+                queue.settle(entries)
                 queue.dispatch()
         if self.global_prefetch:
             self.resume()
@@ -230,17 +231,23 @@ class Channel:
     # -- confirms -------------------------------------------------------------------------------
 
     def flush_confirms(self) -> None:
-        """One Basic.Ack (multiple when it covers several) for everything confirmed this batch."""
-        if self.publish_seq > self.confirmed:
-            multiple = self.publish_seq - self.confirmed > 1
-            self.confirmed = self.publish_seq
-            self.connection.send(frames.confirm_frame(self.number, True, self.confirmed, multiple))
+        """After a read batch: one Basic.Ack covers the publishes of it that are already safe."""
+        if self.confirms is not None:
+            self.confirms.flush()
 
     # -- closing --------------------------------------------------------------------------------
 
+    def close_by_broker(self, exc: errors.AMQPError) -> None:
+        """A channel error: release the channel and send Channel.Close."""
+        self.release()
+        self.connection.channel_closed_by_broker(self, exc)
+
     def release(self) -> None:
         """The channel is going away: cancel its consumers and requeue its unacked messages."""
+        self.closed = True
         self.flush_confirms()
+        if self.confirms is not None:
+            self.confirms.closed = True
         for consumer in list(self.consumers.values()):
             basic.remove_consumer(self, consumer)
         self.settle(list(self.unacked), requeue=True)

@@ -11,6 +11,7 @@ from amqpd.broker.message import Message
 from amqpd.protocol import errors, frames
 from amqpd.protocol.errors import ChannelError
 from amqpd.protocol.properties import ContentHeader
+from amqpd.session.confirms import PublisherConfirms
 
 if TYPE_CHECKING:
     from amqpd.session.channel import Channel
@@ -48,36 +49,38 @@ def publish(channel: "Channel", m: frames.Publish, header: ContentHeader, messag
         raise ChannelError(
             errors.PRECONDITION_FAILED,
             f"user_id property set to '{header.user_id}' but authenticated user was '{user}'")
-    if channel.confirm_mode:
-        channel.publish_seq += 1
     if channel.tx is not None:
         channel.tx.publishes.append((exchange, message, m.mandatory))
-    else:
-        route(channel, exchange, message, m.mandatory)
+        return
+    ticket = route(channel, exchange, message, m.mandatory)
+    if channel.confirms is not None:
+        channel.confirms.published(ticket)
 
 
-def route(channel: "Channel", exchange: Exchange, message: Message, mandatory: bool) -> None:
+def route(channel: "Channel", exchange: Exchange, message: Message, mandatory: bool) -> int:
+    """Enqueue a message where it routes (or return it); the store ticket it waits on, or 0."""
     queues = channel.vhost.route(exchange, message)
     if queues:
-        for queue in queues:
-            queue.enqueue(message)
-    elif mandatory:
+        return max(queue.enqueue(message) for queue in queues)
+    if mandatory:
         out = channel.connection.outbox
         out += frames.basic_return_head(channel.number, 312, "NO_ROUTE", message.exchange, message.routing_key)
         frames.write_content(out, channel.number, message.raw_properties, message.body, channel.connection.frame_max)
         channel.connection.wakeup()
+    return 0
 
 
 def confirm_select(channel: "Channel", m: commands.Confirm.Select) -> None:
     if channel.tx is not None:
         raise ChannelError(errors.PRECONDITION_FAILED, "cannot switch from tx to confirm mode")
-    channel.confirm_mode = True
+    if channel.confirms is None:
+        channel.confirms = PublisherConfirms(channel)
     if not m.nowait:
         channel.connection.send_method(channel.number, commands.Confirm.SelectOk())
 
 
 def tx_select(channel: "Channel", m: commands.Tx.Select) -> None:
-    if channel.confirm_mode:
+    if channel.confirms is not None:
         raise ChannelError(errors.PRECONDITION_FAILED, "cannot switch from confirm to tx mode")
     if channel.tx is None:
         channel.tx = Transaction()
@@ -91,13 +94,28 @@ def _transaction(channel: "Channel") -> Transaction:
 
 
 def tx_commit(channel: "Channel", m: commands.Tx.Commit) -> None:
+    """Apply the transaction; Commit-Ok waits until its persistent messages are on disk."""
     tx = _transaction(channel)
     channel.tx = Transaction()
-    for exchange, message, mandatory in tx.publishes:
-        route(channel, exchange, message, mandatory)
+    ticket = max((route(channel, exchange, message, mandatory) for exchange, message, mandatory in tx.publishes),
+                 default=0)
     for tags, requeue in tx.settlements:
         channel.settle([t for t in tags if t in channel.unacked], requeue)
-    channel.connection.send_method(channel.number, commands.Tx.CommitOk())
+    store = channel.connection.node.store
+    if not ticket or store is None:
+        channel.connection.send_method(channel.number, commands.Tx.CommitOk())
+        return
+
+    def committed(ok: bool) -> None:
+        if channel.closed:
+            return
+        if ok:
+            channel.connection.send_method(channel.number, commands.Tx.CommitOk())
+        else:
+            channel.close_by_broker(errors.ChannelError(
+                errors.INTERNAL_ERROR, "tx.commit failed: the store could not write the messages", 90, 20))
+
+    store.when_durable(ticket, committed)
 
 
 def tx_rollback(channel: "Channel", m: commands.Tx.Rollback) -> None:

@@ -10,6 +10,8 @@ thread through their own connection (WAL lets readers proceed while a batch is w
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,12 +46,16 @@ STATEMENTS = {
     "queue": "INSERT OR REPLACE INTO queues VALUES (?, ?, ?, ?, ?)",
     "queue-delete": "DELETE FROM queues WHERE id = ?",
     "queue-messages-delete": "DELETE FROM messages WHERE queue_id = ?",
+    "queue-bindings-delete": "DELETE FROM bindings WHERE vhost = ? AND to_queue = 1 AND destination = ?",
+    "exchange-bindings-delete": ("DELETE FROM bindings WHERE vhost = ? AND (source = ? OR"
+                                 " (to_queue = 0 AND destination = ?))"),
     "binding": "INSERT OR IGNORE INTO bindings VALUES (?, ?, ?, ?, ?, ?)",
     "binding-delete": ("DELETE FROM bindings WHERE vhost = ? AND source = ? AND to_queue = ? AND destination = ?"
                        " AND routing_key = ? AND arguments = ?"),
     "put": "INSERT OR REPLACE INTO messages (queue_id, id, exchange, routing_key, properties, body) VALUES (?, ?, ?, ?, ?, ?)",
     "delivered": "UPDATE messages SET delivered = 1 WHERE queue_id = ? AND id = ?",
     "remove": "DELETE FROM messages WHERE queue_id = ? AND id = ?",
+    "probe": "INSERT OR REPLACE INTO meta VALUES ('probe', ?)",
 }
 Op = tuple[Any, ...]
 
@@ -97,12 +103,19 @@ class SqliteEngine:
         except OSError as exc:
             raise StoreError(f"cannot create data directory {directory}: {exc.strerror}") from None
         self.path = directory / DB_NAME
+        self._lock = os.open(directory / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock)
+            raise StoreError(f"data directory {directory} is in use by another amqpd") from None
         try:
             self.writer = _connect(self.path)
             self.writer.executescript(SCHEMA)
             self._check_format()
             self.reader = _connect(self.path)
         except sqlite3.DatabaseError as exc:
+            os.close(self._lock)
             raise StoreError(f"cannot open {self.path}: {exc}") from None
 
     def _check_format(self) -> None:
@@ -179,3 +192,4 @@ class SqliteEngine:
     def close(self) -> None:
         self.reader.close()
         self.writer.close()
+        os.close(self._lock)  # releases the data directory

@@ -1,28 +1,53 @@
-"""Group commit: operations gather while the previous batch is written, one fsync covers them all.
+"""The store the broker talks to: named operations, gathered and group-committed off the loop.
 
-The broker appends operations synchronously and never waits; a trio task hands each gathered
-batch to a worker thread. Work that must not be reported before it is on disk (publisher
-confirms, Tx.Commit-Ok) asks for a callback on the batch's ticket.
+Operations gather while the previous batch is being written; one fsync covers them all. The
+broker never waits: each call returns the ticket of the batch that will hold it, and work that
+must not be reported before it is on disk (publisher confirms, Tx.Commit-Ok) asks for a
+callback on that ticket. The engine (store/sqlite.py) only sees plain operation tuples, so a
+second engine can be put behind the same calls.
 """
 
 from __future__ import annotations
 
+import math
 import sqlite3
+import time
 from collections import defaultdict
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import structlog
 import trio
+from pamqp import decode, encode
 
-from amqpd.store.sqlite import Op, SqliteEngine
+from amqpd.store.sqlite import Op, Recovered, SqliteEngine
+
+if TYPE_CHECKING:
+    from amqpd.broker.exchange import Exchange
+    from amqpd.broker.message import Message
+    from amqpd.broker.queue import Queue
 
 log = structlog.get_logger("amqpd.store")
 
 Durable = Callable[[bool], None]
+PROBE_INTERVAL = 1.0
+
+
+def encode_table(table: dict[str, Any]) -> bytes:
+    """Arguments as an AMQP field table, which keeps the type classes RabbitMQ compares."""
+    return encode.field_table(table)
+
+
+def decode_table(raw: bytes) -> dict[str, Any]:
+    return decode.field_table(raw)[1] if raw else {}
 
 
 class Store:
-    """The store interface the broker uses; SqliteEngine does the disk work."""
+    """Durable topology and persistent messages, written in batches by a worker thread."""
+
+    @classmethod
+    def open(cls, data_dir: str) -> "Store":
+        """The embedded default store in a data directory (raises StoreError)."""
+        return cls(SqliteEngine(data_dir))
 
     def __init__(self, engine: SqliteEngine) -> None:
         self.engine = engine
@@ -33,53 +58,127 @@ class Store:
         self.next_queue_id = 1
         self._ops: list[Op] = []
         self._callbacks: dict[int, list[Durable]] = defaultdict(list)
+        self._unwritten: dict[tuple[int, int], Message] = {}  # (queue id, message id) until on disk
+        self._unwritten_by_ticket: dict[int, list[tuple[int, int]]] = defaultdict(list)
         self._wake = trio.Event()
 
-    def append(self, op: Op) -> int:
-        """Queue an operation for the next batch; returns that batch's ticket."""
+    # -- operations ------------------------------------------------------------------------------
+
+    def _append(self, op: Op) -> int:
         self._ops.append(op)
         self._wake.set()
         return self.ticket
+
+    def save_exchange(self, vhost: str, exchange: Exchange) -> None:
+        self._append(("exchange", vhost, exchange.name, exchange.kind, exchange.auto_delete, exchange.internal,
+                      encode_table(exchange.arguments)))
+
+    def delete_exchange(self, vhost: str, name: str) -> None:
+        self._append(("exchange-delete", vhost, name))
+        self._append(("exchange-bindings-delete", vhost, name, name))
+
+    def save_queue(self, queue: Queue) -> int:
+        """Record a durable queue; returns the id its messages are stored under."""
+        queue_id = self.next_queue_id
+        self.next_queue_id += 1
+        self._append(("queue", queue_id, queue.vhost, queue.name, queue.auto_delete, encode_table(queue.arguments)))
+        return queue_id
+
+    def delete_queue(self, queue_id: int, vhost: str, name: str) -> None:
+        self._append(("queue-messages-delete", queue_id))
+        self._append(("queue-bindings-delete", vhost, name))
+        self._append(("queue-delete", queue_id))
+
+    def save_binding(self, vhost: str, source: str, to_queue: bool, destination: str, routing_key: str,
+                     arguments: dict[str, Any]) -> None:
+        self._append(("binding", vhost, source, to_queue, destination, routing_key, encode_table(arguments)))
+
+    def delete_binding(self, vhost: str, source: str, to_queue: bool, destination: str, routing_key: str,
+                       arguments: dict[str, Any]) -> None:
+        self._append(("binding-delete", vhost, source, to_queue, destination, routing_key, encode_table(arguments)))
+
+    def put_message(self, queue_id: int, message: Message) -> int:
+        ticket = self._append(("put", queue_id, message.id, message.exchange, message.routing_key,
+                               message.raw_properties, message.body))
+        key = (queue_id, message.id)
+        self._unwritten[key] = message
+        self._unwritten_by_ticket[ticket].append(key)
+        return ticket
+
+    def mark_delivered(self, queue_id: int, message_id: int) -> None:
+        self._append(("delivered", queue_id, message_id))
+
+    def remove_message(self, queue_id: int, message_id: int) -> None:
+        self._unwritten.pop((queue_id, message_id), None)
+        self._append(("remove", queue_id, message_id))
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def recover(self) -> Recovered:
+        recovered = self.engine.recover()
+        self.next_queue_id = recovered.next_queue_id
+        return recovered
+
+    def load(self, queue_id: int, ids: list[int]) -> dict[int, tuple[str, str, bytes, bytes]]:
+        """Stored messages by id, including those whose batch is not written yet."""
+        found: dict[int, tuple[str, str, bytes, bytes]] = {}
+        missing = []
+        for mid in ids:
+            message = self._unwritten.get((queue_id, mid))
+            if message is None:
+                missing.append(mid)
+            else:
+                found[mid] = (message.exchange, message.routing_key, message.raw_properties, message.body)
+        if missing:
+            found.update(self.engine.load(queue_id, missing))
+        return found
+
+    # -- durability --------------------------------------------------------------------------------
 
     def when_durable(self, ticket: int, callback: Durable) -> None:
         """Call back with True once the batch is on disk, False if writing it failed."""
         self._callbacks[ticket].append(callback)
 
-    def allocate_queue_id(self) -> int:
-        queue_id = self.next_queue_id
-        self.next_queue_id += 1
-        return queue_id
-
-    @property
-    def pending(self) -> bool:
-        return bool(self._ops)
-
     async def run(self) -> None:
-        """Write gathered batches until cancelled."""
-        while True:
-            await self._wake.wait()
-            self._wake = trio.Event()
-            if self._ops:
-                await self._commit(trio.to_thread.run_sync)
+        """Write gathered batches on a worker thread until cancelled.
 
-    async def _commit(self, runner: Callable) -> None:  # type: ignore[type-arg]
+        While writes fail, a probe write every second finds out when they work again (nothing
+        else may come: the disk alarm stops publishers).
+        """
+        while True:
+            with trio.move_on_after(PROBE_INTERVAL if self.failing else math.inf):
+                await self._wake.wait()
+            self._wake = trio.Event()
+            if self.failing and not self._ops:
+                self._append(("probe", str(time.time())))
+            if self._ops:
+                ops, ticket = self._take()
+                try:
+                    await trio.to_thread.run_sync(self.engine.write, ops)
+                except sqlite3.Error as exc:
+                    self._finish(ticket, exc)
+                else:
+                    self._finish(ticket, None)
+
+    def _take(self) -> tuple[list[Op], int]:
         ops, ticket = self._ops, self.ticket
         self._ops = []
         self.ticket += 1
-        try:
-            await runner(self.engine.write, ops)
-        except sqlite3.Error as exc:
-            self._finish(ticket, False, exc)
-        else:
-            self._finish(ticket, True, None)
+        return ops, ticket
 
-    def _finish(self, ticket: int, ok: bool, exc: Exception | None) -> None:
+    def _finish(self, ticket: int, error: Exception | None) -> None:
+        """A batch ended. Messages of a failed batch stay readable from memory (their queues
+        still hold them; their publishers are nacked) until they are removed."""
+        ok = error is None
+        keys = self._unwritten_by_ticket.pop(ticket, ())
         if ok:
+            for key in keys:
+                self._unwritten.pop(key, None)
             self.durable = ticket
             if self.failing:
                 log.info("store writes succeed again")
         elif not self.failing:
-            log.error("store write failed; publishers are nacked and blocked until writes succeed", error=str(exc))
+            log.error("store write failed; publishers are nacked and blocked until writes succeed", error=str(error))
         if self.failing == ok:
             self.failing = not ok
             self.on_failing(self.failing)
@@ -87,17 +186,15 @@ class Store:
             callback(ok)
 
     def flush(self) -> None:
-        """Write what is pending on this thread (graceful shutdown, tests)."""
+        """Write what is pending on this thread (graceful shutdown)."""
         while self._ops:
-            ops, ticket = self._ops, self.ticket
-            self._ops = []
-            self.ticket += 1
+            ops, ticket = self._take()
             try:
                 self.engine.write(ops)
             except sqlite3.Error as exc:
-                self._finish(ticket, False, exc)
+                self._finish(ticket, exc)
             else:
-                self._finish(ticket, True, None)
+                self._finish(ticket, None)
 
     def close(self) -> None:
         self.flush()

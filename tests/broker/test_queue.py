@@ -21,6 +21,7 @@ class FakeConsumer:
     def deliver(self, queue, entry):
         if self.credit is not None:
             self.credit -= 1
+        queue.hold(entry)
         self.got.append(entry)
 
     def cancel_by_server(self):
@@ -40,8 +41,8 @@ def test_get_returns_messages_in_publish_order_and_counts_ready():
     q = Queue("q", "/")
     fill(q, 3)
     assert q.message_count == 3
-    assert [q.get().message.body for _ in range(3)] == [b"m0", b"m1", b"m2"]
-    assert q.get() is None
+    assert [q.take().message.body for _ in range(3)] == [b"m0", b"m1", b"m2"]
+    assert q.take() is None
     assert q.message_count == 0
 
 
@@ -105,8 +106,9 @@ def test_requeue_returns_entries_to_original_positions_marked_redelivered():
     """Requeued messages go back where they were relative to the still-ready ones."""
     q = Queue("q", "/")
     fill(q, 6)
-    taken = [q.get() for _ in range(3)]  # m0, m1, m2
-    q.unacked = 3
+    taken = [q.take() for _ in range(3)]  # m0, m1, m2
+    for entry in taken:
+        q.hold(entry)
     q.requeue([taken[2]])
     q.requeue([taken[0]])
     order = [(e.message.body, e.redelivered) for e in q.ready]
@@ -118,7 +120,9 @@ def test_requeue_into_the_middle_of_ready_messages():
     """A requeued entry lands between ready messages by its original sequence."""
     q = Queue("q", "/")
     fill(q, 5)
-    entries = [q.get() for _ in range(5)]
+    entries = [q.take() for _ in range(5)]
+    for entry in entries:
+        q.hold(entry)
     q.requeue([entries[0], entries[4]])
     q.requeue([entries[2]])
     assert [e.message.body for e in q.ready] == [b"m0", b"m2", b"m4"]
@@ -128,8 +132,8 @@ def test_requeue_dispatches_to_waiting_consumer():
     """A requeued message is delivered again at once to a consumer with credit."""
     q = Queue("q", "/")
     fill(q, 1)
-    entry = q.get()
-    q.unacked = 1
+    entry = q.take()
+    q.hold(entry)
     a = FakeConsumer("a")
     q.add_consumer(a)
     q.requeue([entry])
@@ -140,8 +144,8 @@ def test_purge_drops_only_ready_messages():
     """Purge counts and drops ready messages; unacked ones are not touched."""
     q = Queue("q", "/")
     fill(q, 5)
-    q.get(), q.get()
-    q.unacked = 2
+    q.hold(q.take())
+    q.hold(q.take())
     assert q.purge() == 3
     assert q.message_count == 0 and q.unacked == 2
 

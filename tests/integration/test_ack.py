@@ -4,95 +4,23 @@ import time
 
 import pika
 import pytest
-from pamqp import body as pamqp_body
 from pamqp import commands
-from pamqp.heartbeat import Heartbeat
 
+from tests.support.frames import consume, counts, delivered, deliveries, drain, get, publish_n, until
 from tests.support.raw import RawClient
 
 
-def until(raw, kind, channel=None):
-    """Frames (channel, frame) received up to and including the next `kind` frame."""
-    out = []
-    while True:
-        ch, value = raw.recv_frame()
-        if isinstance(value, Heartbeat):
-            continue
-        out.append((ch, value))
-        if isinstance(value, kind) and (channel is None or ch == channel):
-            return out
-
-
-def deliveries(frames):
-    """(consumer_tag or None, delivery_tag, redelivered, body) per Deliver / Get-Ok."""
-    out = []
-    for _, value in frames:
-        if isinstance(value, (commands.Basic.Deliver, commands.Basic.GetOk)):
-            out.append([getattr(value, "consumer_tag", None), value.delivery_tag, value.redelivered])
-        elif isinstance(value, pamqp_body.ContentBody):
-            out[-1].append(bytes(value.value))
-    return [tuple(d) for d in out]
-
-
-def delivered(raw, queue="q", channel=1):
-    """Deliveries that arrived before the reply to a passive declare (a synchronisation point)."""
-    raw.send(channel, commands.Queue.Declare(queue=queue, passive=True))
-    return deliveries(until(raw, commands.Queue.DeclareOk, channel))
-
-
-def counts(raw, queue="q", channel=1):
-    raw.send(channel, commands.Queue.Declare(queue=queue, passive=True))
-    ok = raw.expect(commands.Queue.DeclareOk, channel)
-    return ok.message_count, ok.consumer_count
-
-
-def get(raw, queue="q", channel=1, no_ack=False):
-    """One Basic.Get: (delivery_tag, redelivered, body, message_count), or None for Get-Empty."""
-    raw.send(channel, commands.Basic.Get(queue=queue, no_ack=no_ack))
-    ch, value = raw.recv_frame()
-    if isinstance(value, commands.Basic.GetEmpty):
-        return None
-    assert isinstance(value, commands.Basic.GetOk), value
-    frames = until(raw, pamqp_body.ContentBody, channel)
-    return value.delivery_tag, value.redelivered, bytes(frames[-1][1].value), value.message_count
-
-
-def drain(raw, queue="q", channel=1):
-    """(delivery_tag, redelivered, body) of every ready message, fetched with no_ack Gets."""
-    out = []
-    while (got := get(raw, queue, channel, no_ack=True)) is not None:
-        out.append(got[:3])
-    return out
-
-
-def publish_n(raw, n, queue="q", channel=1, start=0):
-    for i in range(start, start + n):
-        raw.publish(channel, "", queue, f"m{i}".encode())
-
-
-def consume(raw, tag, queue="q", channel=1, **kw):
-    raw.send(channel, commands.Basic.Consume(queue=queue, consumer_tag=tag, **kw))
-    raw.expect(commands.Basic.ConsumeOk, channel)
-
-
 def qos(raw, count, global_=False, channel=1):
+    """Basic.Qos with this prefetch count, asserted to be answered by Qos-Ok."""
     raw.send(channel, commands.Basic.Qos(prefetch_count=count, global_=global_))
     raw.expect(commands.Basic.QosOk, channel)
 
 
 def expect_406_unknown_tag(raw, tag, method_id, channel=1):
+    """The next frame is Channel.Close 406 'unknown delivery tag <tag>' for Basic method `method_id`."""
     close = raw.expect_channel_close(channel)
     assert (close.reply_code, close.reply_text) == (406, f"PRECONDITION_FAILED - unknown delivery tag {tag}")
     assert (close.class_id, close.method_id) == (60, method_id)
-
-
-@pytest.fixture
-def ch1(raw):
-    raw.handshake()
-    raw.open_channel(1)
-    raw.send(1, commands.Queue.Declare(queue="q"))
-    raw.expect(commands.Queue.DeclareOk, 1)
-    return raw
 
 
 # -- Get ---------------------------------------------------------------------------------------
@@ -128,16 +56,12 @@ def test_ack_single_and_multiple(ch1):
     assert drain(ch1) == [(5, True, b"m3")]
 
 
-def test_ack_unknown_tag_406(ch1):
-    """A tag never delivered: Channel.Close 406 'unknown delivery tag 5' (60, 80)."""
-    ch1.send(1, commands.Basic.Ack(delivery_tag=5))
-    expect_406_unknown_tag(ch1, 5, 80)
-
-
-def test_ack_tag_zero_without_multiple_406(ch1):
-    """Tag 0 is not a tag unless multiple is set."""
-    ch1.send(1, commands.Basic.Ack(delivery_tag=0))
-    expect_406_unknown_tag(ch1, 0, 80)
+@pytest.mark.parametrize("tag", [5, 0], ids=["never_delivered", "zero_without_multiple"])
+def test_ack_unknown_tag_406(ch1, tag):
+    """A tag never delivered (tag 0 is not a tag unless multiple is set): Channel.Close 406
+    'unknown delivery tag <tag>' (60, 80)."""
+    ch1.send(1, commands.Basic.Ack(delivery_tag=tag))
+    expect_406_unknown_tag(ch1, tag, 80)
 
 
 def test_double_ack_406(ch1):
@@ -428,9 +352,7 @@ def test_unacked_return_when_channel_is_closed_by_an_error(ch1):
 def test_unacked_return_when_connection_closes(ch1, broker):
     """A consumer's connection drops with m0-m3 delivered and m2 acked: m0, m1, m3 come back redelivered."""
     publish_n(ch1, 4)
-    other = RawClient(broker.port)
-    other.handshake()
-    other.open_channel(1)
+    other = RawClient.connect(broker.port)
     consume(other, "k")
     assert len(delivered(other)) == 4
     other.send(1, commands.Basic.Ack(delivery_tag=3))
@@ -443,9 +365,7 @@ def test_unacked_return_when_connection_closes(ch1, broker):
 def test_unacked_return_when_socket_drops(ch1, broker):
     """Same when the TCP connection just goes away."""
     publish_n(ch1, 2)
-    other = RawClient(broker.port)
-    other.handshake()
-    other.open_channel(1)
+    other = RawClient.connect(broker.port)
     get(other)
     get(other)
     other.close()

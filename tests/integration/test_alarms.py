@@ -7,7 +7,7 @@
 * Clearing the alarm sends Connection.Unblocked to the connections that were sent Blocked and
   resumes reading them: nothing they published is lost.
 
-The alarm is driven through MemoryAlarm.set_limit in the broker's thread, never by waiting
+The alarm is driven through ResourceAlarms.set_limit in the broker's thread, never by waiting
 for its one-second poll.
 """
 
@@ -22,7 +22,7 @@ from pamqp import body, commands, header, heartbeat
 
 from amqpd.broker.node import Node
 from amqpd.config import Settings
-from amqpd.server.alarms import MemoryAlarm
+from amqpd.server.alarms import ResourceAlarms
 from tests.support.raw import RawClient
 
 HUGE = 1 << 60
@@ -40,13 +40,6 @@ def alarmed(broker_factory):
     set_limit(broker, 1)
     assert broker.call(lambda: broker.server.alarm.active) is True
     return broker
-
-
-def client(broker, **handshake) -> RawClient:
-    raw = RawClient(broker.port)
-    raw.handshake(**handshake)
-    raw.open_channel(1)
-    return raw
 
 
 def declare(raw: RawClient, queue: str, passive: bool = False) -> None:
@@ -68,7 +61,7 @@ def assert_silent(raw: RawClient) -> None:
 
 def test_publisher_is_blocked_then_unblocked_and_nothing_is_lost(alarmed):
     """Publishing under the alarm: Connection.Blocked('low on memory'), reads stop; clearing it: Unblocked, all routed."""
-    raw = client(alarmed)
+    raw = RawClient.connect(alarmed.port)
     declare(raw, "alarm.q")
     raw.expect(commands.Queue.DeclareOk, 1)
 
@@ -105,7 +98,7 @@ def test_consuming_connection_is_neither_blocked_nor_notified(alarmed):
     producer.close()
     set_limit(alarmed, 1)
 
-    raw = client(alarmed)
+    raw = RawClient.connect(alarmed.port)
     raw.send(1, commands.Basic.Qos(prefetch_count=10))
     raw.expect(commands.Basic.QosOk, 1)
     raw.send(1, commands.Basic.Consume(queue="alarm.work", consumer_tag="c1"))
@@ -129,7 +122,7 @@ def test_earlier_publisher_is_blocked_only_when_it_publishes_again(alarmed):
     """RabbitMQ's should_block is set by a publish *during* the alarm: a connection that published
     before it keeps working (declare, get) unblocked until its next publish."""
     set_limit(alarmed, HUGE)
-    raw = client(alarmed)
+    raw = RawClient.connect(alarmed.port)
     declare(raw, "alarm.before")
     raw.expect(commands.Queue.DeclareOk, 1)
     raw.publish(1, "", "alarm.before", b"early")
@@ -153,7 +146,7 @@ def test_earlier_publisher_is_blocked_only_when_it_publishes_again(alarmed):
 
 def test_client_without_the_capability_is_blocked_silently(alarmed):
     """Without capabilities.connection.blocked the publisher is still blocked, but gets no Blocked/Unblocked."""
-    raw = client(alarmed, capabilities={"authentication_failure_close": True})
+    raw = RawClient.connect(alarmed.port, capabilities={"authentication_failure_close": True})
     declare(raw, "alarm.silent")
     raw.expect(commands.Queue.DeclareOk, 1)
     raw.publish(1, "", "alarm.silent", b"x")
@@ -168,7 +161,7 @@ def test_client_without_the_capability_is_blocked_silently(alarmed):
 
 def test_alarm_set_before_connecting_blocks_the_first_publish(alarmed):
     """A connection opened during the alarm is blocked at its first publish, like any other."""
-    raw = client(alarmed)
+    raw = RawClient.connect(alarmed.port)
     raw.publish(1, "amq.fanout", "", b"first")
     assert raw.expect(commands.Connection.Blocked, 0).reason == "low on memory"
     set_limit(alarmed, HUGE)
@@ -178,7 +171,7 @@ def test_alarm_set_before_connecting_blocks_the_first_publish(alarmed):
 
 def test_blocked_is_sent_once_per_alarm(alarmed):
     """Several publishes under one alarm produce a single Connection.Blocked; a new alarm a new one."""
-    raw = client(alarmed)
+    raw = RawClient.connect(alarmed.port)
     raw.publish(1, "amq.fanout", "", b"a")
     raw.expect(commands.Connection.Blocked, 0)
     raw.publish(1, "amq.fanout", "", b"b")
@@ -225,7 +218,7 @@ def test_blocked_connection_is_not_dropped_for_missed_heartbeats(broker_factory)
     """RabbitMQ pauses the heartbeat monitor of a blocked connection: it survives past 2x the heartbeat."""
     broker = broker_factory(memory_limit=1, heartbeat=1)
     set_limit(broker, 1)
-    raw = client(broker, heartbeat_=1)
+    raw = RawClient.connect(broker.port, heartbeat_=1)
     raw.publish(1, "amq.fanout", "", b"x")
     raw.expect(commands.Connection.Blocked, 0)
     deadline = time.monotonic() + 3.5  # heartbeat timeout would fire after 2-3 s
@@ -258,7 +251,7 @@ def test_alarm_transitions():
     """update(): setting the alarm notifies no connection; clearing it unblocks them all (set_blocked is a no-op
     for a connection that was not blocked, so only blocked ones get Connection.Unblocked)."""
     node = Node(Settings(memory_limit=100))
-    alarm = MemoryAlarm(node)
+    alarm = ResourceAlarms(node)
     was_blocked, never_blocked = FakeConnection(False), FakeConnection(False)
     node.connections.update({was_blocked, never_blocked})
 
@@ -277,6 +270,6 @@ def test_alarm_transitions():
 def test_zero_limit_blocks_all_publishing():
     """memory_limit 0 keeps the alarm on (RabbitMQ's vm_memory_high_watermark 0 disables publishing)."""
     node = Node(Settings(memory_limit=0))
-    alarm = MemoryAlarm(node)
+    alarm = ResourceAlarms(node)
     alarm.update(1)
     assert alarm.active is True

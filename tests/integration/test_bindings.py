@@ -2,51 +2,13 @@
 
 from __future__ import annotations
 
-import pika
 import pytest
 from pamqp import body, commands, header
 
+from tests.support.blocking import bodies
+from tests.support.frames import close_of, ok, ready
+
 DEFAULT_REFUSED = "ACCESS_REFUSED - operation not permitted on the default exchange"
-
-
-@pytest.fixture
-def channel(broker):
-    conn = pika.BlockingConnection(pika.URLParameters(broker.url))
-    yield conn.channel()
-    if conn.is_open:
-        conn.close()
-
-
-@pytest.fixture
-def opened(raw):
-    raw.handshake()
-    raw.open_channel(1)
-    return raw
-
-
-def close_of(raw, channel: int, method) -> tuple:
-    raw.send(channel, method)
-    close = raw.expect_channel_close(channel)
-    return close.reply_code, close.reply_text, close.class_id, close.method_id
-
-
-def ok(raw, method, reply) -> None:
-    raw.send(1, method)
-    raw.expect(reply, 1)
-
-
-def count(raw, queue: str) -> int:
-    raw.send(1, commands.Queue.Declare(queue=queue, passive=True))
-    return raw.expect(commands.Queue.DeclareOk, 1).message_count
-
-
-def bodies(ch, queue: str) -> list[bytes]:
-    out = []
-    while True:
-        method, _, body = ch.basic_get(queue, auto_ack=True)
-        if method is None:
-            return out
-        out.append(body)
 
 
 @pytest.mark.parametrize("method, expected", [
@@ -93,10 +55,10 @@ def test_bind_twice_is_one_binding_and_unbind_stops_routing(opened) -> None:
     ok(opened, commands.Queue.Bind(queue="q", exchange="amq.direct", routing_key="k"), commands.Queue.BindOk)
     ok(opened, commands.Queue.Bind(queue="q", exchange="amq.direct", routing_key="k"), commands.Queue.BindOk)
     opened.publish(1, "amq.direct", "k", b"x")
-    assert count(opened, "q") == 1
+    assert ready(opened, "q") == 1
     ok(opened, commands.Queue.Unbind(queue="q", exchange="amq.direct", routing_key="k"), commands.Queue.UnbindOk)
     opened.publish(1, "amq.direct", "k", b"y")
-    assert count(opened, "q") == 1
+    assert ready(opened, "q") == 1
 
 
 def test_empty_queue_name_means_last_declared_queue(opened) -> None:
@@ -106,7 +68,7 @@ def test_empty_queue_name_means_last_declared_queue(opened) -> None:
     ok(opened, commands.Queue.Bind(queue="", exchange="amq.direct", routing_key=""), commands.Queue.BindOk)
     opened.publish(1, "amq.direct", "", b"not-routed")
     opened.publish(1, "amq.direct", "q", b"routed")
-    assert count(opened, "q") == 1
+    assert ready(opened, "q") == 1
     ok(opened, commands.Queue.Unbind(queue="", exchange="amq.direct", routing_key=""), commands.Queue.UnbindOk)
     opened.send(1, commands.Basic.Get(queue="", no_ack=True))
     assert opened.expect(commands.Basic.GetOk, 1).routing_key == "q"

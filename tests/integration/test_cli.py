@@ -156,9 +156,7 @@ def test_connected_client_gets_connection_forced_on_shutdown(amqpd):
     """Clients open at shutdown get Connection.Close(320, RabbitMQ's shutdown text, 0, 0); then the process exits 0."""
     server = amqpd("--port", "0")
     port = server.started()
-    raw = RawClient(port)
-    raw.handshake()
-    raw.open_channel(1)
+    raw = RawClient.connect(port)
     server.proc.send_signal(signal.SIGTERM)
     close = raw.expect_connection_close()  # replies Close-Ok
     assert (close.reply_code, close.reply_text, close.class_id, close.method_id) == (320, SHUTDOWN_TEXT, 0, 0)

@@ -3,19 +3,8 @@
 import pika
 import pytest
 from pamqp import commands
-from pamqp.heartbeat import Heartbeat
 
-
-def until(raw, kind, channel=None):
-    """Frames (channel, frame) received up to and including the next `kind` frame."""
-    out = []
-    while True:
-        ch, value = raw.recv_frame()
-        if isinstance(value, Heartbeat):
-            continue
-        out.append((ch, value))
-        if isinstance(value, kind) and (channel is None or ch == channel):
-            return out
+from tests.support.frames import close_of, ok, until
 
 
 def confirmed(frames, channel=1):
@@ -24,6 +13,7 @@ def confirmed(frames, channel=1):
 
 
 def select(raw, channel=1):
+    """Confirm.Select, asserted to be answered by Select-Ok."""
     raw.send(channel, commands.Confirm.Select())
     raw.expect(commands.Confirm.SelectOk, channel)
 
@@ -34,15 +24,6 @@ def acks_up_to(raw, last, channel=1):
     while not acks or acks[-1][0] < last:
         acks += confirmed(until(raw, commands.Basic.Ack, channel), channel)
     return acks
-
-
-@pytest.fixture
-def ch1(raw):
-    raw.handshake()
-    raw.open_channel(1)
-    raw.send(1, commands.Queue.Declare(queue="q"))
-    raw.expect(commands.Queue.DeclareOk, 1)
-    return raw
 
 
 def test_select_ok_and_first_tag_is_one(ch1):
@@ -92,23 +73,16 @@ def test_nowait_select_and_reselect(ch1):
     assert ch1.expect(commands.Basic.Ack, 1).delivery_tag == 1
 
 
-def test_confirm_select_on_a_tx_channel_406(ch1):
-    """Confirm.Select after Tx.Select: Channel.Close 406 (85, 10)."""
-    ch1.send(1, commands.Tx.Select())
-    ch1.expect(commands.Tx.SelectOk, 1)
-    ch1.send(1, commands.Confirm.Select())
-    close = ch1.expect_channel_close(1)
-    assert (close.reply_code, close.reply_text, close.class_id, close.method_id) == (
-        406, "PRECONDITION_FAILED - cannot switch from tx to confirm mode", 85, 10)
-
-
-def test_tx_select_on_a_confirm_channel_406(ch1):
-    """Tx.Select after Confirm.Select: Channel.Close 406 (90, 10)."""
-    select(ch1)
-    ch1.send(1, commands.Tx.Select())
-    close = ch1.expect_channel_close(1)
-    assert (close.reply_code, close.reply_text, close.class_id, close.method_id) == (
-        406, "PRECONDITION_FAILED - cannot switch from confirm to tx mode", 90, 10)
+@pytest.mark.parametrize("first, first_ok, second, text, ids", [
+    (commands.Tx.Select(), commands.Tx.SelectOk, commands.Confirm.Select(),
+     "PRECONDITION_FAILED - cannot switch from tx to confirm mode", (85, 10)),
+    (commands.Confirm.Select(), commands.Confirm.SelectOk, commands.Tx.Select(),
+     "PRECONDITION_FAILED - cannot switch from confirm to tx mode", (90, 10)),
+], ids=["confirm_select_on_a_tx_channel", "tx_select_on_a_confirm_channel"])
+def test_switching_between_tx_and_confirm_mode_406(ch1, first, first_ok, second, text, ids):
+    """Confirm.Select after Tx.Select (85, 10), or Tx.Select after Confirm.Select (90, 10): Channel.Close 406."""
+    ok(ch1, first, first_ok)
+    assert close_of(ch1, 1, second) == (406, text, *ids)
 
 
 def test_publish_error_in_confirm_mode_acks_earlier_publishes_only(ch1):

@@ -14,6 +14,7 @@ import pytest
 from pamqp import body, commands, frame, header, heartbeat
 
 from amqpd.protocol.frames import PROTOCOL_HEADER
+from tests.support.frames import declare
 from tests.support.raw import RawClient
 
 
@@ -33,8 +34,7 @@ def _read_frames_until_closed(client: RawClient) -> list:
 def test_server_sends_heartbeats_when_negotiated(broker_factory):
     """With heartbeat 1 negotiated, heartbeat frames arrive on channel 0 while the link is idle."""
     broker = broker_factory(heartbeat=1)
-    client = RawClient(broker.port, timeout=3)
-    try:
+    with RawClient(broker.port, timeout=3) as client:
         tune = client.handshake(heartbeat_=1)
         assert tune.heartbeat == 1
         started = time.monotonic()
@@ -44,58 +44,46 @@ def test_server_sends_heartbeats_when_negotiated(broker_factory):
             seen.append((channel, type(value)))
         assert seen == [(0, heartbeat.Heartbeat)] * 2
         assert time.monotonic() - started < 2.0  # every heartbeat/2 s, not every heartbeat
-    finally:
-        client.close()
 
 
 def test_no_heartbeats_when_client_negotiates_zero(broker_factory):
     """Heartbeat 0 in Tune-Ok turns them off: nothing arrives on an idle connection."""
     broker = broker_factory(heartbeat=1)
-    client = RawClient(broker.port, timeout=0.8)
-    try:
+    with RawClient(broker.port, timeout=0.8) as client:
         client.handshake(heartbeat_=0)
         with pytest.raises(socket.timeout):
             client.recv_frame()
-    finally:
-        client.close()
 
 
 def test_silent_client_is_disconnected_after_two_missed_intervals(broker_factory):
     """A client that sends nothing after Open is dropped at 3 x heartbeat, without a Close frame."""
     broker = broker_factory(heartbeat=1)
-    client = RawClient(broker.port, timeout=6)
-    try:
+    with RawClient(broker.port, timeout=6) as client:
         client.handshake(heartbeat_=1)
         started = time.monotonic()
         received = _read_frames_until_closed(client)
         elapsed = time.monotonic() - started
         assert 2.5 < elapsed < 4.0
         assert received and all(isinstance(f, heartbeat.Heartbeat) for f in received)
-    finally:
-        client.close()
 
 
 def test_client_heartbeats_keep_the_connection(broker_factory):
     """A client that sends heartbeats is not dropped after 3 x heartbeat."""
     broker = broker_factory(heartbeat=1)
-    client = RawClient(broker.port, timeout=2)
-    try:
+    with RawClient(broker.port, timeout=2) as client:
         client.handshake(heartbeat_=1)
         deadline = time.monotonic() + 3.3
         while time.monotonic() < deadline:
             client.send_bytes(b"\x08\x00\x00\x00\x00\x00\x00\xce")
             assert isinstance(client.recv_frame()[1], heartbeat.Heartbeat)
         client.open_channel(1)  # still served
-    finally:
-        client.close()
 
 
 @pytest.mark.parametrize("stage", ["header", "start-ok", "tune-ok"])
 def test_handshake_timeout_covers_the_whole_handshake(broker_factory, stage):
     """No Connection.Open within handshake_timeout of the accept: the socket closes, no frame."""
     broker = broker_factory(handshake_timeout=0.5)
-    client = RawClient(broker.port, timeout=3)
-    try:
+    with RawClient(broker.port, timeout=3) as client:
         started = time.monotonic()
         client.send_bytes(PROTOCOL_HEADER)
         client.expect(commands.Connection.Start, 0)
@@ -107,32 +95,24 @@ def test_handshake_timeout_covers_the_whole_handshake(broker_factory, stage):
             client.send(0, commands.Connection.TuneOk(channel_max=10, frame_max=4096, heartbeat=0))
         assert _read_frames_until_closed(client) == []
         assert 0.4 < time.monotonic() - started < 2.0
-    finally:
-        client.close()
 
 
 def test_handshake_timeout_with_nothing_sent(broker_factory):
     """A client that never sends the protocol header is closed after handshake_timeout."""
     broker = broker_factory(handshake_timeout=0.5)
-    client = RawClient(broker.port, timeout=3)
-    try:
+    with RawClient(broker.port, timeout=3) as client:
         started = time.monotonic()
         assert client.read_until_closed() == b""
         assert 0.4 < time.monotonic() - started < 2.0
-    finally:
-        client.close()
 
 
 def test_opened_connection_outlives_the_handshake_timeout(broker_factory):
     """The handshake timeout ends at Open-Ok."""
     broker = broker_factory(handshake_timeout=0.3)
-    client = RawClient(broker.port, timeout=3)
-    try:
+    with RawClient(broker.port, timeout=3) as client:
         client.handshake()
         time.sleep(0.6)  # the point: the timeout must have passed
         client.open_channel(1)
-    finally:
-        client.close()
 
 
 # -- closing ---------------------------------------------------------------------------------------
@@ -243,11 +223,6 @@ def test_raw_unknown_vhost(raw):
 # -- framing over TCP ------------------------------------------------------------------------------
 
 
-def _declare(client: RawClient, queue: str) -> None:
-    client.send(1, commands.Queue.Declare(queue=queue, exclusive=True))
-    client.expect(commands.Queue.DeclareOk, 1)
-
-
 def _get(client: RawClient, queue: str) -> tuple[Any, bytes, list[int]]:
     """Basic.Get: the header frame, the body and the size of each body frame."""
     client.send(1, commands.Basic.Get(queue=queue, no_ack=True))
@@ -264,7 +239,7 @@ def test_publish_written_byte_by_byte_arrives_intact(raw):
     raw.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     raw.handshake()
     raw.open_channel(1)
-    _declare(raw, "bytewise")
+    declare(raw, "bytewise", exclusive=True)
     payload = bytes(range(256)) * 3
     props = commands.Basic.Properties(content_type="application/octet-stream", headers={"k": "v"}, priority=3)
     data = (frame.marshal(commands.Basic.Publish(exchange="", routing_key="bytewise"), 1)
@@ -282,7 +257,7 @@ def test_small_frame_max_client_sends_and_receives_100_kib(raw):
     """With frame_max 4096 a 100 KiB message goes in and comes out in 4088-byte body frames."""
     raw.handshake(frame_max=4096)
     raw.open_channel(1)
-    _declare(raw, "big")
+    declare(raw, "big", exclusive=True)
     payload = bytes(i % 251 for i in range(100 * 1024))
     data = (frame.marshal(commands.Basic.Publish(exchange="", routing_key="big"), 1)
             + frame.marshal(header.ContentHeader(0, len(payload), commands.Basic.Properties()), 1))

@@ -9,45 +9,10 @@ import pika
 import pytest
 from pamqp import body, commands, header
 
+from tests.support.blocking import bodies, queue_for, refused
+from tests.support.frames import close_of
+
 EXCHANGE_DECLARE, EXCHANGE_DELETE, BASIC_PUBLISH = (40, 10), (40, 20), (60, 40)
-
-
-@pytest.fixture
-def channel(broker):
-    conn = pika.BlockingConnection(pika.URLParameters(broker.url))
-    yield conn.channel()
-    if conn.is_open:
-        conn.close()
-
-
-def queue_for(ch, exchange: str, routing_key: str = "", arguments: dict | None = None) -> str:
-    q = ch.queue_declare("", exclusive=True).method.queue
-    ch.queue_bind(q, exchange, routing_key, arguments)
-    return q
-
-
-def bodies(ch, queue: str) -> list[bytes]:
-    """Every ready message's body, fetched with Basic.Get."""
-    out = []
-    while True:
-        method, _, body = ch.basic_get(queue, auto_ack=True)
-        if method is None:
-            return out
-        out.append(body)
-
-
-def close_of(raw, channel: int, method) -> tuple:
-    """Send a method and return the Channel.Close it provokes as (code, text, class_id, method_id)."""
-    raw.send(channel, method)
-    close = raw.expect_channel_close(channel)
-    return close.reply_code, close.reply_text, close.class_id, close.method_id
-
-
-@pytest.fixture
-def opened(raw):
-    raw.handshake()
-    raw.open_channel(1)
-    return raw
 
 
 def test_direct_routes_on_exact_key(channel) -> None:
@@ -187,15 +152,12 @@ def test_exchange_redeclare_accepted(channel) -> None:
 def test_exchange_delete_if_unused(channel, broker) -> None:
     channel.exchange_declare("src", "direct")
     q = queue_for(channel, "src", "k")
-    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as info:
-        channel.exchange_delete("src", if_unused=True)
-    assert (info.value.reply_code, info.value.reply_text) == (406, "PRECONDITION_FAILED - exchange 'src' in vhost '/' in use")
+    assert refused(channel.exchange_delete, "src", if_unused=True) == (
+        406, "PRECONDITION_FAILED - exchange 'src' in vhost '/' in use")
     ch = channel.connection.channel()
     ch.queue_unbind(q, "src", "k")
     ch.exchange_delete("src", if_unused=True)
-    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as info:
-        ch.exchange_declare("src", passive=True)
-    assert info.value.reply_code == 404
+    assert refused(ch.exchange_declare, "src", passive=True)[0] == 404
 
 
 def test_auto_delete_exchange_removed_with_last_binding(channel) -> None:
@@ -206,9 +168,7 @@ def test_auto_delete_exchange_removed_with_last_binding(channel) -> None:
     channel.queue_unbind(q, "ad", "a")
     channel.exchange_declare("ad", passive=True)
     channel.queue_unbind(q, "ad", "b")
-    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as info:
-        channel.exchange_declare("ad", passive=True)
-    assert (info.value.reply_code, info.value.reply_text) == (404, "NOT_FOUND - no exchange 'ad' in vhost '/'")
+    assert refused(channel.exchange_declare, "ad", passive=True) == (404, "NOT_FOUND - no exchange 'ad' in vhost '/'")
 
 
 def test_internal_exchange_refuses_publish_but_routes_bound_messages(opened) -> None:

@@ -11,6 +11,7 @@ from pamqp import commands
 from pamqp import frame as pamqp_frame
 from pamqp import header as pamqp_header
 
+from tests.support.frames import declare, ready
 from tests.support.raw import RawClient
 
 
@@ -45,16 +46,10 @@ def raw_message(raw):
     return method, header, bodies
 
 
-def declare(raw, queue, channel=1):
-    raw.send(channel, commands.Queue.Declare(queue=queue))
-    raw.expect(commands.Queue.DeclareOk, channel)
-
-
 @pytest.fixture
-def ch1(raw):
-    raw.handshake()
-    raw.open_channel(1)
-    return raw
+def ch1(opened):
+    """Channel 1 open, but (unlike the shared fixture) no queue "q" declared."""
+    return opened
 
 
 def test_mandatory_unroutable_is_returned_before_the_confirm_ack(ch1):
@@ -209,10 +204,7 @@ def test_five_mib_message_through_pika(broker, frame_max):
 @pytest.mark.parametrize("frame_max", [131072, 4096])
 def test_large_body_is_split_into_frames_of_frame_max(broker, frame_max):
     """Body frames carry frame_max - 8 bytes each (the last one the rest)."""
-    raw = RawClient(broker.port)
-    try:
-        raw.handshake(frame_max=frame_max)
-        raw.open_channel(1)
+    with RawClient.connect(broker.port, frame_max=frame_max) as raw:
         declare(raw, "big")
         chunk = frame_max - 8
         body = bytes(range(256)) * 2000  # 512000 bytes
@@ -223,8 +215,6 @@ def test_large_body_is_split_into_frames_of_frame_max(broker, frame_max):
         raw.send_bytes(data)
         raw.send(1, commands.Basic.Get(queue="big", no_ack=True))
         _, _, bodies = raw_message(raw)
-    finally:
-        raw.close()
     assert b"".join(bodies) == body
     assert [len(b) for b in bodies[:-1]] == [chunk] * (len(bodies) - 1)
     assert len(bodies) == -(-len(body) // chunk)
@@ -233,24 +223,17 @@ def test_large_body_is_split_into_frames_of_frame_max(broker, frame_max):
 def test_message_over_max_message_size_closes_channel_406(broker_factory):
     """max_message_size: one byte over is a channel error with RabbitMQ's text; exactly the limit is fine."""
     broker = broker_factory(max_message_size=1000)
-    raw = RawClient(broker.port)
-    try:
-        raw.handshake()
-        raw.open_channel(1)
+    with RawClient.connect(broker.port) as raw:
         declare(raw, "sized")
         raw.publish(1, "", "sized", b"x" * 1000)
-        raw.send(1, commands.Queue.Declare(queue="sized", passive=True))
-        assert raw.expect(commands.Queue.DeclareOk, 1).message_count == 1
+        assert ready(raw, "sized") == 1
         raw.publish(1, "", "sized", b"x" * 1001)
         close = raw.expect_channel_close(1)
         assert close.reply_code == 406
         assert close.reply_text == "PRECONDITION_FAILED - message size 1001 is larger than configured max size 1000"
         assert (close.class_id, close.method_id) == (60, 40)
         raw.open_channel(2)
-        raw.send(2, commands.Queue.Declare(queue="sized", passive=True))
-        assert raw.expect(commands.Queue.DeclareOk, 2).message_count == 1
-    finally:
-        raw.close()
+        assert ready(raw, "sized", 2) == 1
 
 
 def test_zero_length_body_is_delivered_without_body_frame(ch1):

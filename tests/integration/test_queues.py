@@ -5,62 +5,16 @@ from __future__ import annotations
 
 import re
 
-import pika
 import pytest
 from pamqp import body, commands, header
 
+from tests.support.blocking import refused
+from tests.support.frames import close_of, declare, get
 from tests.support.raw import RawClient
 
 LOCKED = ("RESOURCE_LOCKED - cannot obtain exclusive access to locked queue 'q' in vhost '/'. It could be "
           "originally declared on another connection or the exclusive property value does not match that "
           "of the original declaration.")
-
-
-@pytest.fixture
-def connect(broker):
-    conns = []
-
-    def open_():
-        conn = pika.BlockingConnection(pika.URLParameters(broker.url))
-        conns.append(conn)
-        return conn
-
-    yield open_
-    for conn in conns:
-        if conn.is_open:
-            conn.close()
-
-
-@pytest.fixture
-def channel(connect):
-    return connect().channel()
-
-
-@pytest.fixture
-def opened(raw):
-    raw.handshake()
-    raw.open_channel(1)
-    return raw
-
-
-def close_of(raw, channel: int, method) -> tuple:
-    raw.send(channel, method)
-    close = raw.expect_channel_close(channel)
-    return close.reply_code, close.reply_text, close.class_id, close.method_id
-
-
-def refused(fn, *args, **kwargs) -> tuple[int, str]:
-    """(code, text) of the Channel.Close a pika call provokes."""
-    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as info:
-        fn(*args, **kwargs)
-    return info.value.reply_code, info.value.reply_text
-
-
-def get(raw, queue: str) -> bytes:
-    raw.send(1, commands.Basic.Get(queue=queue))
-    raw.expect(commands.Basic.GetOk, 1)
-    raw.expect(header.ContentHeader, 1)
-    return raw.expect(body.ContentBody, 1).value
 
 
 def test_server_named_queues(channel) -> None:
@@ -85,8 +39,7 @@ def test_queue_name_errors(opened, method, expected) -> None:
 
 
 def test_passive_declare_ignores_flags_and_counts(opened) -> None:
-    opened.send(1, commands.Queue.Declare(queue="q", exclusive=True))
-    opened.expect(commands.Queue.DeclareOk, 1)
+    declare(opened, "q", exclusive=True)
     opened.publish(1, "", "q", b"m")
     opened.send(1, commands.Queue.Declare(queue="q", passive=True, durable=True, auto_delete=True,
                                           arguments={"x-message-ttl": 5}))
@@ -111,8 +64,7 @@ def test_passive_declare_ignores_flags_and_counts(opened) -> None:
 ])
 def test_queue_redeclare_mismatch(opened, first, second, expected) -> None:
     """Compared on the same connection: exclusivity (405), durable, auto_delete, then arguments."""
-    opened.send(1, commands.Queue.Declare(queue="q", **first))
-    opened.expect(commands.Queue.DeclareOk, 1)
+    declare(opened, "q", **first)
     assert close_of(opened, 1, commands.Queue.Declare(queue="q", **second)) == (*expected, 50, 10)
 
 
@@ -202,32 +154,20 @@ def test_invalid_argument_with_nowait_still_closes(opened) -> None:
     (commands.Queue.Delete(queue="q"), (50, 40)),
 ])
 def test_exclusive_queue_locked_to_its_connection(broker, opened, method, ids) -> None:
-    opened.send(1, commands.Queue.Declare(queue="q", exclusive=True))
-    opened.expect(commands.Queue.DeclareOk, 1)
+    declare(opened, "q", exclusive=True)
     opened.send(1, commands.Queue.Bind(queue="q", exchange="amq.direct", routing_key="k"))
     opened.expect(commands.Queue.BindOk, 1)
-    other = RawClient(broker.port)
-    try:
-        other.handshake()
-        other.open_channel(1)
+    with RawClient.connect(broker.port) as other:
         assert close_of(other, 1, method) == (405, LOCKED, *ids)
-    finally:
-        other.close()
 
 
 def test_exclusive_queue_other_connection_may_publish_and_unbind_nothing(broker, opened) -> None:
-    opened.send(1, commands.Queue.Declare(queue="q", exclusive=True))
-    opened.expect(commands.Queue.DeclareOk, 1)
-    other = RawClient(broker.port)
-    try:
-        other.handshake()
-        other.open_channel(1)
+    declare(opened, "q", exclusive=True)
+    with RawClient.connect(broker.port) as other:
         other.publish(1, "", "q", b"from-other")
         other.send(1, commands.Queue.Unbind(queue="q", exchange="amq.direct", routing_key="never"))
         other.expect(commands.Queue.UnbindOk, 1)
-    finally:
-        other.close()
-    assert get(opened, "q") == b"from-other"
+    assert get(opened, "q")[2] == b"from-other"
 
 
 def test_exclusive_queue_deleted_with_its_connection(connect) -> None:
@@ -264,11 +204,10 @@ def test_auto_delete_queue_goes_when_consuming_channel_closes(connect) -> None:
 
 def test_counts_purge_and_delete(opened) -> None:
     """Counts are of ready messages: fetched-but-unacked ones are neither counted nor purged."""
-    opened.send(1, commands.Queue.Declare(queue="q", exclusive=True))
-    opened.expect(commands.Queue.DeclareOk, 1)
+    declare(opened, "q", exclusive=True)
     for i in range(5):
         opened.publish(1, "", "q", b"m%d" % i)
-    assert [get(opened, "q"), get(opened, "q")] == [b"m0", b"m1"]
+    assert [get(opened, "q")[2], get(opened, "q")[2]] == [b"m0", b"m1"]
     opened.send(1, commands.Queue.Declare(queue="q", passive=True))
     assert opened.expect(commands.Queue.DeclareOk, 1).message_count == 3
     opened.send(1, commands.Queue.Purge(queue="q"))
@@ -291,31 +230,28 @@ def test_declare_ok_counts_ready_messages_and_consumers(channel) -> None:
     assert (ok.message_count, ok.consumer_count) == (1, 2)
 
 
+def consume_one_unacked(raw) -> None:
+    """Reopen channel 1 with prefetch 1 and a consumer "t" on q, and take the one delivery it gets."""
+    raw.open_channel(1)
+    raw.send(1, commands.Basic.Qos(prefetch_count=1))
+    raw.expect(commands.Basic.QosOk, 1)
+    raw.send(1, commands.Basic.Consume(queue="q", consumer_tag="t"))
+    raw.expect(commands.Basic.ConsumeOk, 1)
+    raw.expect(commands.Basic.Deliver, 1)
+    raw.expect(header.ContentHeader, 1)
+    raw.expect(body.ContentBody, 1)
+
+
 def test_delete_if_unused_and_if_empty(opened) -> None:
-    opened.send(1, commands.Queue.Declare(queue="q", exclusive=True))
-    opened.expect(commands.Queue.DeclareOk, 1)
+    declare(opened, "q", exclusive=True)
     opened.publish(1, "", "q", b"m")
     assert close_of(opened, 1, commands.Queue.Delete(queue="q", if_empty=True)) == (
         406, "PRECONDITION_FAILED - queue 'q' in vhost '/' not empty", 50, 40)
-    opened.open_channel(1)
-    opened.send(1, commands.Basic.Qos(prefetch_count=1))
-    opened.expect(commands.Basic.QosOk, 1)
-    opened.send(1, commands.Basic.Consume(queue="q", consumer_tag="t"))
-    opened.expect(commands.Basic.ConsumeOk, 1)
-    opened.expect(commands.Basic.Deliver, 1)
-    opened.expect(header.ContentHeader, 1)
-    opened.expect(body.ContentBody, 1)
+    consume_one_unacked(opened)
     # an unacked message does not make the queue "not empty"; a consumer makes it "in use"
     assert close_of(opened, 1, commands.Queue.Delete(queue="q", if_unused=True, if_empty=True)) == (
         406, "PRECONDITION_FAILED - queue 'q' in vhost '/' in use", 50, 40)
-    opened.open_channel(1)  # closing the channel requeued the message
-    opened.send(1, commands.Basic.Qos(prefetch_count=1))
-    opened.expect(commands.Basic.QosOk, 1)
-    opened.send(1, commands.Basic.Consume(queue="q", consumer_tag="t"))
-    opened.expect(commands.Basic.ConsumeOk, 1)
-    opened.expect(commands.Basic.Deliver, 1)
-    opened.expect(header.ContentHeader, 1)
-    opened.expect(body.ContentBody, 1)
+    consume_one_unacked(opened)  # closing the channel had requeued the message
     opened.publish(1, "", "q", b"n")  # stays ready: the consumer's prefetch is used up
     assert close_of(opened, 1, commands.Queue.Delete(queue="q", if_unused=True, if_empty=True)) == (
         406, "PRECONDITION_FAILED - queue 'q' in vhost '/' not empty", 50, 40)

@@ -2,60 +2,27 @@
 
 import pika
 import pytest
-from pamqp import body as pamqp_body
 from pamqp import commands
-from pamqp.heartbeat import Heartbeat
 
-
-def until(raw, kind, channel=None):
-    """Frames (channel, frame) received up to and including the next `kind` frame."""
-    out = []
-    while True:
-        ch, value = raw.recv_frame()
-        if isinstance(value, Heartbeat):
-            continue
-        out.append((ch, value))
-        if isinstance(value, kind) and (channel is None or ch == channel):
-            return out
-
-
-def ready(raw, queue="q", channel=1):
-    raw.send(channel, commands.Queue.Declare(queue=queue, passive=True))
-    return raw.expect(commands.Queue.DeclareOk, channel).message_count
-
-
-def get(raw, queue="q", channel=1, no_ack=False):
-    """(delivery_tag, redelivered, body) of one Basic.Get, or None for Get-Empty."""
-    raw.send(channel, commands.Basic.Get(queue=queue, no_ack=no_ack))
-    _, value = raw.recv_frame()
-    if isinstance(value, commands.Basic.GetEmpty):
-        return None
-    body = until(raw, pamqp_body.ContentBody, channel)[-1][1].value
-    return value.delivery_tag, value.redelivered, bytes(body)
+from tests.support.frames import close_of, drain, get, ready, until
 
 
 def tx_select(raw, channel=1):
+    """Tx.Select, asserted to be answered by Select-Ok."""
     raw.send(channel, commands.Tx.Select())
     raw.expect(commands.Tx.SelectOk, channel)
 
 
 def commit(raw, channel=1):
+    """Tx.Commit: the frames received up to and including Commit-Ok."""
     raw.send(channel, commands.Tx.Commit())
     return until(raw, commands.Tx.CommitOk, channel)
 
 
 def rollback(raw, channel=1):
+    """Tx.Rollback, asserted to be answered by Rollback-Ok."""
     raw.send(channel, commands.Tx.Rollback())
     raw.expect(commands.Tx.RollbackOk, channel)
-
-
-@pytest.fixture
-def ch1(raw):
-    raw.handshake()
-    raw.open_channel(1)
-    raw.send(1, commands.Queue.Declare(queue="q"))
-    raw.expect(commands.Queue.DeclareOk, 1)
-    return raw
 
 
 def test_rolled_back_publishes_are_never_delivered(ch1):
@@ -79,7 +46,7 @@ def test_rolled_back_ack_leaves_the_message_unacked(ch1):
     ch1.publish(1, "", "q", b"m0")
     ch1.publish(1, "", "q", b"m1")
     tx_select(ch1)
-    assert get(ch1) == (1, False, b"m0")
+    assert get(ch1)[:3] == (1, False, b"m0")
     ch1.send(1, commands.Basic.Ack(delivery_tag=1))
     rollback(ch1)
     assert ready(ch1) == 1
@@ -87,7 +54,7 @@ def test_rolled_back_ack_leaves_the_message_unacked(ch1):
     commit(ch1)
     ch1.send(1, commands.Basic.Recover(requeue=True))
     ch1.expect(commands.Basic.RecoverOk, 1)
-    assert get(ch1, no_ack=True) == (2, False, b"m1")
+    assert get(ch1, no_ack=True)[:3] == (2, False, b"m1")
     assert get(ch1, no_ack=True) is None
 
 
@@ -101,7 +68,7 @@ def test_uncommitted_ack_is_not_applied_yet(ch1):
     close = ch1.expect_channel_close(1)
     assert (close.reply_code, close.reply_text) == (406, "PRECONDITION_FAILED - unknown delivery tag 1")
     ch1.open_channel(2)
-    assert get(ch1, channel=2, no_ack=True) == (1, True, b"m0")
+    assert get(ch1, channel=2, no_ack=True)[:3] == (1, True, b"m0")
 
 
 def test_nack_and_reject_wait_for_commit(ch1):
@@ -118,7 +85,7 @@ def test_nack_and_reject_wait_for_commit(ch1):
     ch1.send(1, commands.Basic.Reject(delivery_tag=3, requeue=False))
     assert ready(ch1) == 0
     commit(ch1)
-    assert [get(ch1, no_ack=True) for _ in range(3)] == [(4, True, b"m0"), (5, True, b"m1"), None]
+    assert drain(ch1) == [(4, True, b"m0"), (5, True, b"m1")]  # then Get-Empty
 
 
 def test_mandatory_return_comes_at_commit_before_commit_ok(ch1):
@@ -141,17 +108,14 @@ def test_uncommitted_work_is_dropped_when_the_channel_closes(ch1):
     ch1.publish(2, "", "q", b"txpub")
     ch1.send(2, commands.Channel.Close(reply_code=200, reply_text="", class_id=0, method_id=0))
     ch1.expect(commands.Channel.CloseOk, 2)
-    assert get(ch1, no_ack=True) == (1, True, b"m0")
+    assert get(ch1, no_ack=True)[:3] == (1, True, b"m0")
     assert get(ch1, no_ack=True) is None
 
 
 @pytest.mark.parametrize("method, method_id", [(commands.Tx.Commit(), 20), (commands.Tx.Rollback(), 30)])
 def test_commit_or_rollback_without_select_406(ch1, method, method_id):
     """Channel.Close 406 'channel is not transactional' with the method's ids."""
-    ch1.send(1, method)
-    close = ch1.expect_channel_close(1)
-    assert (close.reply_code, close.reply_text, close.class_id, close.method_id) == (
-        406, "PRECONDITION_FAILED - channel is not transactional", 90, method_id)
+    assert close_of(ch1, 1, method) == (406, "PRECONDITION_FAILED - channel is not transactional", 90, method_id)
 
 
 def test_publish_to_missing_exchange_in_tx_fails_at_once(ch1):

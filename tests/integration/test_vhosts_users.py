@@ -16,6 +16,7 @@ from amqpd.broker.node import Node
 from amqpd.config import Settings
 from amqpd.protocol.frames import PROTOCOL_HEADER
 from amqpd.session.connection import Connection
+from tests.support.blocking import refused
 
 # `rabbitmqctl export_definitions -` on the RabbitMQ 3.10.8 of this machine: guest's stored hash.
 RABBITMQ_GUEST_HASH = "tw7+bRUIurXsRamEvQSTEZ0voxCFHdMBKcSq1v+4Io0O4EvJ"
@@ -47,9 +48,7 @@ def test_same_queue_name_in_two_vhosts_holds_different_messages(broker_factory):
     assert channels["b"].basic_get("jobs", auto_ack=True) == (None, None, None)
 
     default = connect(broker, "/").channel()
-    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as info:
-        default.queue_declare("jobs", passive=True)
-    assert (info.value.reply_code, info.value.reply_text) == (404, "NOT_FOUND - no queue 'jobs' in vhost '/'")
+    assert refused(default.queue_declare, "jobs", passive=True) == (404, "NOT_FOUND - no queue 'jobs' in vhost '/'")
     for conn in conns.values():
         conn.close()
 
@@ -60,9 +59,8 @@ def test_exchanges_and_bindings_are_per_vhost(broker_factory):
     ch_a = connect(broker, "a").channel()
     ch_b = connect(broker, "b").channel()
     ch_a.exchange_declare("events", exchange_type="fanout")
-    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as info:
-        ch_b.exchange_declare("events", passive=True)
-    assert (info.value.reply_code, info.value.reply_text) == (404, "NOT_FOUND - no exchange 'events' in vhost 'b'")
+    assert refused(ch_b.exchange_declare, "events", passive=True) == (
+        404, "NOT_FOUND - no exchange 'events' in vhost 'b'")
 
 
 def test_unknown_vhost_is_refused_with_530(broker_factory):

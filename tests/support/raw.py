@@ -21,6 +21,20 @@ class RawClient:
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.buffer = b""
 
+    @classmethod
+    def connect(cls, port: int, channel: int = 1, **handshake: Any) -> "RawClient":
+        """A client to the broker on `port`, handshaken (with these arguments) and with `channel` open."""
+        client = cls(port)
+        client.handshake(**handshake)
+        client.open_channel(channel)
+        return client
+
+    def __enter__(self) -> "RawClient":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
     def close(self) -> None:
         self.sock.close()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
 from typing import Any
 
@@ -10,15 +12,23 @@ import trio
 from amqpd.broker.node import Node
 from amqpd.config import Settings
 from amqpd.server.listener import Server
+from amqpd.store.writer import Store
 
 
 class BrokerThread:
-    """Runs Server.serve in its own trio loop; stop() cancels it and joins the thread."""
+    """Runs Server.serve in its own trio loop; stop() cancels it and joins the thread.
+
+    Without a data_dir it gets a temporary one, removed at stop(); pass one to restart a broker
+    on the state an earlier one left.
+    """
 
     def __init__(self, **settings: Any) -> None:
         settings.setdefault("port", 0)
+        self._temp_dir = None if "data_dir" in settings else tempfile.mkdtemp(prefix="amqpd-test-")
+        settings.setdefault("data_dir", self._temp_dir)
         self.settings = Settings(**settings)
-        self.node = Node(self.settings)
+        self.node = Node(self.settings, Store.open(self.settings.data_dir))
+        self.node.recover()
         self.server = Server(self.node)
         self.port = 0
         self._started = threading.Event()
@@ -63,3 +73,5 @@ class BrokerThread:
         if self._scope is not None and self._thread.is_alive():
             self.call(self._scope.cancel)
         self._thread.join(10)
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
