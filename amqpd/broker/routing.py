@@ -302,14 +302,18 @@ def _field_equal(a: Any, b: Any, top: bool = False) -> bool:
     RabbitMQ compares typed terms, so a bool is never equal to an int and an
     int is never equal to a float here, unlike Python's ``True == 1 == 1.0``;
     decimals must agree in scale too (1.0 is not 1.00 on the wire).  At the
-    top level RabbitMQ ignores the string/byte-array distinction (both are
-    binaries to it), which pamqp surfaces as str vs bytes/bytearray.
+    top level RabbitMQ compares numbers with Erlang's ``==`` (so 1 matches
+    1.0 there, but not inside nested tables or arrays) and ignores the
+    string/byte-array distinction (both are binaries to it), which pamqp
+    surfaces as str vs bytes/bytearray.
     Tables and arrays compare structurally.
     """
     if a is None or b is None:
         return a is None and b is None
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
+    if top and isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
     if isinstance(a, int) or isinstance(b, int):
         return isinstance(a, int) and isinstance(b, int) and a == b
     if isinstance(a, float) or isinstance(b, float):

@@ -117,11 +117,23 @@ def _erl_binary(raw: bytes) -> str:
 
 
 def _erl_float(value: float) -> str:
-    """Erlang's shortest float form: 10.0, 0.5, 1.0e20, 1.0e-5."""
-    mantissa, _, exponent = repr(value).partition("e")
-    if "." not in mantissa and mantissa.lstrip("-").isdigit():
-        mantissa += ".0"
-    return f"{mantissa}e{int(exponent)}" if exponent else mantissa
+    """Erlang's ~p of a float: the shortest round-trip digits, in scientific form only when
+    that is strictly shorter (100.0, 1.0e3, 3.6e6, 0.0001, 1.5e-7)."""
+    if value == 0:
+        return "-0.0" if str(value).startswith("-") else "0.0"
+    sign, digit_tuple, exponent = decimal.Decimal(repr(value)).as_tuple()
+    digits = "".join(map(str, digit_tuple)).rstrip("0")
+    exponent += len("".join(map(str, digit_tuple))) - len(digits)  # type: ignore[operator]
+    minus = "-" if sign else ""
+    scientific = f"{minus}{digits[0]}.{digits[1:] or '0'}e{exponent + len(digits) - 1}"
+    point = len(digits) + exponent  # type: ignore[operator]
+    if exponent >= 0:  # type: ignore[operator]
+        fixed = f"{minus}{digits}{'0' * exponent}.0"
+    elif point > 0:
+        fixed = f"{minus}{digits[:point]}.{digits[point:]}"
+    else:
+        fixed = f"{minus}0.{'0' * -point}{digits}"
+    return scientific if len(scientific) < len(fixed) else fixed
 
 
 def erl_term(value: Any) -> str:

@@ -3,9 +3,11 @@
 SQLite gives what the broker must promise without a server to start: a committed batch
 survives kill -9 and power loss (synchronous=FULL fsyncs the WAL on commit), a torn write at
 the tail of the WAL is detected by its frame checksums and dropped on open, and every intact
-committed record is kept. Everything here is synchronous: the group-commit loop in
-store/writer.py runs `write` on a worker thread; `recover` and `load` run on the event loop
-thread through their own connection (WAL lets readers proceed while a batch is written).
+committed record is kept. A database damaged in place (a bad page in the main file) is
+salvaged at open: every readable row is copied into a fresh file and the damaged one is kept
+aside. Everything here is synchronous: the group-commit loop in store/writer.py runs `write`
+on a worker thread; `recover` and `load` run on the event loop thread through their own
+connection (WAL lets readers proceed while a batch is written).
 """
 
 from __future__ import annotations
@@ -13,12 +15,18 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import struct
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 FORMAT_VERSION = 1
 DB_NAME = "amqpd.sqlite3"
+SQLITE_MAGIC = b"SQLite format 3\x00"
+WAL_MAGICS = (0x377F0682, 0x377F0683)
+WAL_HEADER, WAL_FRAME_HEADER = 32, 24
+SINGLE_ROW_READS = 4  # rows read one by one after a failed scan, to find the damaged one
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -55,13 +63,30 @@ STATEMENTS = {
     "put": "INSERT OR REPLACE INTO messages (queue_id, id, exchange, routing_key, properties, body) VALUES (?, ?, ?, ?, ?, ?)",
     "delivered": "UPDATE messages SET delivered = 1 WHERE queue_id = ? AND id = ?",
     "remove": "DELETE FROM messages WHERE queue_id = ? AND id = ?",
-    "probe": "INSERT OR REPLACE INTO meta VALUES ('probe', ?)",
 }
 Op = tuple[Any, ...]
+# Every table's columns, in the order a salvage copies them.
+TABLES = {
+    "meta": "key, value",
+    "exchanges": "vhost, name, type, auto_delete, internal, arguments",
+    "queues": "id, vhost, name, auto_delete, arguments",
+    "bindings": "vhost, source, to_queue, destination, routing_key, arguments",
+    "messages": "queue_id, id, exchange, routing_key, properties, body, delivered",
+}
 
 
 class StoreError(Exception):
     """The store cannot be opened or used (the CLI reports it in one line)."""
+
+
+class DamagedError(sqlite3.DatabaseError):
+    """The database file opened but its integrity check failed."""
+
+
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    """Whether an error says the file is damaged (not locked, read-only, full or missing)."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    return isinstance(exc, DamagedError) or code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
 @dataclass
@@ -88,13 +113,89 @@ class Recovered:
 
 def _connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = FULL")
+    try:
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = FULL")
+    except BaseException:
+        db.close()
+        raise
     return db
 
 
+def _readable_rows(db: sqlite3.Connection, table: str, columns: str, lost: list[str]) -> list[tuple[Any, ...]]:
+    """Every row of a table that can still be read, in rowid order, stepping over damaged pages.
+
+    A damaged leaf page fails every query that reads it, but the pages around it can still be
+    reached by rowid through the tree above it (a seek to rowid >= k only reads the leaf that
+    holds k): past a damaged row, the next readable rowid is found by probing ever further
+    ahead and then bisecting back to the first one.
+    """
+    scan = f"SELECT rowid, {columns} FROM {table} WHERE rowid >= ? ORDER BY rowid"
+
+    def first_from(rowid: int) -> int | None:
+        """The first rowid from `rowid` on; raises DatabaseError if its page is unreadable."""
+        row = db.execute(f"SELECT rowid FROM {table} WHERE rowid >= ? ORDER BY rowid LIMIT 1", (rowid,)).fetchone()
+        return None if row is None else row[0]
+
+    def readable(rowid: int) -> bool:
+        try:
+            first_from(rowid)
+            return True
+        except sqlite3.DatabaseError:
+            return False
+
+    def past_damage(start: int, end: int) -> int:
+        """Where to go on when the first row from `start` on cannot be read."""
+        try:  # only that row's content is unreadable (e.g. an overflow page): lose just that row
+            damaged = first_from(start)
+            return end if damaged is None else damaged + 1
+        except sqlite3.DatabaseError:
+            pass
+        step = 1
+        while start + step < end and not readable(start + step):
+            step *= 2
+        low, high = start + step // 2, min(start + step, end)  # not readable(low); readable(high) or the end
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (low, middle) if readable(middle) else (middle, high)
+        return high
+
+    rows: list[tuple[Any, ...]] = []
+    try:
+        top = db.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        lost.append(f"table {table} unreadable: {exc}")
+        return rows
+    start, end, skipped = -(2 ** 63), (top or 0) + 1, 0
+    while top is not None and start < end:
+        try:
+            for rowid, *values in db.execute(scan, (start,)):
+                rows.append(tuple(values))
+                start = rowid + 1
+            break
+        except sqlite3.DatabaseError:
+            pass
+        try:  # a scan fails a row ahead of the last one it returned: go on one row at a time
+            for _ in range(SINGLE_ROW_READS):
+                row = db.execute(scan + " LIMIT 1", (start,)).fetchone()
+                if row is None:
+                    return rows
+                rows.append(tuple(row[1:]))
+                start = row[0] + 1
+        except sqlite3.DatabaseError:
+            skipped += 1
+            start = past_damage(start, end)
+    if skipped:
+        lost.append(f"{skipped} damaged stretch(es) of table {table} skipped")
+    return rows
+
+
 class SqliteEngine:
-    """Synchronous access to the database file in a data directory."""
+    """Synchronous access to the database file in a data directory.
+
+    Opening never gives up on a damaged file that is still an SQLite database: what is wrong
+    is described in `problems` (logged at recovery) and every readable record is kept.
+    """
 
     def __init__(self, data_dir: str | Path) -> None:
         directory = Path(data_dir)
@@ -103,6 +204,7 @@ class SqliteEngine:
         except OSError as exc:
             raise StoreError(f"cannot create data directory {directory}: {exc.strerror}") from None
         self.path = directory / DB_NAME
+        self.problems: list[str] = []
         self._lock = os.open(directory / "lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -110,13 +212,111 @@ class SqliteEngine:
             os.close(self._lock)
             raise StoreError(f"data directory {directory} is in use by another amqpd") from None
         try:
-            self.writer = _connect(self.path)
+            self._check_wal()
+            try:
+                self._open()
+            except sqlite3.DatabaseError as exc:
+                if not (_damaged(exc) and self._is_sqlite_file()):
+                    raise StoreError(f"cannot open {self.path}: {exc}") from None
+                try:
+                    self._salvage(str(exc))
+                    self._open()
+                except sqlite3.Error as again:
+                    raise StoreError(f"cannot salvage damaged {self.path}: {again}") from None
+        except BaseException:
+            os.close(self._lock)
+            raise
+
+    def _open(self) -> None:
+        """Connect, create the schema if new, and check the file (raises DatabaseError if damaged)."""
+        self.writer = _connect(self.path)
+        try:
             self.writer.executescript(SCHEMA)
+            check = self.writer.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise DamagedError(f"integrity check reported: {check}")
             self._check_format()
             self.reader = _connect(self.path)
+        except BaseException:
+            self.writer.close()
+            raise
+
+    def _is_sqlite_file(self) -> bool:
+        """Whether the file starts as an SQLite database (a foreign file is refused, not salvaged)."""
+        try:
+            with open(self.path, "rb") as handle:
+                return handle.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
+        except OSError:
+            return False
+
+    def _check_wal(self) -> None:
+        """Report a write-ahead log that ends inside a frame: the tail of a write cut short.
+
+        SQLite drops it on open (its frame checksums fail), so the batch it belonged to, which
+        was never acknowledged, is gone; the committed batches before it are all kept.
+        """
+        wal = self.path.with_name(DB_NAME + "-wal")
+        try:
+            with open(wal, "rb") as handle:
+                header = handle.read(WAL_HEADER)
+                size = os.fstat(handle.fileno()).st_size
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StoreError(f"cannot read {wal}: {exc.strerror}") from None
+        if not size:
+            return
+        magic, _, page_size = struct.unpack(">III", header[:12]) if len(header) == WAL_HEADER else (0, 0, 0)
+        if magic not in WAL_MAGICS:
+            self.problems.append(f"{wal.name} has no valid header; SQLite ignores its {size} bytes")
+            return
+        stray = (size - WAL_HEADER) % (WAL_FRAME_HEADER + page_size)
+        if stray:
+            self.problems.append(f"{wal.name} ends with {stray} bytes of an unfinished write; SQLite drops them "
+                                 "(that write was never acknowledged) and keeps every committed batch")
+
+    def _salvage(self, reason: str) -> None:
+        """Copy every readable row of a damaged database into a fresh one; keep the damaged file aside.
+
+        Writing on into a damaged b-tree could lose more, so the broker starts on the copy. The
+        damaged file (and its WAL, which holds its latest batches) moves to amqpd.sqlite3.corrupt-<time>.
+        """
+        aside = self.path.with_name(f"{DB_NAME}.corrupt-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}")
+        try:
+            self.path.rename(aside)
+            wal = self.path.with_name(DB_NAME + "-wal")
+            has_wal = wal.exists() and wal.stat().st_size > 0
+            if has_wal:
+                wal.rename(aside.with_name(aside.name + "-wal"))
+            wal.unlink(missing_ok=True)
+            self.path.with_name(DB_NAME + "-shm").unlink(missing_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{self.path} is damaged ({reason}) and cannot be moved aside: {exc.strerror}") from None
+        rows: dict[str, list[tuple[Any, ...]]] = {}
+        lost: list[str] = []
+        try:
+            damaged = sqlite3.connect(aside.absolute().as_uri() + "?mode=ro", uri=True)
         except sqlite3.DatabaseError as exc:
-            os.close(self._lock)
-            raise StoreError(f"cannot open {self.path}: {exc}") from None
+            lost.append(f"nothing could be read: {exc}")
+        else:
+            for table, columns in TABLES.items():
+                rows[table] = _readable_rows(damaged, table, columns, lost)
+            damaged.close()
+            aside.with_name(aside.name + "-shm").unlink(missing_ok=True)  # made by this read, as is
+            if not has_wal:  # an empty log
+                aside.with_name(aside.name + "-wal").unlink(missing_ok=True)
+        fresh = _connect(self.path)
+        fresh.executescript(SCHEMA)
+        fresh.execute("BEGIN")
+        for table, table_rows in rows.items():
+            marks = ", ".join("?" * len(TABLES[table].split(",")))
+            fresh.executemany(f"INSERT OR IGNORE INTO {table} ({TABLES[table]}) VALUES ({marks})", table_rows)
+        fresh.execute("COMMIT")
+        fresh.close()
+        kept = ", ".join(f"{len(rows.get(table, ()))} {table}" for table in TABLES if table != "meta")
+        self.problems.append(f"{self.path.name} is damaged ({reason}); kept every readable record ({kept})"
+                             f" in a fresh file{': ' if lost else ''}{'; '.join(lost)};"
+                             f" the damaged file is kept as {aside.name}")
 
     def _check_format(self) -> None:
         row = self.writer.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
@@ -148,11 +348,8 @@ class SqliteEngine:
 
     def recover(self) -> Recovered:
         """Read the durable state; an unreadable part is reported in problems and skipped."""
-        problems: list[str] = []
+        problems = list(self.problems)
         db = self.reader
-        check = db.execute("PRAGMA quick_check").fetchone()[0]
-        if check != "ok":
-            problems.append(f"integrity check of {self.path} reported: {check}")
         exchanges = [(v, n, t, bool(a), bool(i), args) for v, n, t, a, i, args in
                      self._rows(db, "SELECT vhost, name, type, auto_delete, internal, arguments FROM exchanges", problems)]
         queues = {qid: StoredQueue(qid, v, n, bool(a), args) for qid, v, n, a, args in

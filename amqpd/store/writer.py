@@ -9,9 +9,7 @@ second engine can be put behind the same calls.
 
 from __future__ import annotations
 
-import math
 import sqlite3
-import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -29,12 +27,33 @@ if TYPE_CHECKING:
 log = structlog.get_logger("amqpd.store")
 
 Durable = Callable[[bool], None]
-PROBE_INTERVAL = 1.0
+RETRY_INTERVAL = 1.0  # seconds between attempts while writes fail
 
 
 def encode_table(table: dict[str, Any]) -> bytes:
-    """Arguments as an AMQP field table, which keeps the type classes RabbitMQ compares."""
-    return encode.field_table(table)
+    """Arguments as an AMQP field table that decodes back to exactly the values it was given.
+
+    The type classes RabbitMQ compares survive (1 and 1.0 stay different); floats are written
+    as doubles (pamqp's default 32-bit float would turn 0.1 into 0.10000000149), and a long
+    string that is not UTF-8 (which pamqp decodes to bytes) is written back as the long
+    string it was. Keys are sorted, so equal tables, such as the arguments of a binding
+    declared and later removed with its keys in another order, store as the same bytes.
+    """
+    data = b"".join(encode.short_string(key) + _encode_value(table[key]) for key in sorted(table))
+    return len(data).to_bytes(4, "big") + data
+
+
+def _encode_value(value: Any) -> bytes:
+    if isinstance(value, float):
+        return b"d" + encode.double(value)
+    if isinstance(value, bytes):
+        return b"S" + len(value).to_bytes(4, "big") + value
+    if isinstance(value, dict):
+        return b"F" + encode_table(value)
+    if isinstance(value, list):
+        data = b"".join(_encode_value(item) for item in value)
+        return b"A" + len(data).to_bytes(4, "big") + data
+    return encode.encode_table_value(value)
 
 
 def decode_table(raw: bytes) -> dict[str, Any]:
@@ -142,23 +161,27 @@ class Store:
     async def run(self) -> None:
         """Write gathered batches on a worker thread until cancelled.
 
-        While writes fail, a probe write every second finds out when they work again (nothing
-        else may come: the disk alarm stops publishers).
+        A batch that fails is nacked but not dropped: its operations stay pending, ahead of
+        newer ones, and are tried again every RETRY_INTERVAL until a write succeeds. Dropping
+        them would lose more than the nacked messages: the durable queues and bindings
+        declared, the acks and the deletions of that batch would be forgotten at the next
+        restart although their clients were answered. The retries are also what finds out
+        that writes work again (the disk alarm stops publishers meanwhile).
         """
         while True:
-            with trio.move_on_after(PROBE_INTERVAL if self.failing else math.inf):
+            if self.failing:
+                await trio.sleep(RETRY_INTERVAL)
+            else:
                 await self._wake.wait()
             self._wake = trio.Event()
-            if self.failing and not self._ops:
-                self._append(("probe", str(time.time())))
             if self._ops:
                 ops, ticket = self._take()
                 try:
                     await trio.to_thread.run_sync(self.engine.write, ops)
                 except sqlite3.Error as exc:
-                    self._finish(ticket, exc)
+                    self._finish(ops, ticket, exc)
                 else:
-                    self._finish(ticket, None)
+                    self._finish(ops, ticket, None)
 
     def _take(self) -> tuple[list[Op], int]:
         ops, ticket = self._ops, self.ticket
@@ -166,19 +189,23 @@ class Store:
         self.ticket += 1
         return ops, ticket
 
-    def _finish(self, ticket: int, error: Exception | None) -> None:
-        """A batch ended. Messages of a failed batch stay readable from memory (their queues
-        still hold them; their publishers are nacked) until they are removed."""
+    def _finish(self, ops: list[Op], ticket: int, error: Exception | None) -> None:
+        """A batch ended. The operations of a failed one go back in front of the pending ones;
+        its messages stay readable from memory until a later batch writes them."""
         ok = error is None
-        keys = self._unwritten_by_ticket.pop(ticket, ())
+        keys = self._unwritten_by_ticket.pop(ticket, [])
         if ok:
             for key in keys:
                 self._unwritten.pop(key, None)
             self.durable = ticket
             if self.failing:
                 log.info("store writes succeed again")
-        elif not self.failing:
-            log.error("store write failed; publishers are nacked and blocked until writes succeed", error=str(error))
+        else:
+            self._ops[:0] = ops
+            self._unwritten_by_ticket[self.ticket][:0] = keys
+            if not self.failing:
+                log.error("store write failed; publishers are nacked and blocked until writes succeed",
+                          error=str(error))
         if self.failing == ok:
             self.failing = not ok
             self.on_failing(self.failing)
@@ -186,15 +213,16 @@ class Store:
             callback(ok)
 
     def flush(self) -> None:
-        """Write what is pending on this thread (graceful shutdown)."""
-        while self._ops:
-            ops, ticket = self._take()
-            try:
-                self.engine.write(ops)
-            except sqlite3.Error as exc:
-                self._finish(ticket, exc)
-            else:
-                self._finish(ticket, None)
+        """Write what is pending on this thread (graceful shutdown); one attempt, reported if it fails."""
+        if not self._ops:
+            return
+        ops, ticket = self._take()
+        try:
+            self.engine.write(ops)
+        except sqlite3.Error as exc:
+            log.error("store write failed at shutdown; its operations are lost", error=str(exc), operations=len(ops))
+            return
+        self._finish(ops, ticket, None)
 
     def close(self) -> None:
         self.flush()

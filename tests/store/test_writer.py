@@ -1,0 +1,132 @@
+"""The Store in front of the engine: lossless argument tables, and batches that fail to write."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import sqlite3
+
+import trio
+from structlog.testing import capture_logs
+
+from amqpd.broker.message import Message
+from amqpd.broker.queue import Queue
+from amqpd.store import writer
+from amqpd.store.sqlite import SqliteEngine
+from amqpd.store.writer import Store, decode_table, encode_table
+
+
+def test_tables_decode_to_exactly_what_was_encoded():
+    """Every value pamqp can decode comes back equal and of the same type (floats as doubles,
+    a non-UTF-8 long string as bytes, nested tables and arrays)."""
+    table = {
+        "int": 7, "big": 2 ** 40, "negative": -300, "float": 0.1, "whole-float": 1.0, "bool": True,
+        "str": "täxt", "bytes": b"\xff\xfe", "bytearray": bytearray(b"\x00\x01"), "void": None,
+        "decimal": decimal.Decimal("3.14"), "time": datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc),
+        "nested": {"deep": [1, 0.25, "x", {"deeper": b"\x80"}], "empty": {}}, "array": [],
+    }
+    decoded = decode_table(encode_table(table))
+    assert decoded == table
+    assert [type(decoded[key]) for key in table] == [type(value) for value in table.values()]
+    assert type(decoded["nested"]["deep"][1]) is float and type(decoded["nested"]["deep"][0]) is int
+
+
+def test_equal_tables_in_another_key_order_encode_alike():
+    """Binding arguments given in another order are the same binding (RabbitMQ sorts them), so
+    their stored form, which a binding is deleted by, must be the same bytes."""
+    assert encode_table({"x-match": "all", "a": 1, "b": "2"}) == encode_table({"b": "2", "a": 1, "x-match": "all"})
+    assert encode_table({"a": 1}) != encode_table({"a": 1.0})
+
+
+def _message(body: bytes) -> Message:
+    return Message("", "q", b"\x10\x00\x02", body, delivery_mode=2)
+
+
+class FlakyEngine(SqliteEngine):
+    """An engine whose next `failures` writes fail as a full disk does."""
+
+    failures = 0
+    attempts = 0
+
+    def write(self, ops):
+        self.attempts += 1
+        if self.failures:
+            self.failures -= 1
+            raise sqlite3.OperationalError("database or disk is full")
+        super().write(ops)
+
+
+async def test_failed_batch_is_nacked_kept_and_retried(tmp_path, monkeypatch):
+    """A batch that fails is reported False to its waiters, raises the alarm, is logged once, and
+    is written by a later attempt with everything that came after it; then the alarm clears."""
+    monkeypatch.setattr(writer, "RETRY_INTERVAL", 0.01)
+    engine = FlakyEngine(tmp_path)
+    engine.failures = 3
+    store = Store(engine)
+    alarms: list[bool] = []
+    store.on_failing = alarms.append
+    outcomes: list[tuple[str, bool]] = []
+    done = trio.Event()
+    queue = Queue("q", "/", durable=True)
+    with capture_logs() as logs:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(store.run)
+            queue_id = store.save_queue(queue)
+            first, second = _message(b"first"), _message(b"second")
+            ticket = store.put_message(queue_id, first)
+            store.when_durable(ticket, lambda ok: outcomes.append(("first", ok)))
+            with trio.fail_after(5):
+                while engine.failures:  # three failed attempts: one alarm, one log line
+                    await trio.sleep(0.001)
+                assert store.load(queue_id, [first.id]) == {first.id: ("", "q", b"\x10\x00\x02", b"first")}
+                ticket = store.put_message(queue_id, second)
+                store.when_durable(ticket, lambda ok: (outcomes.append(("second", ok)), done.set()))
+                await done.wait()
+            nursery.cancel_scope.cancel()
+    assert outcomes == [("first", False), ("second", True)]
+    assert alarms == [True, False]
+    assert engine.attempts == 4
+    assert [(entry["log_level"], entry["event"]) for entry in logs] == [
+        ("error", "store write failed; publishers are nacked and blocked until writes succeed"),
+        ("info", "store writes succeed again"),
+    ]
+    store.close()
+    recovered = SqliteEngine(tmp_path).recover()
+    assert [(q.name, q.messages) for q in recovered.queues] == [("q", [(first.id, False), (second.id, False)])]
+
+
+async def test_operations_after_a_failure_apply_in_order(tmp_path, monkeypatch):
+    """A message stored by a failed batch and removed before the retry is not on disk afterwards."""
+    monkeypatch.setattr(writer, "RETRY_INTERVAL", 0.01)
+    engine = FlakyEngine(tmp_path)
+    store = Store(engine)
+    failing: list[bool] = []
+    store.on_failing = failing.append
+    queue_id = store.save_queue(Queue("q", "/", durable=True))
+    gone, kept = _message(b"gone"), _message(b"kept")
+    engine.failures = 1
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(store.run)
+        store.put_message(queue_id, gone)
+        store.put_message(queue_id, kept)
+        with trio.fail_after(5):
+            while not failing:
+                await trio.sleep(0.001)
+            store.remove_message(queue_id, gone.id)
+            while failing[-1]:
+                await trio.sleep(0.001)
+        nursery.cancel_scope.cancel()
+    store.close()
+    (queue,) = SqliteEngine(tmp_path).recover().queues
+    assert queue.messages == [(kept.id, False)]
+
+
+def test_a_write_failing_at_shutdown_is_reported(tmp_path):
+    engine = FlakyEngine(tmp_path)
+    store = Store(engine)
+    store.save_queue(Queue("q", "/", durable=True))
+    engine.failures = 1
+    with capture_logs() as logs:
+        store.close()
+    assert [(entry["log_level"], entry["event"], entry["operations"]) for entry in logs] == [
+        ("error", "store write failed at shutdown; its operations are lost", 1)]
