@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import gc
 import signal
 import sys
 from typing import Any, Sequence
@@ -65,6 +66,14 @@ def settings_from(argv: Sequence[str] | None) -> config.Settings:
     return config.build(file_values, values)
 
 
+def tune_gc() -> None:
+    """Collect garbage rarely: the broker makes few reference cycles, but a long queue holds
+    millions of tracked objects that every full collection would walk again (100-300 ms pauses
+    and a fifth of the CPU with a backlog). Start-up state is frozen out of collection."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 async def run(settings: config.Settings, store: Store) -> None:
     """Serve until SIGINT or SIGTERM, then close every connection (320) and stop.
 
@@ -77,6 +86,7 @@ async def run(settings: config.Settings, store: Store) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         await server.listen()
         server.node.recover()
+        tune_gc()
         async with trio.open_nursery() as nursery:
             await nursery.start(server.serve)
             async for signum in signals:

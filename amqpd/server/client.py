@@ -12,7 +12,10 @@ from amqpd.session.consumer import OUTBOX_HIGH_WATER
 
 log = structlog.get_logger("amqpd.server")
 
-READ_SIZE = 256 * 1024
+READ_SIZE = 64 * 1024
+# Bytes handled between checkpoints: a flat-out publisher must not starve the other connections
+# (a manual-ack consumer gets only one ack round trip per turn of the publisher's reader).
+FEED_SLICE = 4096
 HANDSHAKE_STATES = ("header", "start-ok", "tune-ok", "open")  # until Connection.Open succeeded
 
 
@@ -86,11 +89,16 @@ class ClientSession:
                 return
             self.received += len(data)
             conn.has_published = False
-            try:
-                conn.feed(data)
-            except Exception:  # a bug must cost one connection, never the broker
-                log.exception("internal error while handling a frame", conn=conn.id)
-                conn.close_with(errors.ConnectionError(errors.INTERNAL_ERROR, "internal error"))
+            for start in range(0, len(data), FEED_SLICE):
+                if start:
+                    await trio.lowlevel.checkpoint()
+                    if conn.state == "closed":
+                        break
+                try:
+                    conn.feed(data[start:start + FEED_SLICE])
+                except Exception:  # a bug must cost one connection, never the broker
+                    log.exception("internal error while handling a frame", conn=conn.id)
+                    conn.close_with(errors.ConnectionError(errors.INTERNAL_ERROR, "internal error"))
             if conn.tuned and conn.heartbeat and not self.heartbeats_started:
                 self.heartbeats_started = True
                 self.nursery.start_soon(self._send_heartbeats, conn.heartbeat)
