@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Collection, Hashable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
 from amqpd.broker.tables import erl_term, field_type
@@ -25,6 +25,7 @@ __all__ = [
 ]
 
 T = TypeVar("T", bound=Hashable)
+_NOTHING: frozenset[Any] = frozenset()
 
 # ---------------------------------------------------------------------------
 # Direct exchange
@@ -61,10 +62,10 @@ class DirectIndex(Generic[T]):
         if not targets:
             del self._by_key[routing_key]
 
-    def match(self, routing_key: str) -> set[T]:
-        """Targets bound with exactly ``routing_key``, as a fresh set the caller may mutate."""
-        targets = self._by_key.get(routing_key)
-        return set(targets) if targets else set()
+    def match(self, routing_key: str) -> Collection[T]:
+        """Targets bound with exactly ``routing_key``: the index's own set, to read, not to
+        change (no copy per message: routing runs once per publish)."""
+        return self._by_key.get(routing_key, _NOTHING)
 
     def is_empty(self) -> bool:
         return self._count == 0
@@ -177,8 +178,8 @@ class TopicTrie(Generic[T]):
 
     # -- queries -----------------------------------------------------------
 
-    def match(self, routing_key: str) -> set[T]:
-        """Targets whose pattern matches ``routing_key``, as a fresh set."""
+    def match(self, routing_key: str) -> Collection[T]:
+        """Targets whose pattern matches ``routing_key`` (a cached frozenset)."""
         cached = self._cache.get(routing_key)
         if cached is None:
             cached = frozenset(self._walk(split_topic(routing_key)))
@@ -187,7 +188,7 @@ class TopicTrie(Generic[T]):
                     # Evict the oldest entry (dicts keep insertion order).
                     del self._cache[next(iter(self._cache))]
                 self._cache[routing_key] = cached
-        return set(cached)
+        return cached
 
     def _walk(self, words: list[str]) -> set[T]:
         result: set[T] = set()
