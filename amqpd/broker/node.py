@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from amqpd.auth.users import UserTable
 from amqpd.broker.recovery import restore
+from amqpd.broker.timers import Timers
 from amqpd.broker.vhost import VirtualHost
 from amqpd.config import Settings
 
@@ -27,6 +28,7 @@ class Node:
         self.vhosts: dict[str, VirtualHost] = {}
         self.users = UserTable()
         self.connections: set[Any] = set()
+        self.timers = Timers()  # deadlines of every vhost's queues; the server runs them
         self.users.add(settings.default_user, settings.default_pass, ["administrator"],
                        loopback_only=settings.default_user in LOOPBACK_USERS)
         for name, password in settings.users.items():
@@ -41,5 +43,5 @@ class Node:
 
     def add_vhost(self, name: str) -> VirtualHost:
         if name not in self.vhosts:
-            self.vhosts[name] = VirtualHost(name, self.store, self.settings.queue_window)
+            self.vhosts[name] = VirtualHost(name, self.store, self.settings.queue_window, self.timers)
         return self.vhosts[name]

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import base64
 import os
-from typing import TYPE_CHECKING, Any, Hashable
+from typing import TYPE_CHECKING, Any, Hashable, Sequence
 
 from amqpd.broker import arguments
+from amqpd.broker.cc import KeyView
 from amqpd.broker.exchange import EXCHANGE_TYPES, Exchange
 from amqpd.broker.message import Message
 from amqpd.broker.queue import Queue
 from amqpd.broker.routing import validate_x_match
+from amqpd.broker.timers import Timers
 from amqpd.protocol import errors
 from amqpd.protocol.errors import ChannelError
 
@@ -48,8 +50,10 @@ class VirtualHost:
     persistent messages of durable queues are written to it as they change.
     """
 
-    def __init__(self, name: str, store: "Store | None" = None, queue_window: int = 2048) -> None:
+    def __init__(self, name: str, store: "Store | None" = None, queue_window: int = 2048,
+                 timers: Timers | None = None) -> None:
         self.name = name
+        self.timers = timers if timers is not None else Timers()
         self.store = store
         self.queue_window = queue_window
         self.exchanges: dict[str, Exchange] = {}
@@ -183,7 +187,9 @@ class VirtualHost:
         """Queue.Declare. An exclusive queue is never durable, whatever the client asks."""
         args = args or {}
         if passive:
-            return self.queue(name, owner)
+            queue = self.queue(name, owner)
+            queue.touch()
+            return queue
         if not name:
             name = server_named_queue()
         elif name.startswith("amq."):
@@ -207,6 +213,7 @@ class VirtualHost:
                         f"but current is '{_bool(current)}'",
                     )
             arguments.check_queue_equivalent(existing.arguments, args, rs)
+            existing.touch()
             return existing
         arguments.validate_queue(args, durable, exclusive, auto_delete, rs)
         queue = self.new_queue(name, durable, owner if exclusive else None, auto_delete, args)
@@ -218,7 +225,7 @@ class VirtualHost:
                   args: dict[str, Any]) -> Queue:
         """Add a queue object (durable ones get the store, to keep their persistent messages)."""
         store = self.store if durable else None
-        queue = Queue(name, self.name, durable, owner, auto_delete, args, store, self.queue_window)
+        queue = Queue(name, self.name, durable, owner, auto_delete, args, store, self.queue_window, self)
         self.queues[name] = queue
         return queue
 
@@ -236,7 +243,7 @@ class VirtualHost:
         if queue is None:
             return 0
         self._check_exclusive(queue, owner)
-        if if_empty and queue.ready:
+        if if_empty and queue.message_count:
             raise ChannelError(errors.PRECONDITION_FAILED, f"{self._rs('queue', name)} not empty")
         if if_unused and queue.consumers:
             raise ChannelError(errors.PRECONDITION_FAILED, f"{self._rs('queue', name)} in use")
@@ -248,6 +255,7 @@ class VirtualHost:
             return 0
         del self.queues[queue.name]
         queue.deleted = True
+        queue.stop_timers()
         if queue.store_id is not None:
             self.store.delete_queue(queue.store_id, self.name, queue.name)  # type: ignore[union-attr]
         count = queue.purge()
@@ -315,9 +323,17 @@ class VirtualHost:
 
     # -- routing ---------------------------------------------------------------------------
 
-    def route(self, exchange: Exchange, message: Message) -> set[Queue]:
-        """Every queue a message reaches, following exchange-to-exchange bindings once each."""
+    def route(self, exchange: Exchange, message: Message, extra_keys: Sequence[str] = ()) -> set[Queue]:
+        """Every queue a message reaches, following exchange-to-exchange bindings once each.
+
+        With extra routing keys (CC, BCC) each exchange routes on all of them, and its
+        alternate exchange takes the message only when none of them matched there.
+        """
+        views: tuple[Message | KeyView, ...] = (
+            (message, *(KeyView(message, key) for key in extra_keys)) if extra_keys else ())
         if exchange is self.default_exchange:
+            if views:
+                return {queue for view in views if (queue := self.queues.get(view.routing_key)) is not None}
             queue = self.queues.get(message.routing_key)
             return {queue} if queue is not None else set()
         queues: set[Queue] = set()
@@ -325,7 +341,8 @@ class VirtualHost:
         pending = [exchange]
         while pending:
             source = pending.pop()
-            destinations = source.route(message)
+            destinations = source.route(message) if not extra_keys else {
+                dest for view in views for dest in source.route(view)}  # type: ignore[arg-type]
             if not destinations:
                 alternate = self.exchanges.get(source.arguments.get("alternate-exchange", ""))
                 destinations = (alternate,) if alternate is not None and alternate.name else ()

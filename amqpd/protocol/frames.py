@@ -222,8 +222,10 @@ def basic_return_head(channel: int, code: int, text: str, exchange: str, routing
 
 
 def confirm_frame(channel: int, ack: bool, delivery_tag: int, multiple: bool) -> bytes:
-    """Basic.Ack or Basic.Nack from the broker to a confirm-mode publisher."""
-    payload = _METHOD_ID.pack(60, 80 if ack else 120) + _U64_BIT.pack(delivery_tag, 1 if multiple else 0)
+    """Basic.Ack or Basic.Nack from the broker to a confirm-mode publisher (RabbitMQ sets a
+    nack's requeue bit)."""
+    bits = (1 if multiple else 0) | (0 if ack else 2)
+    payload = _METHOD_ID.pack(60, 80 if ack else 120) + _U64_BIT.pack(delivery_tag, bits)
     return _FRAME_HEAD.pack(FRAME_METHOD, channel, len(payload)) + payload + b"\xce"
 
 

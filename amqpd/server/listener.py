@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import structlog
 import trio
 
 from amqpd.broker.node import Node
+from amqpd.broker.timers import clock
 from amqpd.protocol import errors
 from amqpd.server.alarms import ResourceAlarms
 from amqpd.server.client import ClientSession
@@ -54,6 +57,7 @@ class Server:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self.alarm.run)
+                nursery.start_soon(self._run_timers)
                 if store is not None:
                     store.on_failing = lambda failing: self.alarm.set("disk", failing)
                     nursery.start_soon(store.run)
@@ -63,6 +67,23 @@ class Server:
         finally:
             if store is not None:
                 store.close()  # graceful: what is still pending is written before the process ends
+
+    async def _run_timers(self) -> None:
+        """Run the node's timers as they fall due, sleeping until the next deadline or until an
+        earlier one is scheduled."""
+        timers = self.node.timers
+        wake = trio.Event()
+
+        def earlier() -> None:
+            wake.set()
+
+        timers.on_earlier = earlier
+        while True:
+            wake = trio.Event()
+            timers.run_due(clock())
+            deadline = timers.next_deadline()
+            with trio.move_on_after(math.inf if deadline is None else max(deadline - clock(), 0)):
+                await wake.wait()
 
     async def _accept(self, handler_nursery: trio.Nursery, *,
                       task_status: trio.TaskStatus[object] = trio.TASK_STATUS_IGNORED) -> None:

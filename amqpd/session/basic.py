@@ -43,7 +43,7 @@ def consume(channel: "Channel", m: commands.Basic.Consume) -> None:
     if tag in channel.consumers:
         raise errors.ConnectionError(errors.NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'")
     queue = vhost.queue(queue_name(channel, m.queue), channel.connection)
-    if queue.has_exclusive_consumer() or (m.exclusive and queue.consumers):
+    if queue.has_exclusive_consumer() or (m.exclusive and (queue.consumers or queue.options.single_active)):
         raise ChannelError(errors.ACCESS_REFUSED, f"queue '{queue.name}' in vhost '{vhost.name}' in exclusive use")
     priority = (m.arguments or {}).get("x-priority", 0)
     if type_class(priority) != "int":
@@ -65,11 +65,13 @@ def remove_consumer(channel: "Channel", consumer: ChannelConsumer) -> None:
 
 
 def cancel(channel: "Channel", m: commands.Basic.Cancel) -> None:
+    """Cancel-Ok goes first, as in RabbitMQ: deliveries to a single active consumer taking
+    over from this one follow it."""
+    if not m.nowait:
+        channel.connection.send_method(channel.number, commands.Basic.CancelOk(consumer_tag=m.consumer_tag))
     consumer = channel.consumers.get(m.consumer_tag)
     if consumer is not None:
         remove_consumer(channel, consumer)
-    if not m.nowait:
-        channel.connection.send_method(channel.number, commands.Basic.CancelOk(consumer_tag=m.consumer_tag))
 
 
 def cancel_ok(channel: "Channel", m: commands.Basic.CancelOk) -> None:
@@ -78,6 +80,7 @@ def cancel_ok(channel: "Channel", m: commands.Basic.CancelOk) -> None:
 
 def get(channel: "Channel", m: commands.Basic.Get) -> None:
     queue = channel.vhost.queue(queue_name(channel, m.queue), channel.connection)
+    queue.touch()
     entry = queue.take()
     if entry is None:
         channel.connection.send_method(channel.number, commands.Basic.GetEmpty())

@@ -201,7 +201,10 @@ class Channel:
             if requeue and not queue.deleted:
                 queue.requeue(entries)
             else:
-                queue.settle(entries)
+                if requeue is False:
+                    queue.reject(entries)
+                else:
+                    queue.settle(entries)
                 queue.dispatch()
         if self.global_prefetch:
             self.resume()

@@ -2,7 +2,8 @@
 
 A publish is safe once routed, or, when it went to a durable queue as a persistent message,
 once the store's batch holding it is on disk. Acks go out in publish order, coalesced with
-`multiple`; a batch the store failed to write is nacked instead.
+`multiple`; a batch the store failed to write is nacked instead, and so is a publish a queue's
+length limit refused (reject-publish), with runs of them coalesced the same way.
 """
 
 from __future__ import annotations
@@ -23,12 +24,17 @@ class PublisherConfirms:
         self.confirmed = 0  # every publish up to here has been acked or nacked
         self.waiting: deque[tuple[int, int]] = deque()  # (publish seq, store ticket), in order
         self.watched = 0  # the last store ticket a callback is registered for
+        self.rejected: set[int] = set()  # publishes to nack (refused by a queue), not yet sent
         self.closed = False
 
     def published(self, ticket: int) -> None:
-        """Count a publish; a non-zero ticket is the store batch its safety waits for."""
+        """Count a publish; a positive ticket is the store batch its safety waits for, a
+        negative one (queue.REJECTED) means a queue refused it."""
         self.seq += 1
         if not ticket:
+            return
+        if ticket < 0:
+            self.rejected.add(self.seq)
             return
         self.waiting.append((self.seq, ticket))
         if ticket != self.watched:
@@ -38,13 +44,37 @@ class PublisherConfirms:
             store.when_durable(ticket, lambda ok: self._batch_done(ticket, ok))
 
     def flush(self) -> None:
-        """Ack, in one frame, every publish before the first that still waits for the disk."""
+        """Confirm every publish before the first that still waits for the disk: acks in one
+        frame; with refused publishes among them, frames as RabbitMQ's channel makes them."""
         upto = self.waiting[0][0] - 1 if self.waiting else self.seq
-        if upto > self.confirmed:
-            self._send(True, upto, upto - self.confirmed > 1)
+        if upto <= self.confirmed:
+            return
+        start, self.confirmed = self.confirmed + 1, upto
+        if not self.rejected:
+            self._send(True, upto, upto > start)
+            return
+        nacks = sorted(seq for seq in self.rejected if seq <= upto)
+        self.rejected.difference_update(nacks)
+        refused = set(nacks)
+        acks = [seq for seq in range(start, upto + 1) if seq not in refused]
+        if len(acks) == 1:
+            self._send(True, acks[0], False)
+        elif acks:
+            self._coalesce(True, acks, nacks)
+        if nacks:
+            self._coalesce(False, nacks, acks)
+
+    def _coalesce(self, ack: bool, tags: list[int], others: list[int]) -> None:
+        """RabbitMQ's coalesce_and_send: the tags below both the first unconfirmed publish and
+        the first tag of the other kind go in one multiple frame, the rest one by one."""
+        cutoff = min([self.waiting[0][0] if self.waiting else tags[-1] + 1, *others])
+        below = [tag for tag in tags if tag < cutoff]
+        if below:
+            self._send(ack, below[-1], True)
+        for tag in tags[len(below):]:
+            self._send(ack, tag, False)
 
     def _send(self, ack: bool, tag: int, multiple: bool) -> None:
-        self.confirmed = tag
         self.channel.connection.send(frames.confirm_frame(self.channel.number, ack, tag, multiple))
 
     def _batch_done(self, ticket: int, ok: bool) -> None:
@@ -55,6 +85,7 @@ class PublisherConfirms:
             seq, batch = waiting[0]
             if not ok and batch == ticket:
                 self.flush()
+                self.confirmed = seq
                 self._send(False, seq, False)
             waiting.popleft()
         self.flush()

@@ -31,8 +31,10 @@ class ChannelConsumer:
         self.unacked = 0
 
     def has_credit(self) -> bool:
+        """Room for another delivery; none once the channel is closing (a single active
+        consumer of it could otherwise take over while its channel is being released)."""
         channel = self.channel
-        if len(channel.connection.outbox) > OUTBOX_HIGH_WATER:
+        if channel.closed or len(channel.connection.outbox) > OUTBOX_HIGH_WATER:
             return False
         if self.no_ack:
             return True

@@ -6,8 +6,10 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pamqp import commands
 
+from amqpd.broker import cc
 from amqpd.broker.exchange import Exchange
 from amqpd.broker.message import Message
+from amqpd.broker.queue import REJECTED, parse_expiration
 from amqpd.protocol import errors, frames
 from amqpd.protocol.errors import ChannelError
 from amqpd.protocol.properties import ContentHeader
@@ -49,6 +51,13 @@ def publish(channel: "Channel", m: frames.Publish, header: ContentHeader, messag
         raise ChannelError(
             errors.PRECONDITION_FAILED,
             f"user_id property set to '{header.user_id}' but authenticated user was '{user}'")
+    if header.expiration is not None:
+        try:
+            parse_expiration(header.expiration)
+        except ValueError as exc:
+            raise ChannelError(errors.PRECONDITION_FAILED, f"invalid expiration '{header.expiration}': {exc}") from None
+    if message.raw_properties[0] & cc.HEADERS_BIT:
+        message = cc.prepare(message)
     if channel.tx is not None:
         channel.tx.publishes.append((exchange, message, m.mandatory))
         return
@@ -58,10 +67,13 @@ def publish(channel: "Channel", m: frames.Publish, header: ContentHeader, messag
 
 
 def route(channel: "Channel", exchange: Exchange, message: Message, mandatory: bool) -> int:
-    """Enqueue a message where it routes (or return it); the store ticket it waits on, or 0."""
-    queues = channel.vhost.route(exchange, message)
+    """Enqueue a message where it routes (or return it); the store ticket it waits on, 0, or
+    REJECTED when a queue's length limit refused it (the publish is then nacked)."""
+    extra_keys = cc.extra_keys(message) if message.raw_properties[0] & cc.HEADERS_BIT else ()
+    queues = channel.vhost.route(exchange, message, extra_keys)
     if queues:
-        return max(queue.enqueue(message) for queue in queues)
+        tickets = [queue.enqueue(message) for queue in queues]
+        return REJECTED if REJECTED in tickets else max(tickets)
     if mandatory:
         out = channel.connection.outbox
         out += frames.basic_return_head(channel.number, 312, "NO_ROUTE", message.exchange, message.routing_key)
@@ -94,13 +106,19 @@ def _transaction(channel: "Channel") -> Transaction:
 
 
 def tx_commit(channel: "Channel", m: commands.Tx.Commit) -> None:
-    """Apply the transaction; Commit-Ok waits until its persistent messages are on disk."""
+    """Apply the transaction; Commit-Ok waits until its persistent messages are on disk.
+
+    A publish a queue's length limit refused (reject-publish) fails the commit once the rest
+    is applied: RabbitMQ's 406 "partial tx completion".
+    """
     tx = _transaction(channel)
     channel.tx = Transaction()
-    ticket = max((route(channel, exchange, message, mandatory) for exchange, message, mandatory in tx.publishes),
-                 default=0)
+    tickets = [route(channel, exchange, message, mandatory) for exchange, message, mandatory in tx.publishes]
     for tags, requeue in tx.settlements:
         channel.settle([t for t in tags if t in channel.unacked], requeue)
+    if REJECTED in tickets:
+        raise ChannelError(errors.PRECONDITION_FAILED, "partial tx completion")
+    ticket = max(tickets, default=0)
     store = channel.connection.node.store
     if not ticket or store is None:
         channel.connection.send_method(channel.number, commands.Tx.CommitOk())

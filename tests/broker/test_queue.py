@@ -1,7 +1,16 @@
-"""The queue model on its own: ordering, round-robin, credit, priorities and requeue positions."""
+"""The queue model on its own: ordering, round-robin, credit, priorities and requeue positions,
+and the delivery-changing arguments driven by a settable clock."""
 
+import pytest
+from pamqp import commands
+
+from amqpd.broker import queue as queue_module
+from amqpd.broker.deadletter import is_cycle
 from amqpd.broker.message import Message
-from amqpd.broker.queue import Entry, Queue
+from amqpd.broker.queue import REJECTED, Entry, Queue
+from amqpd.broker.timers import Timers
+from amqpd.broker.vhost import VirtualHost
+from amqpd.protocol.properties import encode_properties
 
 
 class FakeConsumer:
@@ -174,3 +183,225 @@ def test_exclusive_consumer_is_reported():
     assert q.has_exclusive_consumer()
     q.remove_consumer(ex)
     assert not q.has_exclusive_consumer()
+
+
+# -- delivery-changing arguments (TTL, limits, dead-lettering, priorities, SAC, x-expires) -----
+
+class Clock:
+    """A settable stand-in for timers.clock (seconds)."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = Clock()
+    monkeypatch.setattr(queue_module, "clock", fake)
+    return fake
+
+
+@pytest.fixture
+def vhost():
+    return VirtualHost("/")
+
+
+def message(body, **props):
+    raw = encode_properties(commands.Basic.Properties(**props))
+    return Message("", "q", raw, body.encode(), props.get("delivery_mode") or 0, props.get("priority"),
+                   props.get("expiration"))
+
+
+def declare(vhost, name, **args):
+    return vhost.declare_queue(name, owner=None, args=args)
+
+
+def bodies_of(q):
+    out = []
+    while (entry := q.take()) is not None:
+        out.append(entry.message.body.decode())
+    return out
+
+
+def advance(vhost, clock, seconds):
+    clock.now += seconds
+    vhost.timers.run_due(clock.now)
+
+
+def test_timers_run_due_callbacks_in_deadline_order_and_skip_cancelled():
+    """run_due runs what is due, earliest first; a cancelled timer never runs."""
+    timers, ran = Timers(), []
+    timers.schedule(3.0, lambda: ran.append("c"))
+    timers.schedule(1.0, lambda: ran.append("a"))
+    cancelled = timers.schedule(2.0, lambda: ran.append("b"))
+    cancelled.cancel()
+    assert timers.next_deadline() == 1.0
+    timers.run_due(2.5)
+    assert ran == ["a"] and timers.next_deadline() == 3.0
+    timers.run_due(3.0)
+    assert ran == ["a", "c"] and timers.next_deadline() is None
+
+
+def test_timers_wake_the_runner_only_for_an_earlier_deadline():
+    """on_earlier fires when a new timer becomes the next one due, not otherwise."""
+    timers, woken = Timers(), []
+    timers.on_earlier = lambda: woken.append(True)
+    timers.schedule(5.0, lambda: None)
+    timers.schedule(7.0, lambda: None)
+    timers.schedule(4.0, lambda: None)
+    assert len(woken) == 2
+
+
+def test_a_failing_timer_callback_does_not_stop_the_others():
+    """One callback raising is logged; the timers after it still run."""
+    timers, ran = Timers(), []
+    timers.schedule(1.0, lambda: 1 / 0)
+    timers.schedule(2.0, lambda: ran.append("ok"))
+    timers.run_due(2.0)
+    assert ran == ["ok"]
+
+
+def test_plain_queue_schedules_nothing(vhost, clock):
+    """A queue without arguments and messages without expiration never touch the timers."""
+    q = declare(vhost, "q")
+    fill(q, 3)
+    assert not q.special and len(vhost.timers) == 0 and q.message_count == 3
+
+
+def test_head_expires_exactly_at_its_deadline(vhost, clock):
+    """x-message-ttl 100: one timer at publish + 0.1 s; not a moment earlier, dropped at it."""
+    q = declare(vhost, "q", **{"x-message-ttl": 100})
+    q.enqueue(message("m"))
+    assert vhost.timers.next_deadline() == pytest.approx(1000.1)
+    advance(vhost, clock, 0.0999)
+    assert q.message_count == 1
+    advance(vhost, clock, 0.0001)
+    assert q.message_count == 0 and vhost.timers.next_deadline() is None
+
+
+def test_expired_in_the_middle_waits_for_the_head(vhost, clock):
+    """An expired message behind a live one is counted until it becomes the head."""
+    q = declare(vhost, "q")
+    q.enqueue(message("a"))
+    q.enqueue(message("b", expiration="10"))
+    q.enqueue(message("c"))
+    advance(vhost, clock, 1)
+    assert q.message_count == 3
+    assert q.take().message.body == b"a"
+    assert q.message_count == 1 and bodies_of(q) == ["c"]
+
+
+def test_expired_message_is_dead_lettered(vhost, clock):
+    """With a dead-letter exchange the expired message goes there when its timer fires."""
+    q = declare(vhost, "q", **{"x-message-ttl": 5, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": "dlq"})
+    dlq = declare(vhost, "dlq")
+    q.enqueue(message("m"))
+    advance(vhost, clock, 0.005)
+    assert q.message_count == 0 and bodies_of(dlq) == ["m"]
+
+
+def test_ttl_zero_goes_to_a_consumer_with_credit_else_expires(vhost, clock):
+    """TTL 0: handed to a consumer that can take it, dropped when none can."""
+    q = declare(vhost, "q", **{"x-message-ttl": 0})
+    consumer = FakeConsumer("c", credit=1)
+    q.add_consumer(consumer)
+    q.enqueue(message("first"))
+    q.enqueue(message("second"))
+    assert consumer.bodies() == [b"first"] and q.message_count == 0
+
+
+def test_priority_lanes_order_and_requeue(vhost, clock):
+    """Highest priority first, FIFO within one; a requeued message returns to its own lane."""
+    q = declare(vhost, "q", **{"x-max-priority": 3})
+    for body, priority in (("a", 1), ("b", 3), ("c", 1), ("d", None), ("e", 7)):
+        q.enqueue(message(body, priority=priority))
+    first, second = q.take(), q.take()
+    assert (first.message.body, second.message.body) == (b"b", b"e")
+    q.hold(first)
+    q.hold(second)
+    q.requeue([second, first])
+    assert bodies_of(q) == ["b", "e", "a", "c", "d"]
+
+
+def test_drop_head_and_reject_publish(vhost, clock):
+    """drop-head keeps the newest; reject-publish refuses (REJECTED) and keeps the oldest."""
+    head = declare(vhost, "head", **{"x-max-length": 2})
+    refuse = declare(vhost, "refuse", **{"x-max-length": 2, "x-overflow": "reject-publish"})
+    results = [refuse.enqueue(message(f"m{i}")) for i in range(3)]
+    for i in range(3):
+        head.enqueue(message(f"m{i}"))
+    assert results == [0, 0, REJECTED]
+    assert bodies_of(head) == ["m1", "m2"] and bodies_of(refuse) == ["m0", "m1"]
+
+
+def test_reject_publish_dlx_dead_letters_the_refused_one(vhost, clock):
+    """reject-publish-dlx: refused (REJECTED) and dead-lettered."""
+    q = declare(vhost, "q", **{"x-max-length": 1, "x-overflow": "reject-publish-dlx",
+                               "x-dead-letter-exchange": "", "x-dead-letter-routing-key": "dlq"})
+    dlq = declare(vhost, "dlq")
+    assert [q.enqueue(message(body)) for body in ("a", "b")] == [0, REJECTED]
+    assert bodies_of(q) == ["a"] and bodies_of(dlq) == ["b"]
+
+
+def test_max_length_bytes_counts_ready_bodies(vhost, clock):
+    """x-max-length-bytes: ready body bytes; taking a message frees its bytes."""
+    q = declare(vhost, "q", **{"x-max-length-bytes": 4})
+    q.enqueue(message("aa"))
+    q.enqueue(message("bb"))
+    assert q.ready_bytes == 4
+    q.enqueue(message("c"))
+    assert q.ready_bytes == 3 and bodies_of(q) == ["bb", "c"] and q.ready_bytes == 0
+
+
+def test_single_active_consumer_switches_on_removal(vhost, clock):
+    """Only the active consumer gets messages; on its removal the highest-priority, oldest
+    remaining consumer takes over and receives what waits."""
+    q = declare(vhost, "q", **{"x-single-active-consumer": True})
+    a, low, high = FakeConsumer("a", credit=1), FakeConsumer("low"), FakeConsumer("high", priority=5)
+    for consumer in (a, low, high):
+        q.add_consumer(consumer)
+    fill(q, 3)
+    assert a.bodies() == [b"m0"] and low.got == [] and high.got == []
+    q.remove_consumer(a)
+    assert high.bodies() == [b"m1", b"m2"] and low.got == []
+
+
+def test_x_expires_deletes_the_unused_queue(vhost, clock):
+    """x-expires 200: touching (declare, Get) postpones it; consumers keep it; then it goes."""
+    q = declare(vhost, "q", **{"x-expires": 200})
+    advance(vhost, clock, 0.15)
+    q.touch()
+    advance(vhost, clock, 0.15)
+    assert "q" in vhost.queues
+    consumer = FakeConsumer("c")
+    q.add_consumer(consumer)
+    advance(vhost, clock, 1)
+    assert "q" in vhost.queues
+    q.remove_consumer(consumer)
+    advance(vhost, clock, 0.2)
+    assert "q" not in vhost.queues and q.deleted
+
+
+def test_deleted_queue_drops_its_timers(vhost, clock):
+    """Deleting a queue cancels its TTL and x-expires timers."""
+    q = declare(vhost, "q", **{"x-expires": 200, "x-message-ttl": 100})
+    q.enqueue(message("m"))
+    assert len(vhost.timers) == 2
+    vhost.delete_queue("q", owner=None)
+    assert len(vhost.timers) == 0
+
+
+@pytest.mark.parametrize("deaths, cycle", [
+    ([(b"q", b"expired")], True),
+    ([(b"other", b"maxlen"), (b"q", b"expired")], True),
+    ([(b"other", b"rejected"), (b"q", b"expired")], False),
+    ([(b"q", b"rejected")], False),
+    ([(b"other", b"expired")], False),
+    ([None, (b"q", b"expired")], False),
+])
+def test_cycle_detection(deaths, cycle):
+    """A cycle: the queue is in x-death and no death up to it was a rejection (or unknown)."""
+    assert is_cycle("q", deaths) is cycle

@@ -192,9 +192,10 @@ def test_basic_return_head_matches_pamqp(channel, code, text, exchange, routing_
 
 @given(channel=channels, ack=st.booleans(), tag=u64, multiple=st.booleans())
 def test_confirm_frame_matches_pamqp(channel, ack, tag, multiple):
-    """Publisher confirms (Basic.Ack / Basic.Nack) by hand are pamqp's frames."""
+    """Publisher confirms (Basic.Ack / Basic.Nack) by hand are pamqp's frames; a nack carries
+    requeue=true, as RabbitMQ's do."""
     method = (commands.Basic.Ack(delivery_tag=tag, multiple=multiple) if ack
-              else commands.Basic.Nack(delivery_tag=tag, multiple=multiple, requeue=False))
+              else commands.Basic.Nack(delivery_tag=tag, multiple=multiple, requeue=True))
     assert frames.confirm_frame(channel, ack, tag, multiple) == frame.marshal(method, channel)
 
 
