@@ -1,0 +1,436 @@
+// Interop client: amqplib (npm), promise API.  Usage: node client.js URL SCENARIO PREFIX
+// Prints one JSON line {"result": "pass"|"fail"|"n/a", "detail": ...}; exit 0, 1 or 3.
+'use strict';
+const amqp = require('amqplib');
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+
+const [url, scenario, prefix] = process.argv.slice(2);
+const name = scenario.startsWith('persist-') ? 'persist' : scenario;
+const p = `${prefix}.${name}`;
+
+// ---- fixtures, the same in every language (see interop/python/common.py)
+const BODY = Buffer.from([...Array(256).keys()]);
+const HEADERS = {
+  str: 'text', int: 42, neg: -7, big: 10000000000, bool: true,
+  nested: { level: 2, inner: { deep: 'yes' } }, list: [1, 'two', { three: 3 }],
+};
+const USER = decodeURIComponent(new URL(url).username || 'guest');
+const PROPS = {
+  contentType: 'application/octet-stream', contentEncoding: 'identity', headers: HEADERS,
+  deliveryMode: 2, priority: 5, correlationId: 'corr-1', replyTo: 'reply-here', expiration: '60000',
+  messageId: 'msg-1', timestamp: 1700000000, type: 'interop.test', userId: USER, appId: 'interop',
+  // clusterId: amqplib never sends it (api_args.js sets clusterId: undefined)
+};
+const QUEUE_ARGS = { 'x-message-ttl': 60000, 'x-max-length': 100, 'x-max-priority': 10 };
+const LARGE = 5 * 1024 * 1024;
+const TOPIC_KEYS = ['orders.new.eu', 'orders.new.us', 'orders', 'invoices.new.eu', 'orders.new.eu.extra'];
+
+class Fail extends Error {}
+const check = (cond, msg) => { if (!cond) throw new Fail(msg); };
+const eq = (what, got, want) => {
+  try { assert.deepStrictEqual(got, want); } catch { throw new Fail(`${what}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`); }
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+async function until(cond, what, ms = 10000) {
+  for (const end = Date.now() + ms; !cond();) {
+    if (Date.now() > end) throw new Fail(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+function wrongPassword(u) { const x = new URL(u); x.password = 'wrong-password'; return x.toString(); }
+function withHeartbeat(u, s) { const x = new URL(u); x.searchParams.set('heartbeat', String(s)); return x.toString(); }
+function largeBody() { const b = Buffer.alloc(LARGE); for (let i = 0; i < LARGE; i++) b[i] = (i % 251) % 251; return b; }
+
+async function connect(u = url) {
+  const conn = await amqp.connect(u);
+  conn.on('error', () => {});            // reported through the failing call instead
+  return conn;
+}
+async function channel(conn, confirm = false) {
+  const ch = confirm ? await conn.createConfirmChannel() : await conn.createChannel();
+  ch.on('error', () => {});              // a channel error rejects the pending operation
+  return ch;
+}
+// amqplib calls a consumer with null when the server cancels it (as when the cleanup deletes its
+// queue): every consumer but the consumer-cancel scenario's ignores that
+const live = (fn) => (m) => { if (m !== null) fn(m); };
+async function drain(ch, q) {
+  const out = [];
+  for (let m; (m = await ch.get(q, { noAck: true })) !== false;) out.push(m.content.toString());
+  return out;
+}
+async function withConn(fn, u = url) {
+  const conn = await connect(u);
+  try { return await fn(conn); } finally { await conn.close().catch(() => {}); }
+}
+
+const scenarios = {
+  async connect() {
+    return withConn(async (conn) => {
+      const ch = await channel(conn);
+      await ch.close();
+      const sp = conn.connection.serverProperties;
+      return `server ${sp.product} ${sp.version}`;
+    });
+  },
+
+  async 'bad-password'() {
+    let conn;
+    try { conn = await amqp.connect(wrongPassword(url)); } catch (e) {
+      check(/403|ACCESS.REFUSED/.test(e.message), `unexpected error ${e.message}`);
+      return `refused: ${e.message}`;
+    }
+    await conn.close();
+    throw new Fail('connection with a wrong password was accepted');
+  },
+
+  async declare() {
+    return withConn(async (conn) => {
+      const ch = await channel(conn);
+      const kinds = ['direct', 'fanout', 'topic', 'headers'];
+      try {
+        for (const k of kinds) await ch.assertExchange(`${p}.${k}`, k, { durable: false });
+        const args = { ...QUEUE_ARGS, 'x-dead-letter-exchange': `${p}.fanout` };
+        const ok = await ch.assertQueue(`${p}.q`, { durable: false, arguments: args });
+        eq('declare-ok', [ok.queue, ok.messageCount], [`${p}.q`, 0]);
+        await ch.assertQueue(`${p}.q`, { durable: false, arguments: args });
+        await ch.checkQueue(`${p}.q`);
+        for (const k of ['direct', 'fanout', 'topic']) await ch.bindQueue(`${p}.q`, `${p}.${k}`, 'k');
+        await ch.bindQueue(`${p}.q`, `${p}.headers`, '', { 'x-match': 'all', h: 'v' });
+        ch.publish(`${p}.headers`, '', Buffer.from('other'), { headers: { h: 'other' } });
+        ch.publish(`${p}.headers`, '', Buffer.from('match'), { headers: { h: 'v' } });
+        eq('routed by the headers exchange', await drain(ch, `${p}.q`), ['match']);
+        const anon = await ch.assertQueue('', { exclusive: true });
+        check(anon.queue.startsWith('amq.gen-'), `server-named queue ${anon.queue}`);
+      } finally {
+        await ch.deleteQueue(`${p}.q`);
+        for (const k of kinds) await ch.deleteExchange(`${p}.${k}`);
+      }
+    });
+  },
+
+  async roundtrip() {
+    return withConn(async (conn) => {
+      const ch = await channel(conn);
+      const q = `${p}.q`;
+      try {
+        await ch.assertQueue(q, { durable: false });
+        ch.sendToQueue(q, BODY, PROPS);
+        const got = [];
+        await ch.consume(q, live((m) => got.push(m)));
+        await until(() => got.length, 'delivery');
+        const m = got[0];
+        check(m.content.equals(BODY), 'body differs');
+        for (const [k, v] of Object.entries(PROPS)) eq(`property ${k}`, m.properties[k], v);
+        eq('delivery', [m.fields.exchange, m.fields.routingKey, m.fields.redelivered], ['', q, false]);
+        ch.ack(m);
+      } finally { await ch.deleteQueue(q); }
+      return 'partial: 13 of 14 properties (amqplib never sends cluster_id)';
+    });
+  },
+
+  async topic() {
+    return withConn(async (conn) => {
+      const ch = await channel(conn);
+      try {
+        await ch.assertExchange(`${p}.x`, 'topic', { durable: false });
+        for (const [q, key] of [[`${p}.q1`, 'orders.*.eu'], [`${p}.q2`, 'orders.#']]) {
+          await ch.assertQueue(q, { durable: false });
+          await ch.bindQueue(q, `${p}.x`, key);
+        }
+        for (const key of TOPIC_KEYS) ch.publish(`${p}.x`, key, Buffer.from(key));
+        eq('q1', await drain(ch, `${p}.q1`), ['orders.new.eu']);
+        eq('q2', await drain(ch, `${p}.q2`), ['orders.new.eu', 'orders.new.us', 'orders', 'orders.new.eu.extra']);
+      } finally {
+        await ch.deleteQueue(`${p}.q1`);
+        await ch.deleteQueue(`${p}.q2`);
+        await ch.deleteExchange(`${p}.x`);
+      }
+    });
+  },
+
+  async fanout() {
+    return withConn(async (conn) => {
+      const ch = await channel(conn);
+      const queues = [0, 1, 2].map((i) => `${p}.q${i}`);
+      try {
+        await ch.assertExchange(`${p}.x`, 'fanout', { durable: false });
+        for (const [i, q] of queues.entries()) {
+          await ch.assertQueue(q, { durable: false });
+          await ch.bindQueue(q, `${p}.x`, `key${i}`);
+        }
+        ch.publish(`${p}.x`, 'anything', Buffer.from('to all'));
+        for (const q of queues) eq(q, await drain(ch, q), ['to all']);
+      } finally {
+        for (const q of queues) await ch.deleteQueue(q);
+        await ch.deleteExchange(`${p}.x`);
+      }
+    });
+  },
+
+  async 'work-queue'() {
+    return withConn(async (conn) => {
+      const ch = await channel(conn);
+      const q = `${p}.q`;
+      try {
+        await ch.assertQueue(q, { durable: false });
+        for (let i = 0; i < 10; i++) ch.sendToQueue(q, Buffer.from(String(i)));
+        const slowCh = await channel(conn);
+        const fastCh = await channel(conn);
+        const slow = []; const fast = [];
+        await slowCh.prefetch(1);
+        await slowCh.consume(q, live((m) => slow.push(m)));
+        await until(() => slow.length, 'first delivery to the slow consumer');
+        await fastCh.prefetch(1);
+        await fastCh.consume(q, live((m) => { fast.push(m.content.toString()); fastCh.ack(m); }));
+        await until(() => fast.length >= 9, '9 deliveries to the fast consumer');
+        await sleep(200);
+        eq('slow consumer (prefetch 1, never acks) got', slow.map((m) => m.content.toString()), ['0']);
+        eq('fast consumer got', fast, ['1', '2', '3', '4', '5', '6', '7', '8', '9']);
+        slowCh.ack(slow[0]);
+        await sleep(100);
+        eq('left in queue', (await ch.checkQueue(q)).messageCount, 0);
+      } finally { await ch.deleteQueue(q); }
+    });
+  },
+
+  async 'ack-nack-reject'() {
+    return withConn(async (conn) => {
+      const ch = await channel(conn);
+      const q = `${p}.q`;
+      try {
+        await ch.assertQueue(q, { durable: false });
+        for (const b of ['ack', 'nack', 'reject']) ch.sendToQueue(q, Buffer.from(b));
+        const cch = await channel(conn);
+        await cch.prefetch(10);
+        const got = [];
+        await cch.consume(q, live((m) => got.push(m)));
+        await until(() => got.length >= 3, '3 deliveries');
+        eq('first deliveries', got.map((m) => m.content.toString()), ['ack', 'nack', 'reject']);
+        cch.ack(got[0]);
+        cch.nack(got[1], false, true);
+        cch.reject(got[2], false);
+        await until(() => got.length >= 4, 'redelivery after nack');
+        eq('redelivery', [got[3].content.toString(), got[3].fields.redelivered], ['nack', true]);
+        cch.ack(got[3]);
+        await sleep(200);
+        eq('deliveries', got.length, 4);
+        eq('left in queue', (await ch.checkQueue(q)).messageCount, 0);
+      } finally { await ch.deleteQueue(q); }
+    });
+  },
+
+  async 'basic-get'() {
+    return withConn(async (conn) => {
+      const ch = await channel(conn);
+      const q = `${p}.q`;
+      try {
+        await ch.assertQueue(q, { durable: false });
+        ch.sendToQueue(q, Buffer.from('one'));
+        ch.sendToQueue(q, Buffer.from('two'));
+        let m = await ch.get(q);
+        eq('first get', [m.content.toString(), m.fields.messageCount, m.fields.redelivered], ['one', 1, false]);
+        ch.ack(m);
+        m = await ch.get(q);
+        eq('second get', [m.content.toString(), m.fields.messageCount], ['two', 0]);
+        ch.reject(m, true);
+        m = await ch.get(q);
+        eq('get after reject', [m.content.toString(), m.fields.redelivered], ['two', true]);
+        ch.ack(m);
+        eq('get on the empty queue', await ch.get(q), false);
+      } finally { await ch.deleteQueue(q); }
+    });
+  },
+
+  async confirms() {
+    return withConn(async (conn) => {
+      const ch = await channel(conn, true);
+      const q = `${p}.q`;
+      try {
+        await ch.assertQueue(q, { durable: false });
+        const acks = [];
+        for (let i = 0; i < 50; i++) {
+          acks.push(new Promise((resolve, reject) => ch.sendToQueue(q, Buffer.from(String(i)), {},
+            (err) => (err ? reject(new Fail(`message ${i} nacked`)) : resolve()))));
+        }
+        await Promise.all(acks);
+        await ch.waitForConfirms();
+        eq('queued', (await ch.checkQueue(q)).messageCount, 50);
+      } finally { await ch.deleteQueue(q); }
+    });
+  },
+
+  async 'mandatory-return'() {
+    return withConn(async (conn) => {
+      const ch = await channel(conn);
+      try {
+        await ch.assertExchange(`${p}.x`, 'direct', { durable: false });
+        const returned = [];
+        ch.on('return', (m) => returned.push(m));
+        ch.publish(`${p}.x`, 'nowhere', Buffer.from('bounce'), { mandatory: true });
+        await until(() => returned.length, 'basic.return');
+        const f = returned[0].fields;
+        eq('return', [f.replyCode, f.replyText, f.exchange, f.routingKey, returned[0].content.toString()],
+          [312, 'NO_ROUTE', `${p}.x`, 'nowhere', 'bounce']);
+      } finally { await ch.deleteExchange(`${p}.x`); }
+    });
+  },
+
+  async rpc() {
+    return withConn(async (conn) => {
+      const server = await channel(conn);
+      const client = await channel(conn);
+      const q = `${p}.requests`;
+      try {
+        await server.assertQueue(q, { durable: false });
+        await server.consume(q, live((m) => {
+          server.sendToQueue(m.properties.replyTo, Buffer.from(m.content.toString().toUpperCase()),
+            { correlationId: m.properties.correlationId });
+          server.ack(m);
+        }));
+        const { queue: callback } = await client.assertQueue('', { exclusive: true });
+        const replies = {};
+        await client.consume(callback, live((m) => { replies[m.properties.correlationId] = m.content.toString(); }),
+          { noAck: true });
+        const want = {};
+        for (const word of ['alpha', 'beta', 'gamma']) {
+          const cid = crypto.randomUUID();
+          want[cid] = word.toUpperCase();
+          client.sendToQueue(q, Buffer.from(word), { replyTo: callback, correlationId: cid });
+        }
+        await until(() => Object.keys(replies).length >= 3, '3 replies');
+        eq('replies by correlation_id', replies, want);
+      } finally { await server.deleteQueue(q); }
+    });
+  },
+
+  async 'consumer-cancel'() {
+    return withConn(async (conn) => {
+      const ch = await channel(conn);
+      const q = `${p}.q`;
+      await ch.assertQueue(q, { durable: false });
+      const got = [];
+      await ch.consume(q, (m) => got.push(m));   // amqplib calls the consumer with null on cancel
+      const other = await channel(conn);
+      await other.deleteQueue(q);
+      await until(() => got.includes(null), 'basic.cancel from the server', 5000);
+      await ch.assertQueue('', { exclusive: true });   // the channel is still open
+    });
+  },
+
+  async 'large-message'() {
+    return withConn(async (conn) => {
+      const ch = await channel(conn);
+      const q = `${p}.q`;
+      const body = largeBody();
+      try {
+        await ch.assertQueue(q, { durable: false });
+        ch.sendToQueue(q, body);
+        const got = [];
+        await ch.consume(q, live((m) => got.push(m.content)), { noAck: true });
+        await until(() => got.length, 'the 5 MiB delivery', 30000);
+        eq('size', got[0].length, LARGE);
+        check(got[0].equals(body), 'body differs');
+      } finally { await ch.deleteQueue(q); }
+    });
+  },
+
+  async heartbeat() {
+    return withConn(async (conn) => {
+      eq('negotiated heartbeat', conn.connection.heartbeat, 1);
+      const ch = await channel(conn);
+      await sleep(3000);
+      const { queue } = await ch.assertQueue('', { exclusive: true });
+      ch.sendToQueue(queue, Buffer.from('still alive'));
+      const m = await ch.get(queue, { noAck: true });
+      eq('after idle', m && m.content.toString(), 'still alive');
+      return 'negotiated 1 s, idle 3 s, connection alive';
+    }, withHeartbeat(url, 1));
+  },
+
+  async 'channel-error'() {
+    return withConn(async (conn) => {
+      const ch = await channel(conn);
+      const closed = new Promise((r) => ch.on('close', r));
+      let detail;
+      try {
+        await ch.checkQueue(`${p}.missing`);
+        throw new Fail('passive declare of a missing queue succeeded');
+      } catch (e) {
+        if (e instanceof Fail) throw e;
+        eq('reply code', e.code, 404);
+        detail = e.message;
+      }
+      await closed;
+      const ch2 = await channel(conn);
+      await ch2.assertQueue('', { exclusive: true });
+      return detail;
+    });
+  },
+
+  async 'persist-publish'() {
+    return withConn(async (conn) => {
+      const ch = await channel(conn, true);
+      await ch.assertExchange(`${p}.x`, 'direct', { durable: true });
+      await ch.assertQueue(`${p}.q`, { durable: true });
+      await ch.bindQueue(`${p}.q`, `${p}.x`, 'k');
+      await ch.assertQueue(`${p}.transient-q`, { durable: false });
+      ch.publish(`${p}.x`, 'k', Buffer.from('persisted'), { deliveryMode: 2 });
+      ch.publish(`${p}.x`, 'k', Buffer.from('transient'), { deliveryMode: 1 });
+      await ch.waitForConfirms();
+    });
+  },
+
+  async 'persist-check'() {
+    return withConn(async (conn) => {
+      const ch = await channel(conn);
+      try {
+        eq('messages in the durable queue after restart', (await ch.checkQueue(`${p}.q`)).messageCount, 1);
+        const m = await ch.get(`${p}.q`);
+        eq('message', [m.content.toString(), m.properties.deliveryMode], ['persisted', 2]);
+        ch.ack(m);
+        ch.publish(`${p}.x`, 'k', Buffer.from('via binding'));
+        check(await ch.get(`${p}.q`, { noAck: true }), 'the durable binding did not survive the restart');
+        const ch2 = await channel(conn);
+        try {
+          await ch2.checkQueue(`${p}.transient-q`);
+          throw new Fail('the non-durable queue survived the restart');
+        } catch (e) {
+          if (e instanceof Fail) throw e;
+          eq('passive declare of the non-durable queue', e.code, 404);
+        }
+      } finally {
+        const c = await channel(conn);
+        await c.deleteQueue(`${p}.q`);
+        await c.deleteQueue(`${p}.transient-q`);
+        await c.deleteExchange(`${p}.x`);
+      }
+    });
+  },
+};
+
+const unsupported = {
+  tx: 'amqplib implements no transactions (tx.select/commit/rollback are not in its API)',
+};
+
+function emit(result, detail) {
+  process.stdout.write(JSON.stringify({ scenario, result, detail: detail || '' }) + '\n',
+    () => process.exit({ pass: 0, fail: 1, 'n/a': 3 }[result]));
+}
+
+(async () => {
+  if (unsupported[scenario]) return emit('n/a', `not supported by the library: ${unsupported[scenario]}`);
+  const fn = scenarios[scenario];
+  if (!fn) return emit('fail', `scenario ${scenario} not implemented by this client`);
+  const timer = setTimeout(() => emit('fail', 'timed out after 60 s'), 60000);
+  try {
+    const detail = await fn();
+    clearTimeout(timer);
+    emit('pass', detail);
+  } catch (e) {
+    clearTimeout(timer);
+    if (!(e instanceof Fail)) process.stderr.write(`${e.stack}\n`);
+    emit('fail', e instanceof Fail ? e.message : `${e.name}: ${e.message}`);
+  }
+})();

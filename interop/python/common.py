@@ -1,0 +1,139 @@
+"""Shared by the Python interop clients: the command line, the fixtures every language uses,
+and the one-line JSON result the runner reads.
+
+Protocol (the same for every language):  PROGRAM URL SCENARIO PREFIX
+  - PREFIX is unique per run and client; every queue/exchange name starts with it.
+  - the program prints one JSON line {"result": "pass"|"fail"|"n/a", "detail": "..."}
+    and exits 0 (pass), 1 (fail) or 3 (n/a).
+"""
+import json
+import sys
+import time
+import traceback
+import urllib.parse
+
+SCENARIOS = [
+    "connect", "bad-password", "declare", "roundtrip", "topic", "fanout", "work-queue",
+    "ack-nack-reject", "basic-get", "confirms", "mandatory-return", "rpc", "tx",
+    "consumer-cancel", "large-message", "heartbeat", "channel-error",
+    "persist-publish", "persist-check",
+]
+
+EXIT = {"pass": 0, "fail": 1, "n/a": 3}
+
+# The round-trip fixture: every basic property and a nested headers table.
+BODY = bytes(range(256))
+HEADERS = {
+    "str": "text",
+    "int": 42,
+    "neg": -7,
+    "bool": True,
+    "big": 10000000000,
+    "nested": {"level": 2, "inner": {"deep": "yes"}},
+    "list": [1, "two", {"three": 3}],
+}
+PROPS = dict(
+    content_type="application/octet-stream",
+    content_encoding="identity",
+    headers=HEADERS,
+    delivery_mode=2,
+    priority=5,
+    correlation_id="corr-1",
+    reply_to="reply-here",
+    expiration="60000",
+    message_id="msg-1",
+    timestamp=1700000000,
+    type="interop.test",
+    app_id="interop",
+    cluster_id="cluster-1",
+)
+QUEUE_ARGS = {"x-message-ttl": 60000, "x-max-length": 100, "x-max-priority": 10}
+LARGE_SIZE = 5 * 1024 * 1024
+TOPIC_KEYS = ["orders.new.eu", "orders.new.us", "orders", "invoices.new.eu", "orders.new.eu.extra"]
+TOPIC_Q1 = ["orders.new.eu"]                      # bound with orders.*.eu
+TOPIC_Q2 = ["orders.new.eu", "orders.new.us", "orders", "orders.new.eu.extra"]  # orders.#
+
+
+def large_body():
+    pattern = bytes(i % 251 for i in range(251))
+    return (pattern * (LARGE_SIZE // 251 + 1))[:LARGE_SIZE]
+
+
+class Fail(Exception):
+    pass
+
+
+def check(cond, message):
+    if not cond:
+        raise Fail(message)
+
+
+def expect_equal(what, got, want):
+    if got != want:
+        raise Fail(f"{what}: got {got!r}, want {want!r}")
+
+
+def wait_until(cond, timeout=10.0, what="condition", poll=None):
+    """Poll cond() (calling poll() between tries, e.g. to pump a blocking client's I/O)."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise Fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        if poll:
+            poll()
+        else:
+            time.sleep(0.01)
+
+
+def user_of(url):
+    return urllib.parse.unquote(urllib.parse.urlsplit(url).username or "guest")
+
+
+def wrong_password_url(url):
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.netloc
+    userinfo, _, hostport = netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0] if userinfo else "guest"
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:wrong-password@{hostport}"))
+
+
+def with_heartbeat(url, seconds):
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query)
+    query = [(k, v) for k, v in query if k != "heartbeat"] + [("heartbeat", str(seconds))]
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+def check_props(got, user):
+    """got: a dict with the same keys as PROPS (+ user_id), as the client decoded them."""
+    want = dict(PROPS, user_id=user)
+    for key, value in want.items():
+        if key not in got:
+            continue
+        expect_equal(f"property {key}", got[key], value)
+
+
+def emit(scenario, result, detail=""):
+    print(json.dumps({"scenario": scenario, "result": result, "detail": detail}), flush=True)
+    sys.stdout.flush()
+    sys.exit(EXIT[result])
+
+
+def main(scenarios, unsupported):
+    """scenarios: name -> fn(url, prefix); unsupported: name -> reason."""
+    url, scenario, prefix = sys.argv[1], sys.argv[2], sys.argv[3]
+    if scenario in unsupported:
+        emit(scenario, "n/a", "not supported by the library: " + unsupported[scenario])
+    fn = scenarios.get(scenario)
+    if fn is None:
+        emit(scenario, "fail", f"scenario {scenario!r} not implemented by this client")
+    try:
+        # persist-publish and persist-check work on the same names
+        name = "persist" if scenario.startswith("persist-") else scenario
+        detail = fn(url, f"{prefix}.{name}")
+    except Fail as exc:
+        emit(scenario, "fail", str(exc))
+    except BaseException as exc:  # report the library's own exception text
+        traceback.print_exc(file=sys.stderr)
+        emit(scenario, "fail", f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}")
+    emit(scenario, "pass", detail or "")

@@ -1,0 +1,491 @@
+# Interop client: Bunny (Debian's ruby-bunny).  Usage: ruby client.rb URL SCENARIO PREFIX
+# Prints one JSON line {"result": "pass"|"fail"|"n/a", "detail": ...}; exit 0, 1 or 3.
+require 'bunny'
+require 'json'
+require 'logger'
+require 'securerandom'
+require 'uri'
+
+URL, SCENARIO, PREFIX = ARGV
+P = "#{PREFIX}.#{SCENARIO.start_with?('persist-') ? 'persist' : SCENARIO}"
+
+class Fail < StandardError; end
+
+# ---- fixtures, the same in every language (see interop/python/common.py)
+BODY = (0..255).to_a.pack('C*')
+HEADERS = {
+  'str' => 'text', 'int' => 42, 'neg' => -7, 'big' => 10_000_000_000, 'bool' => true,
+  'nested' => { 'level' => 2, 'inner' => { 'deep' => 'yes' } }, 'list' => [1, 'two', { 'three' => 3 }]
+}.freeze
+USER = URI.decode_www_form_component(URI(URL).user || 'guest')
+PROPS = {
+  content_type: 'application/octet-stream', content_encoding: 'identity', headers: HEADERS,
+  delivery_mode: 2, priority: 5, correlation_id: 'corr-1', reply_to: 'reply-here', expiration: '60000',
+  message_id: 'msg-1', timestamp: 1_700_000_000, type: 'interop.test', user_id: USER, app_id: 'interop',
+  cluster_id: 'cluster-1'
+}.freeze
+QUEUE_ARGS = { 'x-message-ttl' => 60_000, 'x-max-length' => 100, 'x-max-priority' => 10 }.freeze
+LARGE = 5 * 1024 * 1024
+TOPIC_KEYS = %w[orders.new.eu orders.new.us orders invoices.new.eu orders.new.eu.extra].freeze
+
+def check(cond, msg)
+  raise Fail, msg unless cond
+end
+
+def eq(what, got, want)
+  raise Fail, "#{what}: got #{got.inspect}, want #{want.inspect}" unless got == want
+end
+
+def until_true(what, timeout = 10)
+  deadline = Time.now + timeout
+  until yield
+    raise Fail, "timed out waiting for #{what}" if Time.now > deadline
+    sleep 0.01
+  end
+end
+
+def connect(url = URL, **opts)
+  # Bunny reads "amqp://host/" as the empty vhost (as the AMQP URI spec says): mean "/"
+  path = URI(url).path
+  opts[:vhost] = '/' if path.nil? || path == '' || path == '/'
+  conn = Bunny.new(url, logger: Logger.new(nil), automatically_recover: false, **opts)
+  conn.start
+  conn
+end
+
+def with_conn(**opts)
+  conn = connect(**opts)
+  begin
+    yield conn
+  ensure
+    conn.close if conn.open?
+  end
+end
+
+# Channel#basic_get returns [AMQ::Protocol::Basic::GetOk, properties Hash, body]
+def drain(ch, q)
+  out = []
+  loop do
+    _, _, body = ch.basic_get(q, manual_ack: false)
+    return out if body.nil?
+    out << body
+  end
+end
+
+def count(ch, q)
+  ch.queue_declare(q, passive: true).message_count
+end
+
+def scenario_connect
+  with_conn do |c|
+    c.create_channel.close
+    "server #{c.server_properties['product']} #{c.server_properties['version']}"
+  end
+end
+
+def scenario_bad_password
+  u = URI(URL)
+  u.password = 'wrong-password'
+  begin
+    c = connect(u.to_s)
+  rescue Bunny::AuthenticationFailureError, Bunny::PossibleAuthenticationFailureError => e
+    return "refused: #{e.class}: #{e.message}"
+  end
+  c.close
+  raise Fail, 'connection with a wrong password was accepted'
+end
+
+def scenario_declare
+  with_conn do |c|
+    ch = c.create_channel
+    kinds = %w[direct fanout topic headers]
+    begin
+      ex = kinds.to_h { |k| [k, ch.exchange("#{P}.#{k}", type: k.to_sym, durable: false, auto_delete: false)] }
+      args = QUEUE_ARGS.merge('x-dead-letter-exchange' => "#{P}.fanout")
+      q = ch.queue("#{P}.q", durable: false, arguments: args)
+      eq('declare-ok', [q.name, q.message_count], ["#{P}.q", 0])
+      ch.queue_declare("#{P}.q", durable: false, arguments: args)
+      ch.queue_declare("#{P}.q", passive: true)
+      %w[direct fanout topic].each { |k| q.bind(ex[k], routing_key: 'k') }
+      q.bind(ex['headers'], arguments: { 'x-match' => 'all', 'h' => 'v' })
+      ex['headers'].publish('other', headers: { 'h' => 'other' })
+      ex['headers'].publish('match', headers: { 'h' => 'v' })
+      eq('routed by the headers exchange', drain(ch, q.name), ['match'])
+      anon = ch.queue('', exclusive: true).name
+      check(anon.start_with?('amq.gen-'), "server-named queue #{anon}")
+    ensure
+      ch.queue_delete("#{P}.q")
+      kinds.each { |k| ch.exchange_delete("#{P}.#{k}") }
+    end
+  end
+  ''
+end
+
+def scenario_roundtrip
+  with_conn do |c|
+    ch = c.create_channel
+    q = ch.queue("#{P}.q", durable: false)
+    begin
+      ch.default_exchange.publish(BODY, routing_key: q.name, **PROPS)
+      got = []
+      q.subscribe(manual_ack: true) { |info, props, body| got << [info, props, body] }
+      until_true('delivery') { !got.empty? }
+      info, props, body = got[0]
+      eq('body', body.b, BODY)
+      PROPS.each do |k, v|
+        value = props.send(k)
+        value = value.to_i if k == :timestamp
+        eq("property #{k}", value, v)
+      end
+      eq('delivery', [info.exchange, info.routing_key, info.redelivered?], ['', q.name, false])
+      ch.ack(info.delivery_tag)
+    ensure
+      ch.queue_delete(q.name)
+    end
+  end
+  ''
+end
+
+def scenario_topic
+  with_conn do |c|
+    ch = c.create_channel
+    begin
+      x = ch.topic("#{P}.x", durable: false)
+      ch.queue("#{P}.q1", durable: false).bind(x, routing_key: 'orders.*.eu')
+      ch.queue("#{P}.q2", durable: false).bind(x, routing_key: 'orders.#')
+      TOPIC_KEYS.each { |k| x.publish(k, routing_key: k) }
+      eq('q1', drain(ch, "#{P}.q1"), ['orders.new.eu'])
+      eq('q2', drain(ch, "#{P}.q2"), %w[orders.new.eu orders.new.us orders orders.new.eu.extra])
+    ensure
+      ch.queue_delete("#{P}.q1")
+      ch.queue_delete("#{P}.q2")
+      ch.exchange_delete("#{P}.x")
+    end
+  end
+  ''
+end
+
+def scenario_fanout
+  with_conn do |c|
+    ch = c.create_channel
+    queues = (0..2).map { |i| "#{P}.q#{i}" }
+    begin
+      x = ch.fanout("#{P}.x", durable: false)
+      queues.each_with_index { |q, i| ch.queue(q, durable: false).bind(x, routing_key: "key#{i}") }
+      x.publish('to all', routing_key: 'anything')
+      queues.each { |q| eq(q, drain(ch, q), ['to all']) }
+    ensure
+      queues.each { |q| ch.queue_delete(q) }
+      ch.exchange_delete("#{P}.x")
+    end
+  end
+  ''
+end
+
+def scenario_work_queue
+  with_conn do |c|
+    ch = c.create_channel
+    q = "#{P}.q"
+    begin
+      ch.queue(q, durable: false)
+      10.times { |i| ch.default_exchange.publish(i.to_s, routing_key: q) }
+      slow_ch = c.create_channel
+      fast_ch = c.create_channel
+      slow = Queue.new
+      fast = Queue.new
+      slow_ch.prefetch(1)
+      slow_ch.queue(q, durable: false).subscribe(manual_ack: true) { |info, _, body| slow << [info.delivery_tag, body] }
+      until_true('first delivery to the slow consumer') { slow.size.positive? }
+      fast_ch.prefetch(1)
+      fast_ch.queue(q, durable: false).subscribe(manual_ack: true) do |info, _, body|
+        fast << body
+        fast_ch.ack(info.delivery_tag)
+      end
+      until_true('9 deliveries to the fast consumer') { fast.size >= 9 }
+      sleep 0.2
+      slow_got = Array.new(slow.size) { slow.pop }
+      eq('slow consumer (prefetch 1, never acks) got', slow_got.map(&:last), ['0'])
+      eq('fast consumer got', Array.new(fast.size) { fast.pop }, (1..9).map(&:to_s))
+      slow_ch.ack(slow_got[0][0])
+      sleep 0.1
+      eq('left in queue', count(ch, q), 0)
+    ensure
+      c.create_channel.queue_delete(q)
+    end
+  end
+  ''
+end
+
+def scenario_ack_nack_reject
+  with_conn do |c|
+    ch = c.create_channel
+    q = "#{P}.q"
+    begin
+      ch.queue(q, durable: false)
+      %w[ack nack reject].each { |b| ch.default_exchange.publish(b, routing_key: q) }
+      cch = c.create_channel
+      cch.prefetch(10)
+      got = []
+      lock = Mutex.new
+      cch.queue(q, durable: false).subscribe(manual_ack: true) { |info, _, body| lock.synchronize { got << [info, body] } }
+      until_true('3 deliveries') { lock.synchronize { got.size } >= 3 }
+      eq('first deliveries', got.map(&:last), %w[ack nack reject])
+      cch.ack(got[0][0].delivery_tag)
+      cch.nack(got[1][0].delivery_tag, false, true)
+      cch.reject(got[2][0].delivery_tag, false)
+      until_true('redelivery after nack') { lock.synchronize { got.size } >= 4 }
+      eq('redelivery', [got[3][1], got[3][0].redelivered?], ['nack', true])
+      cch.ack(got[3][0].delivery_tag)
+      sleep 0.2
+      eq('deliveries', got.size, 4)
+      eq('left in queue', count(ch, q), 0)
+    ensure
+      c.create_channel.queue_delete(q)
+    end
+  end
+  ''
+end
+
+def scenario_basic_get
+  with_conn do |c|
+    ch = c.create_channel
+    q = "#{P}.q"
+    begin
+      ch.queue(q, durable: false)
+      ch.default_exchange.publish('one', routing_key: q)
+      ch.default_exchange.publish('two', routing_key: q)
+      info, _, body = ch.basic_get(q, manual_ack: true)
+      eq('first get', [body, info.message_count, info.redelivered], ['one', 1, false])
+      ch.ack(info.delivery_tag)
+      info, _, body = ch.basic_get(q, manual_ack: true)
+      eq('second get', [body, info.message_count], ['two', 0])
+      ch.reject(info.delivery_tag, true)
+      info, _, body = ch.basic_get(q, manual_ack: true)
+      eq('get after reject', [body, info.redelivered], ['two', true])
+      ch.ack(info.delivery_tag)
+      _, _, body = ch.basic_get(q, manual_ack: true)
+      check(body.nil?, 'get on the empty queue returned a message')
+    ensure
+      ch.queue_delete(q)
+    end
+  end
+  ''
+end
+
+def scenario_confirms
+  with_conn do |c|
+    ch = c.create_channel
+    q = "#{P}.q"
+    begin
+      ch.queue(q, durable: false)
+      ch.confirm_select
+      50.times { |i| ch.default_exchange.publish(i.to_s, routing_key: q) }
+      check(ch.wait_for_confirms, "nacked: #{ch.nacked_set.to_a}")
+      eq('unconfirmed', ch.unconfirmed_set.size, 0)
+      eq('queued', count(ch, q), 50)
+    ensure
+      ch.queue_delete(q)
+    end
+  end
+  ''
+end
+
+def scenario_mandatory_return
+  with_conn do |c|
+    ch = c.create_channel
+    begin
+      x = ch.direct("#{P}.x", durable: false)
+      returned = []
+      x.on_return { |info, _props, body| returned << [info.reply_code, info.reply_text, info.exchange, info.routing_key, body] }
+      x.publish('bounce', routing_key: 'nowhere', mandatory: true)
+      until_true('basic.return') { !returned.empty? }
+      eq('return', returned[0], [312, 'NO_ROUTE', "#{P}.x", 'nowhere', 'bounce'])
+    ensure
+      ch.exchange_delete("#{P}.x")
+    end
+  end
+  ''
+end
+
+def scenario_rpc
+  with_conn do |c|
+    server = c.create_channel
+    client = c.create_channel
+    q = "#{P}.requests"
+    begin
+      server.queue(q, durable: false).subscribe(manual_ack: true) do |info, props, body|
+        server.default_exchange.publish(body.upcase, routing_key: props.reply_to, correlation_id: props.correlation_id)
+        server.ack(info.delivery_tag)
+      end
+      callback = client.queue('', exclusive: true)
+      replies = {}
+      lock = Mutex.new
+      callback.subscribe { |_, props, body| lock.synchronize { replies[props.correlation_id] = body } }
+      want = {}
+      %w[alpha beta gamma].each do |w|
+        cid = SecureRandom.uuid
+        want[cid] = w.upcase
+        client.default_exchange.publish(w, routing_key: q, reply_to: callback.name, correlation_id: cid)
+      end
+      until_true('3 replies') { lock.synchronize { replies.size } >= 3 }
+      eq('replies by correlation_id', replies, want)
+    ensure
+      c.create_channel.queue_delete(q)
+    end
+  end
+  ''
+end
+
+def scenario_tx
+  with_conn do |c|
+    ch = c.create_channel
+    q = "#{P}.q"
+    begin
+      ch.queue(q, durable: false)
+      ch.tx_select
+      ch.default_exchange.publish('rolled back', routing_key: q)
+      ch.tx_rollback
+      eq('after rollback', count(ch, q), 0)
+      ch.default_exchange.publish('committed', routing_key: q)
+      eq('before commit', count(ch, q), 0)
+      ch.tx_commit
+      eq('after commit', count(ch, q), 1)
+      info, _, body = ch.basic_get(q, manual_ack: true)
+      eq('body', body, 'committed')
+      ch.ack(info.delivery_tag)
+      ch.tx_commit
+      eq('after acked commit', count(ch, q), 0)
+    ensure
+      ch.queue_delete(q)
+    end
+  end
+  ''
+end
+
+def scenario_consumer_cancel
+  with_conn do |c|
+    ch = c.create_channel
+    q = ch.queue("#{P}.q", durable: false)
+    cancelled = []
+    consumer = q.subscribe(manual_ack: true, on_cancellation: ->(frame) { cancelled << frame.consumer_tag }) { |*| nil }
+    c.create_channel.queue_delete(q.name)
+    until_true('basic.cancel from the server', 5) { !cancelled.empty? }
+    eq('cancelled consumer tag', cancelled[0], consumer.consumer_tag)
+    check(ch.open?, 'channel closed after the server cancelled its consumer')
+    ch.queue('', exclusive: true)
+  end
+  ''
+end
+
+def scenario_large_message
+  with_conn do |c|
+    ch = c.create_channel
+    q = "#{P}.q"
+    body = (0...251).to_a.pack('C*') * (LARGE / 251 + 1)
+    body = body.byteslice(0, LARGE)
+    begin
+      ch.queue(q, durable: false)
+      ch.default_exchange.publish(body, routing_key: q)
+      got = []
+      ch.queue(q, durable: false).subscribe { |_, _, b| got << b }
+      until_true('the 5 MiB delivery', 30) { !got.empty? }
+      eq('size', got[0].bytesize, LARGE)
+      check(got[0].b == body.b, 'body differs')
+    ensure
+      ch.queue_delete(q)
+    end
+  end
+  ''
+end
+
+def scenario_heartbeat
+  with_conn(heartbeat: 1) do |c|
+    eq('negotiated heartbeat', c.heartbeat, 1)
+    ch = c.create_channel
+    sleep 3 # Bunny's heartbeat sender thread keeps the connection alive
+    q = ch.queue('', exclusive: true)
+    ch.default_exchange.publish('still alive', routing_key: q.name)
+    _, _, body = ch.basic_get(q.name, manual_ack: false)
+    eq('after idle', body, 'still alive')
+  end
+  'negotiated 1 s, idle 3 s, connection alive'
+end
+
+def scenario_channel_error
+  with_conn do |c|
+    ch = c.create_channel
+    detail = nil
+    begin
+      ch.queue_declare("#{P}.missing", passive: true)
+      raise Fail, 'passive declare of a missing queue succeeded'
+    rescue Bunny::NotFound => e
+      detail = e.message
+    end
+    check(ch.closed?, 'channel still open')
+    check(c.open?, 'connection closed')
+    c.create_channel.queue('', exclusive: true)
+    detail
+  end
+end
+
+def scenario_persist_publish
+  with_conn do |c|
+    ch = c.create_channel
+    x = ch.direct("#{P}.x", durable: true)
+    ch.queue("#{P}.q", durable: true).bind(x, routing_key: 'k')
+    ch.queue("#{P}.transient-q", durable: false)
+    ch.confirm_select
+    x.publish('persisted', routing_key: 'k', persistent: true)
+    x.publish('transient', routing_key: 'k', persistent: false)
+    check(ch.wait_for_confirms, 'not confirmed')
+  end
+  ''
+end
+
+def scenario_persist_check
+  with_conn do |c|
+    ch = c.create_channel
+    begin
+      eq('messages in the durable queue after restart', count(ch, "#{P}.q"), 1)
+      info, props, body = ch.basic_get("#{P}.q", manual_ack: true)
+      eq('message', [body, props[:delivery_mode]], ['persisted', 2])
+      ch.ack(info.delivery_tag)
+      ch.basic_publish('via binding', "#{P}.x", 'k')
+      _, _, body = ch.basic_get("#{P}.q", manual_ack: false)
+      check(!body.nil?, 'the durable binding did not survive the restart')
+      begin
+        c.create_channel.queue_declare("#{P}.transient-q", passive: true)
+        raise Fail, 'the non-durable queue survived the restart'
+      rescue Bunny::NotFound
+        nil
+      end
+    ensure
+      d = c.create_channel
+      d.queue_delete("#{P}.q")
+      d.queue_delete("#{P}.transient-q")
+      d.exchange_delete("#{P}.x")
+    end
+  end
+  ''
+end
+
+def emit(result, detail)
+  puts JSON.generate(scenario: SCENARIO, result: result, detail: detail.to_s)
+  $stdout.flush
+  exit!({ 'pass' => 0, 'fail' => 1, 'n/a' => 3 }[result])
+end
+
+method_name = "scenario_#{SCENARIO.tr('-', '_')}"
+emit('fail', "scenario #{SCENARIO} not implemented by this client") unless respond_to?(method_name, true)
+Thread.new do
+  sleep 60
+  emit('fail', 'timed out after 60 s')
+end
+begin
+  emit('pass', send(method_name))
+rescue Fail => e
+  emit('fail', e.message)
+rescue StandardError => e
+  warn e.full_message
+  emit('fail', "#{e.class}: #{e.message}")
+end
