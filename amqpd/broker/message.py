@@ -10,6 +10,8 @@ from amqpd.protocol.frames import shortstr
 from amqpd.protocol.properties import decode_headers, parse_content_header
 
 _ids = itertools.count(1)
+_NAMES: dict[tuple[str, str], bytes] = {}  # (exchange, routing key) -> encoded, for deliveries
+_NAMES_MAX = 4096
 
 
 def reserve_ids(next_id: int) -> None:
@@ -62,9 +64,16 @@ class Message:
 
     @property
     def names(self) -> bytes:
-        """Exchange and routing key as encoded short strings, made once for all deliveries."""
+        """Exchange and routing key as encoded short strings, made once for all deliveries (and
+        shared by the messages of a busy exchange and key)."""
         if self._names is None:
-            self._names = shortstr(self.exchange) + shortstr(self.routing_key)
+            key = (self.exchange, self.routing_key)
+            names = _NAMES.get(key)
+            if names is None:
+                if len(_NAMES) >= _NAMES_MAX:
+                    _NAMES.clear()
+                names = _NAMES[key] = shortstr(self.exchange) + shortstr(self.routing_key)
+            self._names = names
         return self._names
 
     @property

@@ -99,14 +99,6 @@ class Ack:
     name = "Basic.Ack"
 
 
-def _shortstr(payload: bytes, pos: int) -> tuple[str, int]:
-    n = payload[pos]
-    end = pos + 1 + n
-    if end > len(payload):
-        raise ValueError("short string overruns the frame")
-    return payload[pos + 1 : end].decode("utf-8"), end
-
-
 def decode_method(payload: bytes) -> tuple[int, Any]:
     """(class_id << 16 | method_id, method object) for a method frame's payload (4 bytes or more).
 
@@ -115,11 +107,13 @@ def decode_method(payload: bytes) -> tuple[int, Any]:
     (index,) = _U32.unpack_from(payload, 0)
     method_class = commands.INDEX_MAPPING[index]  # KeyError: unknown ids
     try:
-        if index == BASIC_PUBLISH:
-            exchange, pos = _shortstr(payload, 6)
-            routing_key, pos = _shortstr(payload, pos)
-            bits = payload[pos]
-            return index, Publish(exchange, routing_key, bool(bits & 1), bool(bits & 2))
+        if index == BASIC_PUBLISH:  # short strings decoded inline: this runs once per message
+            stop = 7 + payload[6]
+            exchange = payload[7:stop].decode("utf-8")
+            pos = stop + 1
+            stop = pos + payload[stop]
+            bits = payload[stop]  # IndexError when the strings overran the frame
+            return index, Publish(exchange, payload[pos:stop].decode("utf-8"), bool(bits & 1), bool(bits & 2))
         if index == BASIC_ACK:
             tag, bits = _U64_BIT.unpack_from(payload, 4)
             return index, Ack(tag, bool(bits & 1))

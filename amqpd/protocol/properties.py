@@ -35,6 +35,7 @@ _LAYOUT = (
     (0x0004, "s"),  # cluster_id
 )
 HEADERS_FLAG = 0x2000
+_PLANS: dict[int, tuple[tuple[int, str], ...]] = {}  # flag word -> the properties it announces
 
 
 @dataclass(slots=True)
@@ -62,9 +63,10 @@ def parse_content_header(payload: bytes) -> ContentHeader:
         raise ValueError("unsupported property flags")
     pos, end = 14, len(payload)
     delivery_mode, priority, expiration, user_id = 0, None, None, None
-    for bit, kind in _LAYOUT:
-        if not flags & bit:
-            continue
+    plan = _PLANS.get(flags)
+    if plan is None:
+        plan = _PLANS[flags] = tuple((bit, kind) for bit, kind in _LAYOUT if flags & bit)
+    for bit, kind in plan:
         if pos >= end:
             raise ValueError("property list is truncated")
         if kind == "s":

@@ -152,6 +152,13 @@ class Connection:
 
     def _on_frame(self, ftype: int, channel: int, payload: bytes) -> None:
         """Frame-level checks in RabbitMQ's order, then channel 0 or the channel's own handler."""
+        if channel and self.state == "opened" and (ftype == frames.FRAME_BODY or (
+                ftype == frames.FRAME_METHOD and len(payload) >= 4) or (
+                ftype == frames.FRAME_HEADER and len(payload) >= 12)):
+            ch = self.channels.get(channel)
+            if ch is not None:  # the per-message case: a well-formed frame for an open channel
+                ch.on_frame(ftype, payload)
+                return
         if self.state == "closing":
             self._on_frame_while_closing(ftype, channel, payload)
             return
