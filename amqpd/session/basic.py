@@ -12,6 +12,7 @@ from pamqp import commands
 from amqpd.broker.tables import type_class
 from amqpd.protocol import errors, frames
 from amqpd.protocol.errors import ChannelError
+from amqpd.session import reply_to
 from amqpd.session.consumer import ChannelConsumer
 from amqpd.session.topology import queue_name
 
@@ -42,7 +43,10 @@ def consume(channel: "Channel", m: commands.Basic.Consume) -> None:
     tag = m.consumer_tag or "amq.ctag-" + base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
     if tag in channel.consumers:
         raise errors.ConnectionError(errors.NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'")
-    queue = vhost.queue(queue_name(channel, m.queue), channel.connection)
+    if m.queue == reply_to.PSEUDO_QUEUE:
+        queue = reply_to.reply_queue(channel, m.no_ack)
+    else:
+        queue = vhost.queue(queue_name(channel, m.queue), channel.connection)
     if queue.has_exclusive_consumer() or (m.exclusive and (queue.consumers or queue.options.single_active)):
         raise ChannelError(errors.ACCESS_REFUSED, f"queue '{queue.name}' in vhost '{vhost.name}' in exclusive use")
     priority = (m.arguments or {}).get("x-priority", 0)

@@ -45,6 +45,7 @@ class Channel:
         self.vhost = connection.vhost
         self.consumers: dict[str, ChannelConsumer] = {}
         self.last_queue = ""  # what an empty queue name refers to (RabbitMQ's shortcut)
+        self.reply_queue: Queue | None = None  # direct reply-to (session/reply_to.py)
         self.unacked: dict[int, Unacked] = {}
         self.delivery_tag = 0
         self.prefetch = 0  # for consumers created from now on (global=false)

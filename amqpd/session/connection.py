@@ -31,7 +31,7 @@ CAPABILITIES = {
     "consumer_priorities": True,
     "authentication_failure_close": True,
     "per_consumer_qos": True,
-    "direct_reply_to": False,
+    "direct_reply_to": True,
 }
 INITIAL_FRAME_MAX = 4096  # RabbitMQ's frame_max until Tune-Ok (FRAME_MIN_SIZE)
 CHANNEL_MIN = 1

@@ -13,6 +13,7 @@ from amqpd.broker.queue import REJECTED, parse_expiration
 from amqpd.protocol import errors, frames
 from amqpd.protocol.errors import ChannelError
 from amqpd.protocol.properties import ContentHeader
+from amqpd.session import reply_to
 from amqpd.session.confirms import PublisherConfirms
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ def publish(channel: "Channel", m: frames.Publish, header: ContentHeader, messag
             raise ChannelError(errors.PRECONDITION_FAILED, f"invalid expiration '{header.expiration}': {exc}") from None
     if message.raw_properties[0] & cc.HEADERS_BIT:
         message = cc.prepare(message)
+    message = reply_to.rewrite(channel, message)
     if channel.tx is not None:
         channel.tx.publishes.append((exchange, message, m.mandatory))
         return

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from pamqp import commands
 
 from amqpd.protocol import errors, frames
+from amqpd.session import reply_to
 
 if TYPE_CHECKING:
     from amqpd.session.channel import Channel
@@ -55,6 +56,10 @@ def _binding_names(channel: "Channel", m: commands.Queue.Bind | commands.Queue.U
 
 def queue_declare(channel: "Channel", m: commands.Queue.Declare) -> None:
     """Declare; even a passive or nowait declare becomes the channel's last declared queue."""
+    if m.passive and m.queue == reply_to.PSEUDO_QUEUE:  # always there, as in RabbitMQ
+        if not m.nowait:
+            channel.connection.send(frames.queue_declare_ok(channel.number, m.queue, 0, 1))
+        return
     queue = channel.vhost.declare_queue(m.queue, channel.connection, m.passive, m.durable, m.exclusive,
                                         m.auto_delete, m.arguments)
     channel.last_queue = queue.name

@@ -1,0 +1,52 @@
+"""Direct reply-to: RPC replies straight to a requester's consumer, with no queue to declare.
+
+A client consumes (no_ack) from the pseudo-queue ``amq.rabbitmq.reply-to`` and publishes its
+requests with that name as reply_to; the broker rewrites reply_to to a name of its own making,
+``amq.rabbitmq.reply-to.<token>``, which routes through the default exchange to that consumer
+alone. Here the name is a real auto-delete queue, so it goes when the consumer or its channel
+does, and routing, delivery and no-ack bookkeeping are the ordinary ones.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from typing import TYPE_CHECKING
+
+from amqpd.broker.message import Message
+from amqpd.broker.queue import Queue
+from amqpd.protocol import errors
+from amqpd.protocol.errors import ChannelError
+from amqpd.protocol.properties import decode_properties, encode_properties
+
+if TYPE_CHECKING:
+    from amqpd.session.channel import Channel
+
+PSEUDO_QUEUE = "amq.rabbitmq.reply-to"
+_MARK = PSEUDO_QUEUE.encode()
+
+
+def reply_queue(channel: "Channel", no_ack: bool) -> Queue:
+    """The queue behind a Basic.Consume of the pseudo-queue (made for this consumer)."""
+    if not no_ack:
+        raise ChannelError(errors.PRECONDITION_FAILED, "reply consumer cannot acknowledge")
+    if channel.reply_queue is not None and not channel.reply_queue.deleted:
+        raise ChannelError(errors.PRECONDITION_FAILED, "reply consumer already set")
+    name = f"{PSEUDO_QUEUE}.{base64.urlsafe_b64encode(os.urandom(18)).decode()}"
+    channel.reply_queue = channel.vhost.new_queue(name, False, None, True, {})
+    return channel.reply_queue
+
+
+def rewrite(channel: "Channel", message: Message) -> Message:
+    """A request whose reply_to names the pseudo-queue gets the channel's reply queue instead."""
+    if _MARK not in message.raw_properties:  # cheap test first: this runs for every publish
+        return message
+    props = decode_properties(message.raw_properties)
+    if props.reply_to != PSEUDO_QUEUE:
+        return message
+    queue = channel.reply_queue
+    if queue is None or queue.deleted:
+        raise ChannelError(errors.PRECONDITION_FAILED, "fast reply consumer does not exist")
+    props.reply_to = queue.name
+    return Message(message.exchange, message.routing_key, encode_properties(props), message.body,
+                   2 if message.persistent else 1, message.priority, message.expiration)
