@@ -4,7 +4,7 @@ and the delivery-changing arguments driven by a settable clock."""
 import pytest
 from pamqp import commands
 
-from amqpd.broker import queue as queue_module
+from amqpd.broker import queue_options
 from amqpd.broker.deadletter import is_cycle
 from amqpd.broker.message import Message
 from amqpd.broker.queue import REJECTED, Entry, Queue
@@ -200,7 +200,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch):
     fake = Clock()
-    monkeypatch.setattr(queue_module, "clock", fake)
+    monkeypatch.setattr(queue_options, "clock", fake)
     return fake
 
 

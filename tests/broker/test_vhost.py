@@ -30,7 +30,7 @@ def vhost() -> VirtualHost:
 
 
 @contextlib.contextmanager
-def channel_error(code: int, text: str) -> Iterator[None]:
+def expect_channel_error(code: int, text: str) -> Iterator[None]:
     """Expect a ChannelError (a channel close) with this code and full reply text."""
     with pytest.raises(errors.ChannelError) as info:
         yield
@@ -77,24 +77,24 @@ def test_passive_declare_ignores_type_and_flags(vhost: VirtualHost) -> None:
     """Passive declare checks only the name: any type, flags or arguments are accepted."""
     vhost.declare_exchange("e", "direct")
     assert vhost.declare_exchange("e", "x-foo", passive=True, durable=True, internal=True) is vhost.exchanges["e"]
-    with channel_error(404, "NOT_FOUND - no exchange 'missing' in vhost '/'"):
+    with expect_channel_error(404, "NOT_FOUND - no exchange 'missing' in vhost '/'"):
         vhost.declare_exchange("missing", "direct", passive=True)
 
 
 @pytest.mark.parametrize("passive", [False, True])
 def test_default_exchange_cannot_be_declared(vhost: VirtualHost, passive: bool) -> None:
-    with channel_error(403, "ACCESS_REFUSED - operation not permitted on the default exchange"):
+    with expect_channel_error(403, "ACCESS_REFUSED - operation not permitted on the default exchange"):
         vhost.declare_exchange("", "direct", passive=passive, durable=True)
 
 
 def test_amq_prefix_reserved_for_new_exchanges(vhost: VirtualHost) -> None:
     """amq.foo is refused (403) but amq.direct redeclared equivalently is fine."""
-    with channel_error(403, "ACCESS_REFUSED - exchange name 'amq.foo' contains reserved prefix 'amq.*'"):
+    with expect_channel_error(403, "ACCESS_REFUSED - exchange name 'amq.foo' contains reserved prefix 'amq.*'"):
         vhost.declare_exchange("amq.foo", "direct")
-    with channel_error(404, "NOT_FOUND - no exchange 'amq.foo' in vhost '/'"):
+    with expect_channel_error(404, "NOT_FOUND - no exchange 'amq.foo' in vhost '/'"):
         vhost.declare_exchange("amq.foo", "direct", passive=True)
     assert vhost.declare_exchange("amq.direct", "direct", durable=True).name == "amq.direct"
-    with channel_error(406, "PRECONDITION_FAILED - inequivalent arg 'durable' for exchange 'amq.direct' in "
+    with expect_channel_error(406, "PRECONDITION_FAILED - inequivalent arg 'durable' for exchange 'amq.direct' in "
                             "vhost '/': received 'false' but current is 'true'"):
         vhost.declare_exchange("amq.direct", "direct")
 
@@ -115,7 +115,7 @@ def test_exchange_redeclare_flag_mismatch(vhost: VirtualHost, first, second, fie
     """Type, durable, auto_delete, internal are compared in that order; the first mismatch is reported."""
     base = {"kind": "direct"}
     vhost.declare_exchange("e", **{**base, **first})
-    with channel_error(406, f"PRECONDITION_FAILED - inequivalent arg '{field}' for exchange 'e' in vhost '/': "
+    with expect_channel_error(406, f"PRECONDITION_FAILED - inequivalent arg '{field}' for exchange 'e' in vhost '/': "
                             f"received '{received}' but current is '{current}'"):
         vhost.declare_exchange("e", **{**base, **second})
 
@@ -128,7 +128,7 @@ def test_exchange_redeclare_flag_mismatch(vhost: VirtualHost, first, second, fie
 ])
 def test_exchange_alternate_exchange_equivalence(vhost: VirtualHost, first, second, detail) -> None:
     vhost.declare_exchange("e", "direct", args={} if first is None else {"alternate-exchange": first})
-    with channel_error(406, "PRECONDITION_FAILED - inequivalent arg 'alternate-exchange' for exchange 'e' in "
+    with expect_channel_error(406, "PRECONDITION_FAILED - inequivalent arg 'alternate-exchange' for exchange 'e' in "
                             f"vhost '/': {detail}"):
         vhost.declare_exchange("e", "direct", args={} if second is None else {"alternate-exchange": second})
 
@@ -145,7 +145,7 @@ def test_exchange_same_alternate_and_unknown_arguments_accepted(vhost: VirtualHo
     ([1], "array"),
 ])
 def test_exchange_alternate_exchange_must_be_a_string(vhost: VirtualHost, value, type_name) -> None:
-    with channel_error(406, f"PRECONDITION_FAILED - invalid type '{type_name}' for arg 'alternate-exchange' in "
+    with expect_channel_error(406, f"PRECONDITION_FAILED - invalid type '{type_name}' for arg 'alternate-exchange' in "
                             "exchange 'e' in vhost '/'"):
         vhost.declare_exchange("e", "direct", args={"alternate-exchange": value})
     assert "e" not in vhost.exchanges
@@ -157,7 +157,7 @@ def test_exchange_alternate_exchange_must_be_a_string(vhost: VirtualHost, value,
     ("", "ACCESS_REFUSED - operation not permitted on the default exchange"),
 ])
 def test_exchange_delete_refused(vhost: VirtualHost, name: str, text: str) -> None:
-    with channel_error(403, text):
+    with expect_channel_error(403, text):
         vhost.delete_exchange(name, if_unused=True)
 
 
@@ -174,7 +174,7 @@ def test_exchange_delete_if_unused_counts_only_outgoing_bindings(vhost: VirtualH
     vhost.declare_queue("q", OWNER)
     vhost.bind_queue("q", OWNER, "src", "k", {})
     vhost.bind_exchange("dst", "amq.direct", "k", {})
-    with channel_error(406, "PRECONDITION_FAILED - exchange 'src' in vhost '/' in use"):
+    with expect_channel_error(406, "PRECONDITION_FAILED - exchange 'src' in vhost '/' in use"):
         vhost.delete_exchange("src", if_unused=True)
     vhost.delete_exchange("dst", if_unused=True)
     assert "dst" not in vhost.exchanges and not vhost.exchanges["amq.direct"].bindings
@@ -197,13 +197,13 @@ def test_exchange_bind_errors(vhost: VirtualHost) -> None:
     """Default exchange refused on either side first; then the source, then the destination must exist."""
     default = "ACCESS_REFUSED - operation not permitted on the default exchange"
     for dst, src in (("amq.fanout", ""), ("", "amq.fanout"), ("", "nosuch-src"), ("nosuch-dst", "")):
-        with channel_error(403, default):
+        with expect_channel_error(403, default):
             vhost.bind_exchange(dst, src, "", {})
-        with channel_error(403, default):
+        with expect_channel_error(403, default):
             vhost.unbind_exchange(dst, src, "", {})
-    with channel_error(404, "NOT_FOUND - no exchange 'nosuch-src' in vhost '/'"):
+    with expect_channel_error(404, "NOT_FOUND - no exchange 'nosuch-src' in vhost '/'"):
         vhost.bind_exchange("nosuch-dst", "nosuch-src", "", {})
-    with channel_error(404, "NOT_FOUND - no exchange 'nosuch-dst' in vhost '/'"):
+    with expect_channel_error(404, "NOT_FOUND - no exchange 'nosuch-dst' in vhost '/'"):
         vhost.bind_exchange("nosuch-dst", "amq.fanout", "", {})
 
 
@@ -219,19 +219,19 @@ def test_unbind_of_anything_missing_succeeds(vhost: VirtualHost) -> None:
 
 def test_queue_bind_errors(vhost: VirtualHost) -> None:
     """Default exchange first, then the exchange, then the queue."""
-    with channel_error(403, "ACCESS_REFUSED - operation not permitted on the default exchange"):
+    with expect_channel_error(403, "ACCESS_REFUSED - operation not permitted on the default exchange"):
         vhost.bind_queue("nosuch-q", OWNER, "", "k", {})
-    with channel_error(403, "ACCESS_REFUSED - operation not permitted on the default exchange"):
+    with expect_channel_error(403, "ACCESS_REFUSED - operation not permitted on the default exchange"):
         vhost.unbind_queue("nosuch-q", OWNER, "", "k", {})
-    with channel_error(404, "NOT_FOUND - no exchange 'nosuch-ex' in vhost '/'"):
+    with expect_channel_error(404, "NOT_FOUND - no exchange 'nosuch-ex' in vhost '/'"):
         vhost.bind_queue("nosuch-q", OWNER, "nosuch-ex", "", {})
-    with channel_error(404, "NOT_FOUND - no queue 'nosuch-q' in vhost '/'"):
+    with expect_channel_error(404, "NOT_FOUND - no queue 'nosuch-q' in vhost '/'"):
         vhost.bind_queue("nosuch-q", OWNER, "amq.direct", "", {})
 
 
 def test_headers_bind_validates_x_match(vhost: VirtualHost) -> None:
     vhost.declare_queue("q", OWNER)
-    with channel_error(406, 'PRECONDITION_FAILED - Invalid x-match field value <<"foo">>; expected all, any, '
+    with expect_channel_error(406, 'PRECONDITION_FAILED - Invalid x-match field value <<"foo">>; expected all, any, '
                             'all-with-x, or any-with-x'):
         vhost.bind_queue("q", OWNER, "amq.headers", "", {"x-match": "foo"})
     vhost.bind_queue("q", OWNER, "amq.direct", "", {"x-match": "foo"})  # only headers exchanges check it
@@ -334,13 +334,13 @@ def test_server_named_queue_format(vhost: VirtualHost) -> None:
     (True, 404, "NOT_FOUND - no queue 'amq.gen-xyz' in vhost '/'"),
 ])
 def test_amq_prefix_reserved_for_queues(vhost: VirtualHost, passive: bool, code: int, text: str) -> None:
-    with channel_error(code, text):
+    with expect_channel_error(code, text):
         vhost.declare_queue("amq.gen-xyz", OWNER, passive=passive)
 
 
 def test_passive_declare_of_empty_name_is_not_found(vhost: VirtualHost) -> None:
     vhost.declare_queue("", OWNER)
-    with channel_error(404, "NOT_FOUND - no queue '' in vhost '/'"):
+    with expect_channel_error(404, "NOT_FOUND - no queue '' in vhost '/'"):
         vhost.declare_queue("", OWNER, passive=True)
 
 
@@ -355,7 +355,7 @@ def test_exclusive_queue_is_never_durable(vhost: VirtualHost) -> None:
     q = vhost.declare_queue("q", OWNER, exclusive=True, durable=True)
     assert not q.durable
     assert vhost.declare_queue("q", OWNER, exclusive=True) is q
-    with channel_error(406, "PRECONDITION_FAILED - inequivalent arg 'auto_delete' for queue 'q' in vhost '/': "
+    with expect_channel_error(406, "PRECONDITION_FAILED - inequivalent arg 'auto_delete' for queue 'q' in vhost '/': "
                             "received 'true' but current is 'false'"):
         vhost.declare_queue("q", OWNER, exclusive=True, durable=True, auto_delete=True)
 
@@ -369,14 +369,14 @@ def test_exclusive_queue_is_never_durable(vhost: VirtualHost) -> None:
 ])
 def test_queue_redeclare_flag_mismatch(vhost: VirtualHost, first, second, text) -> None:
     vhost.declare_queue("q", OWNER, **first)
-    with channel_error(406, "PRECONDITION_FAILED - " + text):
+    with expect_channel_error(406, "PRECONDITION_FAILED - " + text):
         vhost.declare_queue("q", OWNER, **second)
 
 
 @pytest.mark.parametrize("first, second", [({"exclusive": True}, {}), ({}, {"exclusive": True})])
 def test_queue_redeclare_exclusive_mismatch_is_locked(vhost: VirtualHost, first, second) -> None:
     vhost.declare_queue("q", OWNER, **first)
-    with channel_error(405, LOCKED):
+    with expect_channel_error(405, LOCKED):
         vhost.declare_queue("q", OWNER, durable=True, **second)
 
 
@@ -408,7 +408,7 @@ MISSING = object()
 ])
 def test_queue_argument_equivalence_mismatch(vhost: VirtualHost, key, old, new, detail) -> None:
     vhost.declare_queue("q", OWNER, args={} if old is MISSING else {key: old})
-    with channel_error(406, f"PRECONDITION_FAILED - inequivalent arg '{key}' for queue 'q' in vhost '/': {detail}"):
+    with expect_channel_error(406, f"PRECONDITION_FAILED - inequivalent arg '{key}' for queue 'q' in vhost '/': {detail}"):
         vhost.declare_queue("q", OWNER, args={} if new is MISSING else {key: new})
 
 
@@ -429,14 +429,14 @@ def test_queue_argument_equivalence_accepted(vhost: VirtualHost, old, new) -> No
 
 def test_queue_redeclare_reports_first_compared_argument(vhost: VirtualHost) -> None:
     vhost.declare_queue("q", OWNER, args={"x-max-length": 1, "x-message-ttl": 1, "x-expires": 1000})
-    with channel_error(406, "PRECONDITION_FAILED - inequivalent arg 'x-expires' for queue 'q' in vhost '/': "
+    with expect_channel_error(406, "PRECONDITION_FAILED - inequivalent arg 'x-expires' for queue 'q' in vhost '/': "
                             "received '2000' but current is '1000'"):
         vhost.declare_queue("q", OWNER, args={"x-max-length": 2, "x-message-ttl": 2, "x-expires": 2000})
 
 
 def test_queue_redeclare_does_not_validate(vhost: VirtualHost) -> None:
     vhost.declare_queue("q", OWNER)
-    with channel_error(406, "PRECONDITION_FAILED - inequivalent arg 'x-max-priority' for queue 'q' in vhost '/': "
+    with expect_channel_error(406, "PRECONDITION_FAILED - inequivalent arg 'x-max-priority' for queue 'q' in vhost '/': "
                             "received the value '300' of type 'signedint' but current is none"):
         vhost.declare_queue("q", OWNER, args={"x-max-priority": 300})
 
@@ -480,7 +480,7 @@ INVALID = "PRECONDITION_FAILED - invalid arg '{}' for queue 'q' in vhost '/': {}
     ({"x-delivery-limit": 1, "x-message-ttl": -1}, "x-message-ttl", "{value_negative,-1}"),
 ])
 def test_invalid_queue_arguments(vhost: VirtualHost, args, key, reason) -> None:
-    with channel_error(406, INVALID.format(key, reason)):
+    with expect_channel_error(406, INVALID.format(key, reason)):
         vhost.declare_queue("q", OWNER, exclusive=True, args=args)
     assert "q" not in vhost.queues
 
@@ -497,7 +497,7 @@ def test_valid_queue_arguments(vhost: VirtualHost, args) -> None:
 
 @pytest.mark.parametrize("value, type_name", [(1, "signedint"), (True, "bool")])
 def test_dead_letter_exchange_type_checked_before_everything(vhost: VirtualHost, value, type_name) -> None:
-    with channel_error(406, f"PRECONDITION_FAILED - invalid type '{type_name}' for arg 'x-dead-letter-exchange' "
+    with expect_channel_error(406, f"PRECONDITION_FAILED - invalid type '{type_name}' for arg 'x-dead-letter-exchange' "
                             "in queue 'q' in vhost '/'"):
         vhost.declare_queue("q", OWNER, args={"x-expires": 0, "x-queue-type": "z", "x-dead-letter-exchange": value})
 
@@ -514,7 +514,7 @@ def test_dead_letter_exchange_type_checked_before_everything(vhost: VirtualHost,
 ])
 def test_arguments_of_other_queue_types(vhost: VirtualHost, args, key, kind) -> None:
     """An argument only other queue types know is refused (alphabetically first), unvalidated."""
-    with channel_error(406, f"PRECONDITION_FAILED - invalid arg '{key}' for queue 'q' in vhost '/' of queue type "
+    with expect_channel_error(406, f"PRECONDITION_FAILED - invalid arg '{key}' for queue 'q' in vhost '/' of queue type "
                             f"rabbit_{kind}_queue"):
         vhost.declare_queue("q", OWNER, args=args)
 
@@ -528,16 +528,16 @@ def test_arguments_of_other_queue_types(vhost: VirtualHost, args, key, kind) -> 
     ({"exclusive": True, "auto_delete": True}, "auto-delete"),
 ])
 def test_quorum_and_stream_queue_properties(vhost: VirtualHost, kind, flags, prop) -> None:
-    with channel_error(406, f"PRECONDITION_FAILED - invalid property '{prop}' for queue 'q' in vhost '/'"):
+    with expect_channel_error(406, f"PRECONDITION_FAILED - invalid property '{prop}' for queue 'q' in vhost '/'"):
         vhost.declare_queue("q", OWNER, args={"x-queue-type": kind}, **flags)
 
 
 def test_quorum_arguments_validated_before_properties(vhost: VirtualHost) -> None:
-    with channel_error(406, INVALID.format("x-quorum-initial-group-size", "{value_zero,0}")):
+    with expect_channel_error(406, INVALID.format("x-quorum-initial-group-size", "{value_zero,0}")):
         vhost.declare_queue("q", OWNER, exclusive=True, args={"x-queue-type": "quorum", "x-quorum-initial-group-size": 0})
-    with channel_error(406, INVALID.format("x-dead-letter-strategy", "invalid_dlx_strategy")):
+    with expect_channel_error(406, INVALID.format("x-dead-letter-strategy", "invalid_dlx_strategy")):
         vhost.declare_queue("q", OWNER, exclusive=True, args={"x-queue-type": "quorum", "x-dead-letter-strategy": "z"})
-    with channel_error(406, INVALID.format("x-queue-leader-locator", "invalid_queue_locator_arg")):
+    with expect_channel_error(406, INVALID.format("x-queue-leader-locator", "invalid_queue_locator_arg")):
         vhost.declare_queue("q", OWNER, exclusive=True, args={"x-queue-type": "stream", "x-queue-leader-locator": "z"})
 
 
@@ -556,7 +556,7 @@ def test_exclusive_queue_locked_to_its_owner(vhost: VirtualHost) -> None:
         lambda: vhost.queue("q", OTHER),
     ]
     for attempt in attempts:
-        with channel_error(405, LOCKED):
+        with expect_channel_error(405, LOCKED):
             attempt()
     vhost.unbind_queue("q", OTHER, "amq.direct", "never-bound", {})
     assert vhost.queues["q"].exclusive_owner is OWNER and len(vhost.exchanges["amq.direct"].bindings) == 1
@@ -568,16 +568,16 @@ def test_delete_and_purge(vhost: VirtualHost) -> None:
     for i in range(3):
         q.enqueue(message())
     q.consumers.append(object())  # type: ignore[arg-type]  # a consumer without credit
-    with channel_error(406, "PRECONDITION_FAILED - queue 'q' in vhost '/' not empty"):
+    with expect_channel_error(406, "PRECONDITION_FAILED - queue 'q' in vhost '/' not empty"):
         vhost.delete_queue("q", OWNER, if_unused=True, if_empty=True)
     assert vhost.purge_queue("q", OWNER) == 3
-    with channel_error(406, "PRECONDITION_FAILED - queue 'q' in vhost '/' in use"):
+    with expect_channel_error(406, "PRECONDITION_FAILED - queue 'q' in vhost '/' in use"):
         vhost.delete_queue("q", OWNER, if_unused=True, if_empty=True)
     q.consumers.clear()
     q.enqueue(message())
     assert vhost.delete_queue("q", OWNER) == 1
     assert vhost.delete_queue("q", OWNER, if_empty=True, if_unused=True) == 0
-    with channel_error(404, "NOT_FOUND - no queue 'q' in vhost '/'"):
+    with expect_channel_error(404, "NOT_FOUND - no queue 'q' in vhost '/'"):
         vhost.purge_queue("q", OWNER)
 
 

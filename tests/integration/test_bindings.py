@@ -6,7 +6,7 @@ import pytest
 from pamqp import body, commands, header
 
 from tests.support.blocking import bodies
-from tests.support.frames import close_of, ok, ready
+from tests.support.frames import close_of, expect_ok, ready
 
 DEFAULT_REFUSED = "ACCESS_REFUSED - operation not permitted on the default exchange"
 
@@ -44,19 +44,20 @@ def test_binding_errors(opened, method, expected) -> None:
     (commands.Queue.Unbind(queue="nosuch-q", exchange="nosuch-ex"), commands.Queue.UnbindOk),
 ])
 def test_unbind_of_missing_things_succeeds(opened, method, reply) -> None:
-    ok(opened, method, reply)
-    ok(opened, commands.Queue.Declare(queue="q", exclusive=True), commands.Queue.DeclareOk)
-    ok(opened, commands.Queue.Unbind(queue="q", exchange="nosuch-ex"), commands.Queue.UnbindOk)
-    ok(opened, commands.Queue.Unbind(queue="q", exchange="amq.direct", routing_key="never"), commands.Queue.UnbindOk)
+    expect_ok(opened, method, reply)
+    expect_ok(opened, commands.Queue.Declare(queue="q", exclusive=True), commands.Queue.DeclareOk)
+    expect_ok(opened, commands.Queue.Unbind(queue="q", exchange="nosuch-ex"), commands.Queue.UnbindOk)
+    expect_ok(opened, commands.Queue.Unbind(queue="q", exchange="amq.direct", routing_key="never"),
+              commands.Queue.UnbindOk)
 
 
 def test_bind_twice_is_one_binding_and_unbind_stops_routing(opened) -> None:
-    ok(opened, commands.Queue.Declare(queue="q", exclusive=True), commands.Queue.DeclareOk)
-    ok(opened, commands.Queue.Bind(queue="q", exchange="amq.direct", routing_key="k"), commands.Queue.BindOk)
-    ok(opened, commands.Queue.Bind(queue="q", exchange="amq.direct", routing_key="k"), commands.Queue.BindOk)
+    expect_ok(opened, commands.Queue.Declare(queue="q", exclusive=True), commands.Queue.DeclareOk)
+    expect_ok(opened, commands.Queue.Bind(queue="q", exchange="amq.direct", routing_key="k"), commands.Queue.BindOk)
+    expect_ok(opened, commands.Queue.Bind(queue="q", exchange="amq.direct", routing_key="k"), commands.Queue.BindOk)
     opened.publish(1, "amq.direct", "k", b"x")
     assert ready(opened, "q") == 1
-    ok(opened, commands.Queue.Unbind(queue="q", exchange="amq.direct", routing_key="k"), commands.Queue.UnbindOk)
+    expect_ok(opened, commands.Queue.Unbind(queue="q", exchange="amq.direct", routing_key="k"), commands.Queue.UnbindOk)
     opened.publish(1, "amq.direct", "k", b"y")
     assert ready(opened, "q") == 1
 
@@ -64,12 +65,12 @@ def test_bind_twice_is_one_binding_and_unbind_stops_routing(opened) -> None:
 def test_empty_queue_name_means_last_declared_queue(opened) -> None:
     """Bind with queue '' and key '' uses the last declared queue's name for both; the shortcut
     is per channel."""
-    ok(opened, commands.Queue.Declare(queue="q", exclusive=True), commands.Queue.DeclareOk)
-    ok(opened, commands.Queue.Bind(queue="", exchange="amq.direct", routing_key=""), commands.Queue.BindOk)
+    expect_ok(opened, commands.Queue.Declare(queue="q", exclusive=True), commands.Queue.DeclareOk)
+    expect_ok(opened, commands.Queue.Bind(queue="", exchange="amq.direct", routing_key=""), commands.Queue.BindOk)
     opened.publish(1, "amq.direct", "", b"not-routed")
     opened.publish(1, "amq.direct", "q", b"routed")
     assert ready(opened, "q") == 1
-    ok(opened, commands.Queue.Unbind(queue="", exchange="amq.direct", routing_key=""), commands.Queue.UnbindOk)
+    expect_ok(opened, commands.Queue.Unbind(queue="", exchange="amq.direct", routing_key=""), commands.Queue.UnbindOk)
     opened.send(1, commands.Basic.Get(queue="", no_ack=True))
     assert opened.expect(commands.Basic.GetOk, 1).routing_key == "q"
     opened.expect(header.ContentHeader, 1)
@@ -87,16 +88,16 @@ def test_empty_queue_name_means_last_declared_queue(opened) -> None:
 
 
 def test_passive_declare_sets_last_declared_queue(opened) -> None:
-    ok(opened, commands.Queue.Declare(queue="q", exclusive=True), commands.Queue.DeclareOk)
-    ok(opened, commands.Queue.Declare(queue="", exclusive=True), commands.Queue.DeclareOk)
+    expect_ok(opened, commands.Queue.Declare(queue="q", exclusive=True), commands.Queue.DeclareOk)
+    expect_ok(opened, commands.Queue.Declare(queue="", exclusive=True), commands.Queue.DeclareOk)
     opened.publish(1, "", "q", b"x")
-    ok(opened, commands.Queue.Declare(queue="q", passive=True), commands.Queue.DeclareOk)
+    expect_ok(opened, commands.Queue.Declare(queue="q", passive=True), commands.Queue.DeclareOk)
     opened.send(1, commands.Queue.Purge(queue=""))
     assert opened.expect(commands.Queue.PurgeOk, 1).message_count == 1
 
 
 def test_invalid_x_match(opened) -> None:
-    ok(opened, commands.Queue.Declare(queue="q", exclusive=True), commands.Queue.DeclareOk)
+    expect_ok(opened, commands.Queue.Declare(queue="q", exclusive=True), commands.Queue.DeclareOk)
     assert close_of(opened, 1, commands.Queue.Bind(queue="q", exchange="amq.headers", arguments={"x-match": "foo"})) == (
         406, 'PRECONDITION_FAILED - Invalid x-match field value <<"foo">>; expected all, any, all-with-x, or any-with-x',
         50, 20)

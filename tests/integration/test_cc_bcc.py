@@ -3,7 +3,7 @@
 import pytest
 from pamqp import commands, header
 
-from tests.support.frames import declare, get, ok, ready
+from tests.support.frames import declare, expect_ok, get, ready
 from tests.support.typed import get_raw, properties
 
 
@@ -11,14 +11,15 @@ def direct_with_queues(raw, *keys, alternate=False):
     """Direct exchange 'd' with queue k bound by key k; optionally an alternate exchange 'ae' -> 'aeq'."""
     args = {}
     if alternate:
-        ok(raw, commands.Exchange.Declare(exchange="ae", exchange_type="fanout"), commands.Exchange.DeclareOk)
+        expect_ok(raw, commands.Exchange.Declare(exchange="ae", exchange_type="fanout"), commands.Exchange.DeclareOk)
         declare(raw, "aeq")
-        ok(raw, commands.Queue.Bind(queue="aeq", exchange="ae"), commands.Queue.BindOk)
+        expect_ok(raw, commands.Queue.Bind(queue="aeq", exchange="ae"), commands.Queue.BindOk)
         args = {"alternate-exchange": "ae"}
-    ok(raw, commands.Exchange.Declare(exchange="d", exchange_type="direct", arguments=args), commands.Exchange.DeclareOk)
+    expect_ok(raw, commands.Exchange.Declare(exchange="d", exchange_type="direct", arguments=args),
+              commands.Exchange.DeclareOk)
     for key in keys:
         declare(raw, key)
-        ok(raw, commands.Queue.Bind(queue=key, exchange="d", routing_key=key), commands.Queue.BindOk)
+        expect_ok(raw, commands.Queue.Bind(queue=key, exchange="d", routing_key=key), commands.Queue.BindOk)
 
 
 def test_cc_and_bcc_add_routing_keys_and_bcc_is_not_delivered(opened):
@@ -71,7 +72,7 @@ def test_bcc_keys_route_a_dead_lettered_copy_again(opened):
     key, which x-death's routing-keys does not show."""
     direct_with_queues(opened, "k2", "k3")
     declare(opened, "src", arguments={"x-dead-letter-exchange": "d"})
-    ok(opened, commands.Queue.Bind(queue="src", exchange="d", routing_key="src"), commands.Queue.BindOk)
+    expect_ok(opened, commands.Queue.Bind(queue="src", exchange="d", routing_key="src"), commands.Queue.BindOk)
     opened.publish(1, "d", "src", b"m", commands.Basic.Properties(headers={"BCC": ["k3"], "CC": ["k2"]}))
     for queue in ("k2", "k3"):
         assert get(opened, queue, no_ack=True)[2] == b"m"

@@ -4,7 +4,7 @@ import pika
 import pytest
 from pamqp import commands
 
-from tests.support.frames import close_of, ok, until
+from tests.support.frames import close_of, expect_ok, until
 
 
 def confirmed(frames, channel=1):
@@ -81,7 +81,7 @@ def test_nowait_select_and_reselect(ch1):
 ], ids=["confirm_select_on_a_tx_channel", "tx_select_on_a_confirm_channel"])
 def test_switching_between_tx_and_confirm_mode_406(ch1, first, first_ok, second, text, ids):
     """Confirm.Select after Tx.Select (85, 10), or Tx.Select after Confirm.Select (90, 10): Channel.Close 406."""
-    ok(ch1, first, first_ok)
+    expect_ok(ch1, first, first_ok)
     assert close_of(ch1, 1, second) == (406, text, *ids)
 
 

@@ -112,7 +112,9 @@ def test_opened_connection_outlives_the_handshake_timeout(broker_factory):
     with RawClient(broker.port, timeout=3) as client:
         client.handshake()
         time.sleep(0.6)  # the point: the timeout must have passed
-        client.open_channel(1)
+        client.send(1, commands.Channel.Open())
+        channel, reply = client.recv_frame()
+        assert (channel, type(reply)) == (1, commands.Channel.OpenOk)
 
 
 # -- closing ---------------------------------------------------------------------------------------

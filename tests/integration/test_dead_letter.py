@@ -9,7 +9,7 @@ import time
 from pamqp import body as pamqp_body
 from pamqp import commands
 
-from tests.support.frames import consume, declare, deliveries, get, ok, ready, until
+from tests.support.frames import consume, declare, deliveries, expect_ok, get, ready, until
 from tests.support.raw import RawClient
 from tests.support.typed import get_raw, properties, without_time
 
@@ -129,11 +129,12 @@ def test_requeue_and_ack_do_not_dead_letter(opened):
 def test_without_routing_key_the_original_keys_route_and_cc_stays(opened):
     """No x-dead-letter-routing-key: the copy routes on its original routing key and CC keys
     through the DLX and keeps its CC header."""
-    ok(opened, commands.Exchange.Declare(exchange="dlx", exchange_type="direct"), commands.Exchange.DeclareOk)
+    expect_ok(opened, commands.Exchange.Declare(exchange="dlx", exchange_type="direct"), commands.Exchange.DeclareOk)
     declare(opened, "src", arguments={"x-dead-letter-exchange": "dlx"})
     for key in ("src", "other"):
         declare(opened, f"by-{key}")
-        ok(opened, commands.Queue.Bind(queue=f"by-{key}", exchange="dlx", routing_key=key), commands.Queue.BindOk)
+        expect_ok(opened, commands.Queue.Bind(queue=f"by-{key}", exchange="dlx", routing_key=key),
+                  commands.Queue.BindOk)
     opened.publish(1, "", "src", b"x", commands.Basic.Properties(headers={"CC": ["other"]}))
     reject(opened, get(opened, "src")[0])
     for key in ("src", "other"):
@@ -146,10 +147,10 @@ def test_without_routing_key_the_original_keys_route_and_cc_stays(opened):
 
 def test_dead_letter_delivery_shows_dlx_and_new_routing_key(opened):
     """The dead-lettered copy is delivered with the DLX as exchange and the dead-letter key."""
-    ok(opened, commands.Exchange.Declare(exchange="dlx", exchange_type="fanout"), commands.Exchange.DeclareOk)
+    expect_ok(opened, commands.Exchange.Declare(exchange="dlx", exchange_type="fanout"), commands.Exchange.DeclareOk)
     declare(opened, "src", arguments={"x-dead-letter-exchange": "dlx", "x-dead-letter-routing-key": "rk"})
     declare(opened, "dlq")
-    ok(opened, commands.Queue.Bind(queue="dlq", exchange="dlx"), commands.Queue.BindOk)
+    expect_ok(opened, commands.Queue.Bind(queue="dlq", exchange="dlx"), commands.Queue.BindOk)
     consume(opened, "d", "dlq", no_ack=True)
     opened.publish(1, "", "src", b"x")
     reject(opened, get(opened, "src")[0])
@@ -168,11 +169,11 @@ def test_missing_dead_letter_exchange_drops_the_message(opened):
 def test_automatic_cycle_is_dropped(opened):
     """src (ttl) -> dlx fanout -> {src, witness}: back in src with no rejection on the way is a
     cycle, so src does not get it again while the witness does (and only once)."""
-    ok(opened, commands.Exchange.Declare(exchange="dlx", exchange_type="fanout"), commands.Exchange.DeclareOk)
+    expect_ok(opened, commands.Exchange.Declare(exchange="dlx", exchange_type="fanout"), commands.Exchange.DeclareOk)
     declare(opened, "src", arguments={"x-dead-letter-exchange": "dlx", "x-message-ttl": 10})
     declare(opened, "witness")
     for queue in ("src", "witness"):
-        ok(opened, commands.Queue.Bind(queue=queue, exchange="dlx"), commands.Queue.BindOk)
+        expect_ok(opened, commands.Queue.Bind(queue=queue, exchange="dlx"), commands.Queue.BindOk)
     consume(opened, "w", "witness", no_ack=True)
     opened.publish(1, "", "src", b"loop")
     assert arrived(opened, "w")[1] == b"loop"
@@ -182,12 +183,12 @@ def test_automatic_cycle_is_dropped(opened):
 def test_two_queue_cycle_is_dropped_on_return(opened):
     """a (ttl) -> b (max-length 0) -> fanout {a, witness}: the message reaches the witness once and
     is dropped at a, where it had already expired."""
-    ok(opened, commands.Exchange.Declare(exchange="back", exchange_type="fanout"), commands.Exchange.DeclareOk)
+    expect_ok(opened, commands.Exchange.Declare(exchange="back", exchange_type="fanout"), commands.Exchange.DeclareOk)
     declare(opened, "a", arguments={"x-message-ttl": 10, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": "b"})
     declare(opened, "b", arguments={"x-max-length": 0, "x-dead-letter-exchange": "back"})
     declare(opened, "witness")
     for queue in ("a", "witness"):
-        ok(opened, commands.Queue.Bind(queue=queue, exchange="back"), commands.Queue.BindOk)
+        expect_ok(opened, commands.Queue.Bind(queue=queue, exchange="back"), commands.Queue.BindOk)
     consume(opened, "w", "witness")
     opened.publish(1, "", "a", b"loop")
     tag, body = arrived(opened, "w")

@@ -29,7 +29,7 @@ from structlog.testing import capture_logs
 from amqpd.store import writer
 from amqpd.store.sqlite import DB_NAME
 from tests.integration.test_crash import Amqpd
-from tests.support.frames import close_of, declare, drain, get, ok
+from tests.support.frames import close_of, declare, drain, expect_ok, get
 from tests.support.raw import RawClient
 
 PERSISTENT = pika.BasicProperties(delivery_mode=2)
@@ -111,7 +111,8 @@ def test_durable_topology_survives_and_transient_does_not(start):
     broker = restarted(broker, start)
     raw = RawClient.connect(broker.port)
     for name, kind in (("dx", "direct"), ("dx2", "fanout")):
-        ok(raw, commands.Exchange.Declare(exchange=name, exchange_type=kind, passive=True), commands.Exchange.DeclareOk)
+        expect_ok(raw, commands.Exchange.Declare(exchange=name, exchange_type=kind, passive=True),
+                  commands.Exchange.DeclareOk)
     for name in ("dq", "dq2", "adq"):
         assert declare(raw, name, passive=True).message_count == 0
     assert refused(raw, commands.Exchange.Declare(exchange="tx", exchange_type="fanout", passive=True)) == (
@@ -131,7 +132,7 @@ def test_durable_topology_survives_and_transient_does_not(start):
              "received 'false' but current is 'true'")
     # bindings: durable ones route, those to transient things are gone even once those are redeclared
     declare(raw, "tq")
-    ok(raw, commands.Exchange.Declare(exchange="tx", exchange_type="fanout"), commands.Exchange.DeclareOk)
+    expect_ok(raw, commands.Exchange.Declare(exchange="tx", exchange_type="fanout"), commands.Exchange.DeclareOk)
     for key in ("k1", "k2", "k3", "k4"):
         raw.publish(1, "dx", key, key.encode())
     assert [bodies(raw, q) for q in ("dq", "dq2", "tq")] == [[(b"k1", False)], [(b"k4", False)], []]
@@ -162,7 +163,7 @@ def test_queue_arguments_come_back_with_their_types(start):
 
 def _bind(raw: RawClient, queue: str, arguments: dict, unbind: bool = False) -> None:
     method = commands.Queue.Unbind if unbind else commands.Queue.Bind
-    ok(raw, method(queue=queue, exchange="hx", routing_key="", arguments=arguments),
+    expect_ok(raw, method(queue=queue, exchange="hx", routing_key="", arguments=arguments),
        commands.Queue.UnbindOk if unbind else commands.Queue.BindOk)
 
 
@@ -190,7 +191,8 @@ def test_headers_bindings_keep_their_argument_types(start):
     long string stays binary; a binding removed with its arguments in another order stays removed."""
     broker = start()
     raw = RawClient.connect(broker.port)
-    ok(raw, commands.Exchange.Declare(exchange="hx", exchange_type="headers", durable=True), commands.Exchange.DeclareOk)
+    expect_ok(raw, commands.Exchange.Declare(exchange="hx", exchange_type="headers", durable=True),
+              commands.Exchange.DeclareOk)
     for queue in ("hq", "hq2", "fq", "bq", "oq"):
         declare(raw, queue, durable=True)
     for queue in ("hq", "hq2"):
@@ -232,7 +234,7 @@ def test_top_level_numbers_match_across_int_and_float(start):
     binding and the other way round (nested tables and arrays compare exactly)."""
     broker = start()
     raw = RawClient.connect(broker.port)
-    ok(raw, commands.Exchange.Declare(exchange="hx", exchange_type="headers"), commands.Exchange.DeclareOk)
+    expect_ok(raw, commands.Exchange.Declare(exchange="hx", exchange_type="headers"), commands.Exchange.DeclareOk)
     declare(raw, "float")
     declare(raw, "int")
     _bind(raw, "float", {"x-match": "all", "a": 1.0})
@@ -315,10 +317,10 @@ def test_settled_purged_and_deleted_messages_stay_gone(start):
     raw.send(1, commands.Basic.Reject(delivery_tag=tags[1], requeue=False))
     raw.send(1, commands.Basic.Nack(delivery_tag=tags[2], requeue=False))
     assert get(raw, "settled", no_ack=True)[2] == b"m3"
-    assert ok(raw, commands.Queue.Purge(queue="purged"), commands.Queue.PurgeOk).message_count == 6
+    assert expect_ok(raw, commands.Queue.Purge(queue="purged"), commands.Queue.PurgeOk).message_count == 6
     get(raw, "deleted")  # one unacked when its queue goes
-    assert ok(raw, commands.Queue.Delete(queue="deleted"), commands.Queue.DeleteOk).message_count == 5
-    ok(raw, commands.Queue.Delete(queue="again"), commands.Queue.DeleteOk)
+    assert expect_ok(raw, commands.Queue.Delete(queue="deleted"), commands.Queue.DeleteOk).message_count == 5
+    expect_ok(raw, commands.Queue.Delete(queue="again"), commands.Queue.DeleteOk)
     declare(raw, "again", durable=True)
     raw.publish(1, "", "again", b"new", commands.Basic.Properties(delivery_mode=2))
     assert declare(raw, "settled", passive=True).message_count == 2
@@ -423,7 +425,7 @@ def test_purge_of_a_paged_queue_counts_and_removes_everything(start):
     raw = RawClient.connect(broker.port)
     declare(raw, "big", durable=True)
     publish_all(raw, "big", 100)
-    assert ok(raw, commands.Queue.Purge(queue="big"), commands.Queue.PurgeOk).message_count == 100
+    assert expect_ok(raw, commands.Queue.Purge(queue="big"), commands.Queue.PurgeOk).message_count == 100
     raw.close()
     broker = restarted(broker, start, queue_window=10)
     raw = RawClient.connect(broker.port)
@@ -470,7 +472,7 @@ def test_a_message_in_two_durable_queues_is_kept_for_each(start):
 # -- confirms and the disk ------------------------------------------------------------------------
 
 def _select(raw: RawClient, channel: int = 1) -> None:
-    ok(raw, commands.Confirm.Select(), commands.Confirm.SelectOk, channel)
+    expect_ok(raw, commands.Confirm.Select(), commands.Confirm.SelectOk, channel)
 
 
 def stored_bodies(broker) -> list[bytes]:
@@ -540,7 +542,7 @@ def test_tx_commit_ok_waits_for_the_disk(start):
     broker = start()
     raw = RawClient.connect(broker.port)
     declare(raw, "dq", durable=True)
-    ok(raw, commands.Tx.Select(), commands.Tx.SelectOk)
+    expect_ok(raw, commands.Tx.Select(), commands.Tx.SelectOk)
     writes = GatedWrites(broker)
     raw.publish(1, "", "dq", b"committed", commands.Basic.Properties(delivery_mode=2))
     raw.send(1, commands.Tx.Commit())

@@ -3,7 +3,7 @@
 from pamqp import body as pamqp_body
 from pamqp import commands, frame, header
 
-from tests.support.frames import close_of, consume, declare, delivered, drain, get, ok, ready
+from tests.support.frames import close_of, consume, declare, delivered, drain, expect_ok, get, ready
 from tests.support.raw import RawClient
 from tests.support.typed import get_raw, properties
 
@@ -152,11 +152,11 @@ def test_acks_and_nacks_of_one_batch(opened):
 def test_reject_publish_nacks_even_when_another_queue_took_it(opened):
     """Routed to a full reject-publish queue and another one: nacked, though the other one keeps it;
     no Basic.Return for a mandatory publish (it was routed)."""
-    ok(opened, commands.Exchange.Declare(exchange="fan", exchange_type="fanout"), commands.Exchange.DeclareOk)
+    expect_ok(opened, commands.Exchange.Declare(exchange="fan", exchange_type="fanout"), commands.Exchange.DeclareOk)
     declare(opened, "q", arguments={"x-max-length": 1, "x-overflow": "reject-publish"})
     declare(opened, "other")
     for queue in ("q", "other"):
-        ok(opened, commands.Queue.Bind(queue=queue, exchange="fan"), commands.Queue.BindOk)
+        expect_ok(opened, commands.Queue.Bind(queue=queue, exchange="fan"), commands.Queue.BindOk)
     select(opened)
     for i in range(3):
         opened.publish(1, "fan", "", f"m{i}".encode(), mandatory=True)

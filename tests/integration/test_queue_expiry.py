@@ -9,7 +9,7 @@ import time
 
 from pamqp import commands
 
-from tests.support.frames import consume, declare, ok
+from tests.support.frames import consume, declare, expect_ok
 from tests.support.raw import RawClient
 
 
@@ -72,10 +72,10 @@ def test_consumer_keeps_it_and_countdown_starts_at_cancel(opened):
 def test_expired_queue_loses_its_bindings(opened):
     """An expired queue is deleted like Queue.Delete: its bindings go with it (an auto-delete
     exchange bound only to it goes too)."""
-    ok(opened, commands.Exchange.Declare(exchange="x", exchange_type="fanout", auto_delete=True),
+    expect_ok(opened, commands.Exchange.Declare(exchange="x", exchange_type="fanout", auto_delete=True),
        commands.Exchange.DeclareOk)
     declare(opened, "q", arguments={"x-expires": 50})
-    ok(opened, commands.Queue.Bind(queue="q", exchange="x"), commands.Queue.BindOk)
+    expect_ok(opened, commands.Queue.Bind(queue="q", exchange="x"), commands.Queue.BindOk)
     time.sleep(0.15)
     opened.send(1, commands.Exchange.Declare(exchange="x", passive=True))
     assert opened.expect_channel_close(1).reply_code == 404

@@ -88,7 +88,7 @@ def consume(raw: RawClient, tag: str, queue: str = "q", channel: int = 1, **flag
     return raw.expect(commands.Basic.ConsumeOk, channel).consumer_tag
 
 
-def ok(raw: RawClient, method: Any, reply: type, channel: int = 1) -> Any:
+def expect_ok(raw: RawClient, method: Any, reply: type, channel: int = 1) -> Any:
     """Send a method and assert that the next frame on the channel is `reply` (returned)."""
     raw.send(channel, method)
     return raw.expect(reply, channel)
