@@ -14,14 +14,12 @@ from typing import TYPE_CHECKING, Any, Hashable, Protocol
 
 from amqpd.broker.entry import Entry, Paged, insert
 from amqpd.broker.message import Message
-from amqpd.broker.queue_options import REJECTED, SpecialPath, parse_expiration
+from amqpd.broker.queue_options import SpecialPath
 
 if TYPE_CHECKING:
     from amqpd.broker.vhost import VirtualHost
     from amqpd.store.writer import Store
 
-# REJECTED and parse_expiration belong to queue_options; the session layer takes them from here.
-__all__ = ["Consumer", "Entry", "Queue", "REJECTED", "parse_expiration"]
 
 PAGE_SIZE = 256  # stored messages read back per query
 

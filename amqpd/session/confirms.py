@@ -29,7 +29,7 @@ class PublisherConfirms:
 
     def published(self, ticket: int) -> None:
         """Count a publish; a positive ticket is the store batch its safety waits for, a
-        negative one (queue.REJECTED) means a queue refused it."""
+        negative one (queue_options.REJECTED) means a queue refused it."""
         self.seq += 1
         if not ticket:
             return

@@ -9,7 +9,7 @@ from pamqp import commands
 from amqpd.broker import cc
 from amqpd.broker.exchange import Exchange
 from amqpd.broker.message import Message
-from amqpd.broker.queue import REJECTED, parse_expiration
+from amqpd.broker.queue_options import REJECTED, parse_expiration
 from amqpd.protocol import errors, frames
 from amqpd.protocol.errors import ChannelError
 from amqpd.protocol.properties import ContentHeader

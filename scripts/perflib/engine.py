@@ -15,7 +15,6 @@ import os
 import queue as queue_mod
 import resource
 import signal
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
