@@ -7,7 +7,8 @@ from pamqp import commands
 from amqpd.broker import queue_options
 from amqpd.broker.deadletter import is_cycle
 from amqpd.broker.message import Message
-from amqpd.broker.queue import REJECTED, Entry, Queue
+from amqpd.broker.queue import Entry, Queue
+from amqpd.broker.queue_options import REJECTED
 from amqpd.broker.timers import Timers
 from amqpd.broker.vhost import VirtualHost
 from amqpd.protocol.properties import encode_properties
