@@ -112,25 +112,36 @@ class Connection:
 
     # -- input ---------------------------------------------------------------------------------
 
-    def feed(self, data: bytes) -> None:
-        """Process received bytes; replies and deliveries land in the outbox."""
+    def feed(self, data: bytes, max_frames: int = 0) -> bool:
+        """Process received bytes; replies and deliveries land in the outbox.
+
+        With max_frames, stop after that many frames and return True when complete frames
+        remain buffered: the server lets other connections run, then calls feed(b"") again.
+        Once all that was buffered is handled, the publisher confirms earned go out (one
+        Basic.Ack covers them).
+        """
         if self.state == "closed":
-            return
+            return False
         if self.state == "header":
             self.reader.buffer += data
             if len(self.reader.buffer) < 8:
-                return
+                return False
             self._on_protocol_header(bytes(self.reader.buffer[:8]))
             del self.reader.buffer[:8]
             data = b""
             if self.state == "closed":
-                return
+                return False
         self.reader.feed(data)
         received = self.reader.frames()
+        handled, stopped = 0, False
         try:
             for ftype, channel, payload in received:
                 self._on_frame(ftype, channel, payload)
                 if self.state == "closed":
+                    break
+                handled += 1
+                if handled == max_frames:
+                    stopped = True
                     break
         except errors.ConnectionError as exc:
             self.close_with(exc)
@@ -139,8 +150,11 @@ class Connection:
             self._terminate()
         finally:
             received.close()
-            for ch in self.channels.values():
-                ch.flush_confirms()
+        if stopped and self.state not in ("closing", "closed"):
+            return True
+        for ch in self.channels.values():
+            ch.flush_confirms()
+        return False
 
     def _on_protocol_header(self, header: bytes) -> None:
         if header != frames.PROTOCOL_HEADER:

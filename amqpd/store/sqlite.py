@@ -13,6 +13,7 @@ connection (WAL lets readers proceed while a batch is written).
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 import sqlite3
 import struct
@@ -326,20 +327,41 @@ class SqliteEngine:
             raise StoreError(f"{self.path} has format {row[0]}; this amqpd reads format {FORMAT_VERSION}")
 
     def write(self, ops: Iterable[Op]) -> None:
-        """Apply operations in order as one transaction; returns once it is on disk."""
+        """Apply a batch of operations as one transaction; returns once it is on disk.
+
+        The effect is that of applying them in order, but message operations are grouped by
+        kind (one executemany each) and a message stored and removed within the batch (published
+        and acked before its batch was written) is never written at all. Messages come first;
+        the other operations follow in order, so a queue deleted in the batch also loses the
+        messages put in it.
+        """
+        puts: dict[tuple[int, int], tuple[Any, ...]] = {}
+        delivered: list[tuple[int, int]] = []
+        removes: list[tuple[int, int]] = []
+        others: list[Op] = []
+        for op in ops:
+            kind = op[0]
+            if kind == "put":
+                puts[(op[1], op[2])] = op[1:]
+            elif kind == "delivered":
+                delivered.append((op[1], op[2]))
+            elif kind == "remove":
+                key = (op[1], op[2])
+                if puts.pop(key, None) is None:
+                    removes.append(key)
+            else:
+                others.append(op)
+        if removes and delivered:
+            gone = set(removes)
+            delivered = [key for key in delivered if key not in gone]
         db = self.writer
         db.execute("BEGIN")
         try:
-            run: list[tuple[Any, ...]] = []
-            kind = None
-            for op in ops:
-                if op[0] != kind:
-                    if run:
-                        db.executemany(STATEMENTS[kind], run)  # type: ignore[index]
-                    kind, run = op[0], []
-                run.append(op[1:])
-            if run:
-                db.executemany(STATEMENTS[kind], run)  # type: ignore[index]
+            for kind, rows in (("put", puts.values()), ("delivered", delivered), ("remove", removes)):
+                if rows:
+                    db.executemany(STATEMENTS[kind], rows)
+            for kind, group in itertools.groupby(others, key=lambda op: op[0]):
+                db.executemany(STATEMENTS[kind], [op[1:] for op in group])
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
