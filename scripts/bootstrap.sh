@@ -14,7 +14,13 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 stamp="$venv/.installed${extra:+-$extra}"
 if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$root${extra:+[$extra]}" >&2
+    echo "bootstrap: installing amqpd${extra:+ with its $extra packages} into .venv" >&2
+    log="$venv/install.log"
+    if ! { "$venv/bin/python" -m pip install --disable-pip-version-check --upgrade pip &&
+           "$venv/bin/python" -m pip install --disable-pip-version-check -e "$root${extra:+[$extra]}"; } >"$log" 2>&1; then
+        cat "$log" >&2
+        echo "bootstrap: pip install failed (log above, also in $log)" >&2
+        exit 1
+    fi
     touch "$stamp"
 fi
