@@ -25,16 +25,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE / "python"))
+from common import SCENARIOS  # noqa: E402  (the scenario list every client program implements)
 BUILD = HERE / ".build"
 VENV_PY = ROOT / ".venv" / "bin" / "python"
 IN_CI = os.environ.get("CI", "").lower() in ("true", "1", "yes")
 
-SCENARIOS = [
-    "connect", "bad-password", "declare", "roundtrip", "topic", "fanout", "work-queue",
-    "ack-nack-reject", "basic-get", "confirms", "mandatory-return", "rpc", "tx",
-    "consumer-cancel", "large-message", "heartbeat", "channel-error",
-    "persist-publish", "persist-check",
-]
 SCENARIO_TEXT = {
     "connect": "connect and authenticate (guest), open a channel, close cleanly",
     "bad-password": "a wrong password is refused (403 ACCESS_REFUSED) and the library reports it",

@@ -255,12 +255,7 @@ def persist_check(url, p):
 NA = "Celery is a task queue: it has no API for this; its AMQP layer is kombu/py-amqp (covered by those clients)"
 
 if __name__ == "__main__":
-    main({
-        "connect": connect_ok, "bad-password": bad_password, "topic": topic, "work-queue": work_queue,
-        "ack-nack-reject": ack_nack_reject, "confirms": confirms, "rpc": rpc,
-        "large-message": large_message, "heartbeat": heartbeat,
-        "persist-publish": persist_publish, "persist-check": persist_check,
-    }, {
+    main(globals(), {
         "declare": NA, "roundtrip": "Celery sets the message properties itself (task protocol 2); "
                                     "the arguments round trip is in 'rpc'",
         "fanout": "broadcast queues exist, but results of a broadcast task cannot be collected; "

@@ -119,8 +119,21 @@ def emit(scenario, result, detail=""):
     sys.exit(EXIT[result])
 
 
-def main(scenarios, unsupported):
-    """scenarios: name -> fn(url, prefix); unsupported: name -> reason."""
+def scenarios_of(namespace):
+    """A client module's scenario functions, found by name: scenario 'work-queue' is its
+    work_queue(url, prefix), 'connect' its connect_ok (connect is usually a helper)."""
+    found = {}
+    for name in SCENARIOS:
+        fn = namespace.get("connect_ok" if name == "connect" else name.replace("-", "_"))
+        if callable(fn) and getattr(fn, "__module__", None) == namespace["__name__"]:
+            found[name] = fn
+    return found
+
+
+def main(namespace, unsupported):
+    """Run the scenario named on the command line with the client module's function for it
+    (namespace: the module's globals()); unsupported: name -> reason."""
+    scenarios = scenarios_of(namespace)
     url, scenario, prefix = sys.argv[1], sys.argv[2], sys.argv[3]
     if scenario in unsupported:
         emit(scenario, "n/a", "not supported by the library: " + unsupported[scenario])

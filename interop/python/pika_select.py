@@ -533,12 +533,4 @@ def persist_check(f, url, p):
 
 
 if __name__ == "__main__":
-    main({
-        "connect": connect_ok, "bad-password": bad_password, "declare": declare,
-        "roundtrip": roundtrip, "topic": topic, "fanout": fanout, "work-queue": work_queue,
-        "ack-nack-reject": ack_nack_reject, "basic-get": basic_get, "confirms": confirms,
-        "mandatory-return": mandatory_return, "rpc": rpc, "tx": tx,
-        "consumer-cancel": consumer_cancel, "large-message": large_message,
-        "heartbeat": heartbeat, "channel-error": channel_error,
-        "persist-publish": persist_publish, "persist-check": persist_check,
-    }, {})
+    main(globals(), {})
