@@ -145,12 +145,6 @@ def _ordered_table(table: dict[str, Any]) -> bytes:
     return _U32.pack(len(items)) + items
 
 
-def write_method_raw(out: bytearray, channel: int, payload: bytes) -> None:
-    out += _FRAME_HEAD.pack(FRAME_METHOD, channel, len(payload))
-    out += payload
-    out.append(FRAME_END)
-
-
 def shortstr(value: str) -> bytes:
     """A length-prefixed AMQP short string, for the pre-encoded arguments of write_deliver."""
     raw = value.encode("utf-8")

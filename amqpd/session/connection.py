@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import struct
-import time
 from typing import Any, Callable
 
 import structlog
@@ -88,7 +87,6 @@ class Connection:
         self.vhost: VirtualHost | None = None
         self.blocked = False
         self.has_published = False  # a publish was in the bytes fed last (the server blocks it under an alarm)
-        self.connected_at = time.time()
         self.log = log.bind(conn=self.id, peer=f"{peer[0]}:{peer[1]}" if peer else None)
 
     # -- output --------------------------------------------------------------------------------
