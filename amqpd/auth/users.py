@@ -12,6 +12,9 @@ import hmac
 import os
 from dataclasses import dataclass, field
 
+HASHING_ALGORITHM = "rabbit_password_hashing_sha256"
+
+
 def hash_password(password: str, salt: bytes | None = None) -> str:
     salt = os.urandom(4) if salt is None else salt
     digest = hashlib.sha256(salt + password.encode("utf-8")).digest()
