@@ -11,8 +11,8 @@ import trio
 from amqpd.broker.node import Node
 from amqpd.broker.timers import clock
 from amqpd.protocol import errors
-from amqpd.server.alarms import ResourceAlarms
 from amqpd.server import tls
+from amqpd.server.alarms import ResourceAlarms
 from amqpd.server.client import ClientSession, Stream, peer_address
 from amqpd.session.connection import PLAIN_TCP, Transport
 
@@ -60,9 +60,8 @@ class Server:
         OSError, not wrapped in a nursery's ExceptionGroup, so it can be reported in one line.
         """
         settings = self.node.settings
-        tcp = await self._bind(settings.port, None)
-        self.port = _port(tcp[0])
-        self._listeners = [*tcp]
+        self._listeners = [*await self._bind(settings.port, None)]
+        self.port = _port(self._listeners[0])
         if self._tls_context is not None and settings.tls_port is not None:
             amqps = await self._bind(settings.tls_port, self._tls_context)
             self.tls_port = _port(amqps[0])

@@ -94,8 +94,8 @@ class HandshakeFailed(Exception):
 
 
 async def handshake(stream: trio.SSLStream[trio.SocketStream], timeout: float) -> str | None:
-    """Complete the handshake within `timeout` seconds; the verified peer certificate's subject
-    CN (None without one), or HandshakeFailed (stalled, refused, or not TLS at all)."""
+    """Complete the handshake within `timeout` seconds and return the verified client certificate's
+    subject CN (None without one); raise HandshakeFailed when it stalls, is refused or is not TLS."""
     with trio.move_on_after(timeout) as scope:
         try:
             await stream.do_handshake()

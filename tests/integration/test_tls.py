@@ -364,3 +364,10 @@ def test_tls_bind_failure_names_the_tls_address(tls_files):
         taken = busy.getsockname()[1]
         code, stderr = run_amqpd("--tls-port", str(taken), *tls_args(tls_files))
     assert (code, stderr) == (1, f"amqpd: error: cannot listen on 127.0.0.1:{taken}: address already in use\n")
+
+
+def test_help_lists_the_tls_options():
+    result = run("--help")
+    assert result.returncode == 0
+    for option in ("--tls-port", "--tls-cert", "--tls-key", "--tls-ca", "--tls-verify", "--tls-fail-if-no-peer-cert"):
+        assert option in result.stdout
