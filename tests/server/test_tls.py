@@ -11,6 +11,7 @@ import trustme
 from pamqp import commands
 
 from amqpd.broker.node import Node
+from amqpd import config
 from amqpd.config import ConfigError, Settings
 from amqpd.protocol.frames import PROTOCOL_HEADER
 from amqpd.server import tls
@@ -109,3 +110,26 @@ def test_external_refusals_are_rabbitmqs_403(transport, peer):
     assert isinstance(close, commands.Connection.Close)
     assert (close.reply_code, close.reply_text) == (403, LOGIN_REFUSED.format("EXTERNAL"))
     assert conn.user is None
+
+
+@pytest.mark.parametrize("line,message", [
+    ('tls-port = "5671"', "tls-port = '5671' is not an integer"),
+    ('tls-fail-if-no-peer-cert = "yes"', "tls-fail-if-no-peer-cert = 'yes' is not true or false"),
+    ("tls-cert = 1", "tls-cert = 1 is not a string"),
+])
+def test_config_file_types(tmp_path: Path, line, message):
+    path = tmp_path / "amqpd.toml"
+    path.write_text(line + "\n")
+    with pytest.raises(ConfigError) as caught:
+        config.load_file(str(path))
+    assert str(caught.value) == f"config file {path}: {message}"
+
+
+def test_environment_booleans():
+    settings = config.build({}, {}, {"AMQPD_TLS_FAIL_IF_NO_PEER_CERT": "TRUE", "AMQPD_TLS_VERIFY": "peer",
+                                     "AMQPD_TLS_PORT": "0"})
+    assert (settings.tls_fail_if_no_peer_cert, settings.tls_verify, settings.tls_port) == (True, "peer", 0)
+    with pytest.raises(ConfigError, match="AMQPD_TLS_FAIL_IF_NO_PEER_CERT='maybe' is not a valid tls_fail_if_no_peer_cert"):
+        config.build({}, {}, {"AMQPD_TLS_FAIL_IF_NO_PEER_CERT": "maybe"})
+    with pytest.raises(ConfigError, match="tls_verify must be none or peer, not 'always'"):
+        config.build({}, {}, {"AMQPD_TLS_VERIFY": "always"})
