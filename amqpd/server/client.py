@@ -48,7 +48,8 @@ class ClientSession:
     """Runs one accepted socket until either side closes it.
 
     Timings follow RabbitMQ: the handshake (up to Connection.Open) must finish within
-    handshake_timeout of the accept; once tuned, a heartbeat goes out every heartbeat/2 seconds
+    handshake_timeout of the accept (on amqps, of the end of the TLS handshake, which had a
+    handshake_timeout of its own); once tuned, a heartbeat goes out every heartbeat/2 seconds
     in which nothing else was sent, and a client silent for two whole heartbeat intervals is
     dropped (checked on heartbeat ticks, so a silent client goes at 3 x heartbeat). The
     Connection decides how long to wait for Close-Ok and how long to linger before a close.
