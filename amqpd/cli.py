@@ -6,6 +6,7 @@ import argparse
 import errno
 import gc
 import signal
+import ssl
 import sys
 from typing import Any, Sequence
 
@@ -14,6 +15,7 @@ import trio
 
 from amqpd import __version__, config, logs
 from amqpd.broker.node import Node
+from amqpd.server import tls
 from amqpd.server.listener import Server
 from amqpd.store.sqlite import StoreError
 from amqpd.store.writer import Store
@@ -51,6 +53,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--vhost", dest="vhosts", action="append", metavar="NAME", help="another vhost (repeatable)")
     p.add_argument("--user", dest="users", action="append", type=_user, metavar="NAME:PASSWORD",
                    help="another user (repeatable)")
+    p.add_argument("--tls-port", type=int, metavar="N", help="amqps port (default: no TLS listener; 0 picks a free one)")
+    p.add_argument("--tls-cert", metavar="FILE", help="the server's certificate chain (PEM)")
+    p.add_argument("--tls-key", metavar="FILE", help="its private key (PEM)")
+    p.add_argument("--tls-ca", metavar="FILE", help="CA certificates client certificates must chain to (PEM)")
+    p.add_argument("--tls-verify", choices=["none", "peer"],
+                   help="none: ask no client certificate (default); peer: verify one if sent")
+    p.add_argument("--tls-fail-if-no-peer-cert", action=argparse.BooleanOptionalAction, default=None,
+                   help="with --tls-verify peer, refuse clients that send no certificate (default off)")
     return p
 
 
@@ -74,14 +84,14 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-async def run(settings: config.Settings, store: Store) -> None:
+async def run(settings: config.Settings, store: Store, tls_context: ssl.SSLContext | None = None) -> None:
     """Serve until SIGINT or SIGTERM, then close every connection (320) and stop.
 
     The signal receiver is installed before the startup line is logged, so a signal that follows
     it is always a graceful shutdown; the socket is bound before any nursery opens, so a bind
     error reaches main() as a plain OSError.
     """
-    server = Server(Node(settings, store))
+    server = Server(Node(settings, store), tls_context)
     log = structlog.get_logger("amqpd")
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         await server.listen()
@@ -100,6 +110,7 @@ async def run(settings: config.Settings, store: Store) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = settings_from(argv)
+        tls_context = tls.context_for(settings)
     except config.ConfigError as exc:
         print(f"amqpd: error: {exc}", file=sys.stderr)
         return 1
@@ -110,14 +121,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"amqpd: error: {exc}", file=sys.stderr)
         return 1
     try:
-        trio.run(run, settings, store)
+        trio.run(run, settings, store, tls_context)
     except OSError as exc:
+        address = exc.filename or f"{settings.host}:{settings.port}"  # Server.listen names the address
         if exc.errno == errno.EADDRINUSE:
-            print(f"amqpd: error: cannot listen on {settings.host}:{settings.port}: address already in use",
-                  file=sys.stderr)
+            print(f"amqpd: error: cannot listen on {address}: address already in use", file=sys.stderr)
         else:
-            print(f"amqpd: error: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}",
-                  file=sys.stderr)
+            print(f"amqpd: error: cannot listen on {address}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0
 

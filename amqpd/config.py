@@ -35,6 +35,13 @@ class Settings:
     default_vhost: str = "/"
     vhosts: list[str] = field(default_factory=list)
     users: dict[str, str] = field(default_factory=dict)  # extra users: name -> password
+    # amqps (RabbitMQ's listeners.ssl and ssl_options): off unless tls_port is set
+    tls_port: int | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_ca: str | None = None
+    tls_verify: str = "none"  # none or peer (RabbitMQ's verify_none, its default, or verify_peer)
+    tls_fail_if_no_peer_cert: bool = False
 
     def all_vhosts(self) -> list[str]:
         return list(dict.fromkeys([self.default_vhost, *self.vhosts]))
@@ -42,6 +49,10 @@ class Settings:
     def validate(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port {self.port} is out of range 0-65535")
+        if self.tls_port is not None and not 0 <= self.tls_port <= 65535:
+            raise ConfigError(f"tls_port {self.tls_port} is out of range 0-65535")
+        if self.tls_verify not in ("none", "peer"):
+            raise ConfigError(f"tls_verify must be none or peer, not {self.tls_verify!r}")
         if self.frame_max and self.frame_max < 4096:
             raise ConfigError(f"frame_max {self.frame_max} is below the AMQP minimum of 4096")
         if not 0 <= self.channel_max <= 65535:
@@ -72,6 +83,25 @@ ENVIRONMENT = {
     "RABBITMQ_DEFAULT_PASS": ("default_pass", str),
     "RABBITMQ_DEFAULT_VHOST": ("default_vhost", str),
 }
+
+
+def _boolean(text: str) -> bool:
+    """An environment variable's true/false (also 1/0, yes/no)."""
+    value = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}.get(text.strip().lower())
+    if value is None:
+        raise ValueError(text)
+    return value
+
+
+# RabbitMQ configures TLS only in its config file; these are amqpd's own.
+ENVIRONMENT.update({
+    "AMQPD_TLS_PORT": ("tls_port", int),
+    "AMQPD_TLS_CERT": ("tls_cert", str),
+    "AMQPD_TLS_KEY": ("tls_key", str),
+    "AMQPD_TLS_CA": ("tls_ca", str),
+    "AMQPD_TLS_VERIFY": ("tls_verify", str),
+    "AMQPD_TLS_FAIL_IF_NO_PEER_CERT": ("tls_fail_if_no_peer_cert", _boolean),
+})
 
 
 def load_file(path: str) -> dict[str, Any]:
@@ -113,7 +143,8 @@ def _describe(hint: Any) -> str:
         return "a list of strings"
     if get_origin(hint) is dict:
         return "a table of strings"
-    return {int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+            int | None: "an integer", str | None: "a string"}.get(hint, str(hint))
 
 
 def build(file_values: dict[str, Any], cli_values: dict[str, Any], environ: dict[str, str] | None = None) -> Settings:

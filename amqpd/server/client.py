@@ -7,7 +7,7 @@ import trio
 
 from amqpd.broker.node import Node
 from amqpd.protocol import errors, frames
-from amqpd.session.connection import Connection
+from amqpd.session.connection import PLAIN_TCP, Connection, Transport
 from amqpd.session.consumer import OUTBOX_HIGH_WATER
 
 log = structlog.get_logger("amqpd.server")
@@ -18,6 +18,16 @@ READ_SIZE = 64 * 1024
 # in frames, not bytes, because the work is per frame: 150 frames are 50 small messages.
 FRAMES_PER_TURN = 150
 HANDSHAKE_STATES = ("header", "start-ok", "tune-ok", "open")  # until Connection.Open succeeded
+Stream = trio.SocketStream | trio.SSLStream[trio.SocketStream]
+
+
+def peer_address(stream: Stream) -> tuple[str, int] | None:
+    """The client's (host, port); a TLS stream's comes from the socket beneath it."""
+    socket_stream = stream.transport_stream if isinstance(stream, trio.SSLStream) else stream
+    try:
+        return socket_stream.socket.getpeername()[:2]
+    except OSError:
+        return None
 
 
 class Waker:
@@ -38,22 +48,20 @@ class ClientSession:
     """Runs one accepted socket until either side closes it.
 
     Timings follow RabbitMQ: the handshake (up to Connection.Open) must finish within
-    handshake_timeout of the accept; once tuned, a heartbeat goes out every heartbeat/2 seconds
+    handshake_timeout of the accept (on amqps, of the end of the TLS handshake, which had a
+    handshake_timeout of its own); once tuned, a heartbeat goes out every heartbeat/2 seconds
     in which nothing else was sent, and a client silent for two whole heartbeat intervals is
     dropped (checked on heartbeat ticks, so a silent client goes at 3 x heartbeat). The
     Connection decides how long to wait for Close-Ok and how long to linger before a close.
     """
 
-    def __init__(self, node: Node, stream: trio.SocketStream, alarms: "object") -> None:
+    def __init__(self, node: Node, stream: Stream, alarms: "object", transport: Transport = PLAIN_TCP) -> None:
+        """A TLS stream comes here with its handshake done; `transport` says what it verified."""
         self.node = node
         self.stream = stream
         self.alarms = alarms
         self.waker = Waker()
-        try:
-            peer = stream.socket.getpeername()[:2]
-        except OSError:
-            peer = None
-        self.conn = Connection(node, peer, self.waker.set)
+        self.conn = Connection(node, peer_address(stream), self.waker.set, transport)
         self.accepted = trio.current_time()
         self.received = 0  # bytes read, for the heartbeat monitor
         self.last_sent = self.accepted  # when something other than a heartbeat was last written

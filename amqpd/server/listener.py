@@ -1,8 +1,9 @@
-"""The TCP listener: accepts sockets, runs a ClientSession for each, shuts down gracefully."""
+"""The TCP and TLS listeners: accept sockets, run a ClientSession for each, shut down gracefully."""
 
 from __future__ import annotations
 
 import math
+import ssl
 
 import structlog
 import trio
@@ -10,26 +11,41 @@ import trio
 from amqpd.broker.node import Node
 from amqpd.broker.timers import clock
 from amqpd.protocol import errors
+from amqpd.server import tls
 from amqpd.server.alarms import ResourceAlarms
-from amqpd.server.client import ClientSession
+from amqpd.server.client import ClientSession, Stream, peer_address
+from amqpd.session.connection import PLAIN_TCP, Transport
 
 log = structlog.get_logger("amqpd.server")
 
 
 class Server:
-    """One node served on one TCP address."""
+    """One node served on its AMQP port and, with a TLS context, on its amqps port."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, tls_context: ssl.SSLContext | None = None) -> None:
+        """With a TLS context the node is served over amqps on settings.tls_port as well."""
         self.node = node
         self.alarm = ResourceAlarms(node)
         self.port: int | None = None
-        self._listeners: list[trio.SocketListener] | None = None
+        self.tls_port: int | None = None
+        self._tls_context = tls_context
+        self._listeners: list[trio.SocketListener | trio.SSLListener[trio.SocketStream]] | None = None
         self._accepting = trio.CancelScope()
         self._sessions: set[ClientSession] = set()
         self._session_ended = trio.Event()
 
-    async def _handle(self, stream: trio.SocketStream) -> None:
-        session = ClientSession(self.node, stream, self.alarm)
+    async def _handle(self, stream: Stream) -> None:
+        transport = PLAIN_TCP
+        if isinstance(stream, trio.SSLStream):
+            try:
+                cn = await tls.handshake(stream, self.node.settings.handshake_timeout)
+            except tls.HandshakeFailed as exc:
+                peer = peer_address(stream)
+                log.warning("TLS handshake failed", peer=f"{peer[0]}:{peer[1]}" if peer else None, reason=str(exc))
+                await trio.aclose_forcefully(stream)
+                return
+            transport = Transport(tls=True, peer_cert_cn=cn)
+        session = ClientSession(self.node, stream, self.alarm, transport)
         self._sessions.add(session)
         try:
             await session.run()
@@ -44,9 +60,24 @@ class Server:
         OSError, not wrapped in a nursery's ExceptionGroup, so it can be reported in one line.
         """
         settings = self.node.settings
-        self._listeners = await trio.open_tcp_listeners(settings.port, host=settings.host)
-        self.port = self._listeners[0].socket.getsockname()[1]
+        self._listeners = [*await self._bind(settings.port, None)]
+        self.port = _port(self._listeners[0])
+        if self._tls_context is not None and settings.tls_port is not None:
+            amqps = await self._bind(settings.tls_port, self._tls_context)
+            self.tls_port = _port(amqps[0])
+            self._listeners += amqps
         return self.port
+
+    async def _bind(self, port: int, context: ssl.SSLContext | None
+                    ) -> list[trio.SocketListener] | list[trio.SSLListener[trio.SocketStream]]:
+        """The listeners on one port; a failure is an OSError whose filename is the address."""
+        host = self.node.settings.host
+        try:
+            if context is None:
+                return await trio.open_tcp_listeners(port, host=host)
+            return await trio.open_ssl_over_tcp_listeners(port, context, host=host)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, f"{host}:{port}") from None
 
     async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         """Listen (unless listen() was called) and serve until cancelled; reports the port through task_status."""
@@ -62,6 +93,8 @@ class Server:
                     store.on_failing = lambda failing: self.alarm.set("disk", failing)
                     nursery.start_soon(store.run)
                 await nursery.start(self._accept, nursery)
+                if self.tls_port is not None:
+                    log.info(f"started TLS listener on amqps://{host}:{self.tls_port}", host=host, port=self.tls_port)
                 log.info(f"Server startup complete; listening on amqp://{host}:{self.port}", host=host, port=self.port)
                 task_status.started(self.port)
         finally:
@@ -93,7 +126,7 @@ class Server:
             await trio.serve_listeners(self._handle, self._listeners, handler_nursery=handler_nursery,
                                        task_status=task_status)
         for listener in self._listeners:
-            listener.socket.close()  # synchronous, so it happens even when the nursery is being cancelled
+            _socket(listener).close()  # synchronous, so it happens even when the nursery is being cancelled
 
     def close_all(self, reason: str = "shutdown") -> None:
         """Tell every client the broker is going away (320 CONNECTION_FORCED), like RabbitMQ."""
@@ -113,3 +146,12 @@ class Server:
             while self._sessions:
                 self._session_ended = trio.Event()
                 await self._session_ended.wait()
+
+
+def _socket(listener: trio.SocketListener | trio.SSLListener[trio.SocketStream]) -> trio.socket.SocketType:
+    return listener.transport_listener.socket if isinstance(listener, trio.SSLListener) else listener.socket
+
+
+def _port(listener: trio.SocketListener | trio.SSLListener[trio.SocketStream]) -> int:
+    port: int = _socket(listener).getsockname()[1]
+    return port

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import struct
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import structlog
@@ -42,6 +43,21 @@ _UNTRUSTED = ("header", "start-ok", "tune-ok")  # faults here close silently aft
 _ids = itertools.count(1)
 
 
+@dataclass(frozen=True)
+class Transport:
+    """What the connection knows of its transport: TLS or not, and the subject CN of the client
+    certificate TLS verified (None without one). EXTERNAL authenticates by that CN."""
+
+    tls: bool = False
+    peer_cert_cn: str | None = None
+
+
+PLAIN_TCP = Transport()
+# offered in this order, as RabbitMQ lists them; EXTERNAL (rabbitmq_auth_mechanism_ssl) on TLS only
+PASSWORD_MECHANISMS = ("AMQPLAIN", "PLAIN")
+TLS_MECHANISMS = (*PASSWORD_MECHANISMS, "EXTERNAL")
+
+
 def server_properties() -> dict[str, Any]:
     from amqpd import __version__
 
@@ -65,10 +81,12 @@ class Connection:
     most ``close_ok_timeout`` seconds for the client's Close-Ok.
     """
 
-    def __init__(self, node: Node, peer: tuple[str, int] | None = None, wakeup: Callable[[], None] | None = None) -> None:
+    def __init__(self, node: Node, peer: tuple[str, int] | None = None, wakeup: Callable[[], None] | None = None,
+                 transport: Transport = PLAIN_TCP) -> None:
         self.id = next(_ids)
         self.node = node
         self.peer = peer
+        self.transport = transport
         self.wakeup = wakeup or (lambda: None)
         self.outbox = bytearray()
         self.reader = frames.FrameReader(INITIAL_FRAME_MAX)
@@ -160,7 +178,12 @@ class Connection:
             self._terminate()
             return
         self.state = "start-ok"
-        self.send(frames.connection_start(server_properties(), mechanisms="AMQPLAIN PLAIN", locales="en_US"))
+        self.send(frames.connection_start(server_properties(), mechanisms=" ".join(self._mechanisms()), locales="en_US"))
+
+    def _mechanisms(self) -> tuple[str, ...]:
+        """RabbitMQ's auth plugin offers EXTERNAL on every TLS connection, with or without a client
+        certificate: without one the login is refused, which says more than no common mechanism."""
+        return TLS_MECHANISMS if self.transport.tls else PASSWORD_MECHANISMS
 
     def _on_frame(self, ftype: int, channel: int, payload: bytes) -> None:
         """Frame-level checks in RabbitMQ's order, then channel 0 or the channel's own handler."""
@@ -227,9 +250,15 @@ class Connection:
 
     def _on_start_ok(self, method: commands.Connection.StartOk) -> None:
         self.client_properties = method.client_properties or {}
-        user, password = self._credentials(method.mechanism, method.response)
         from_loopback = self.peer is None or self.peer[0] in ("127.0.0.1", "::1") or self.peer[0].startswith("127.")
-        if self.node.users.authenticate(user, password, from_loopback) is None:
+        user: str | None
+        if method.mechanism == "EXTERNAL":
+            user = self._external_user()
+            allowed = user is not None and self.node.users.admit(user, from_loopback) is not None
+        else:
+            user, password = self._credentials(method.mechanism, method.response)
+            allowed = self.node.users.authenticate(user, password, from_loopback) is not None
+        if not allowed:
             self._refuse_login(user, method.mechanism)
             return
         self.user = user
@@ -237,7 +266,7 @@ class Connection:
         self.send_method(0, commands.Connection.Tune(
             channel_max=self.channel_max, frame_max=self.frame_max, heartbeat=self.heartbeat))
 
-    def _refuse_login(self, user: str, mechanism: str) -> None:
+    def _refuse_login(self, user: str | None, mechanism: str) -> None:
         """A refused login: Connection.Close 403 for clients that announced
         authentication_failure_close (closed at Close-Ok or after 3 s), else a silent close."""
         self.log.warning("authentication failed", user=user, mechanism=mechanism)
@@ -250,6 +279,13 @@ class Connection:
             class_id=0, method_id=0))
         self.state = "closing"
         self.close_ok_timeout = SILENT_CLOSE_DELAY
+
+    def _external_user(self) -> str | None:
+        """EXTERNAL: the user is the verified client certificate's subject CN (RabbitMQ's
+        ssl_cert_login_from = common_name); None (refused) without one. Only offered on TLS."""
+        if not self.transport.tls:
+            raise errors.ConnectionError(errors.COMMAND_INVALID, "invalid authentication mechanism 'EXTERNAL'")
+        return self.transport.peer_cert_cn
 
     def _credentials(self, mechanism: str, response: Any) -> tuple[str, str]:
         """User and password from a PLAIN or AMQPLAIN response; any fault is a ConnectionError."""

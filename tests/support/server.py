@@ -11,6 +11,7 @@ import trio
 
 from amqpd.broker.node import Node
 from amqpd.config import Settings
+from amqpd.server import tls
 from amqpd.server.listener import Server
 from amqpd.store.writer import Store
 
@@ -29,7 +30,7 @@ class BrokerThread:
         self.settings = Settings(**settings)
         self.node = Node(self.settings, Store.open(self.settings.data_dir))
         self.node.recover()
-        self.server = Server(self.node)
+        self.server = Server(self.node, tls.context_for(self.settings))
         self.port = 0
         self._started = threading.Event()
         self._token: trio.lowlevel.TrioToken | None = None
