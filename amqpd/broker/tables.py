@@ -2,12 +2,13 @@
 
 RabbitMQ compares typed values by type class: every integer width is one class, every
 floating type another, so ``10`` (any integer encoding) differs from ``10.0`` while a byte 10
-equals a long 10. pamqp decodes integers to int and floats to float, which keeps exactly the
-distinction that matters for comparing.
+equals a long 10; a timestamp is a class of its own. protocol.tables decodes every integer
+width to int, 'f' to Float32 and 'd' to float, and 'T' to Timestamp, which keeps exactly the
+distinctions that matter for comparing.
 
 Printing is another matter: RabbitMQ names the wire type in some texts (``of type 'signedint'``)
-and pamqp does not keep it. ``field_type`` names the type the way pika encodes a value (int32
-range as signedint, beyond as long; floats as double), the most common client's encoding.
+and the decoded int does not keep it. ``field_type`` names an integer's type the way pika
+encodes it (int32 range as signedint, beyond as long), the most common client's encoding.
 """
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ import datetime
 import decimal
 from typing import Any, Mapping
 
+from amqpd.protocol.tables import Float32, Timestamp
+
 
 def type_class(value: Any) -> str:
     if isinstance(value, bool):
         return "bool"
+    if isinstance(value, (Timestamp, datetime.datetime)):
+        return "timestamp"
     if isinstance(value, int):
         return "int"
     if isinstance(value, (float, decimal.Decimal)):
@@ -60,8 +65,12 @@ def field_type(value: Any) -> str:
         return "void"
     if isinstance(value, bool):
         return "bool"
+    if isinstance(value, Timestamp):
+        return "timestamp"
     if isinstance(value, int):
         return "signedint" if -(2**31) <= value < 2**31 else "long"
+    if isinstance(value, Float32):
+        return "float"
     if isinstance(value, float):
         return "double"
     if isinstance(value, decimal.Decimal):
@@ -143,7 +152,7 @@ def erl_term(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
-        return str(value)
+        return str(int(value))
     if isinstance(value, float):
         return _erl_float(value)
     if isinstance(value, decimal.Decimal):

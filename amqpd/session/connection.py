@@ -8,15 +8,14 @@ RabbitMQ sends them.
 from __future__ import annotations
 
 import itertools
-import struct
 from typing import Any, Callable
 
 import structlog
-from pamqp import commands, decode
+from pamqp import commands
 
 from amqpd.broker.node import COMPATIBLE_VERSION, PRODUCT, Node
 from amqpd.broker.vhost import VirtualHost
-from amqpd.protocol import erlang, errors, frames
+from amqpd.protocol import erlang, errors, frames, tables
 from amqpd.session.channel import Channel
 
 log = structlog.get_logger("amqpd.connection")
@@ -252,17 +251,21 @@ class Connection:
         self.close_ok_timeout = SILENT_CLOSE_DELAY
 
     def _credentials(self, mechanism: str, response: Any) -> tuple[str, str]:
-        """User and password from a PLAIN or AMQPLAIN response; any fault is a ConnectionError."""
+        """User and password from a PLAIN or AMQPLAIN response; any fault is a ConnectionError.
+
+        A malformed response gets RabbitMQ's 502 text with the response left out: it holds the
+        password, and the text is logged.
+        """
         raw = response.encode("utf-8") if isinstance(response, str) else bytes(response or b"")
         if mechanism == "PLAIN":
             parts = raw.split(b"\x00")
             if len(parts) != 3 or parts[0]:
-                raise errors.ConnectionError(errors.ACCESS_REFUSED, f"response {raw!r} invalid")
+                raise errors.ConnectionError(errors.SYNTAX_ERROR, "response <<...>> invalid")
             return parts[1].decode("utf-8", "replace"), parts[2].decode("utf-8", "replace")
         if mechanism == "AMQPLAIN":
             try:
-                _, table = decode.field_table(len(raw).to_bytes(4, "big") + raw)
-            except (ValueError, IndexError, struct.error):
+                table = tables.decode_table(len(raw).to_bytes(4, "big") + raw)[0]
+            except ValueError:
                 table = {}
             login, password = table.get("LOGIN"), table.get("PASSWORD")
             if isinstance(login, bytes):
