@@ -40,12 +40,32 @@ def type_class(value: Any) -> str:
     return type(value).__name__
 
 
-def freeze(value: Any) -> Any:
-    """A hashable, type-class-aware form of a table value (for binding identity)."""
-    if isinstance(value, dict):
-        return ("table", tuple(sorted((k, freeze(v)) for k, v in value.items())))
-    if isinstance(value, (list, tuple)):
-        return ("array", tuple(freeze(v) for v in value))
+def freeze(value: Any) -> tuple[Any, ...]:
+    """A hashable, type-class-aware form of a table value (for binding identity).
+
+    A flat tuple (containers as their kind and size, then their sorted keys and values), made
+    without recursion: nested tuples would fail to compare beyond Python's recursion limit,
+    and RabbitMQ takes tables nested as deep as a frame holds.
+    """
+    out: list[Any] = []
+    pending: list[tuple[bool, Any]] = [(False, value)]  # (is a key to emit as it is, item)
+    while pending:
+        is_key, item = pending.pop()
+        if is_key:
+            out.append(item)
+        elif isinstance(item, dict):
+            out += ("table", len(item))
+            for key in sorted(item, reverse=True):
+                pending += ((False, item[key]), (True, key))
+        elif isinstance(item, (list, tuple)):
+            out += ("array", len(item))
+            pending += ((False, v) for v in reversed(item))
+        else:
+            out += _frozen_scalar(item)
+    return tuple(out)
+
+
+def _frozen_scalar(value: Any) -> tuple[str, Any]:
     if isinstance(value, (bytes, bytearray)):
         try:
             value = bytes(value).decode("utf-8")

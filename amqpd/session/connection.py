@@ -136,8 +136,10 @@ class Connection:
                 self._on_frame(ftype, channel, payload)
                 if self.state == "closed":
                     break
-                handled += 1
-                if handled == max_frames:
+                # a method frame weighs one frame per KiB: decoding and applying its tables is
+                # linear in its size, and a turn must stay short for the other connections
+                handled += 1 + (len(payload) >> 10 if ftype == frames.FRAME_METHOD else 0)
+                if max_frames and handled >= max_frames:
                     stopped = True
                     break
         except errors.ConnectionError as exc:

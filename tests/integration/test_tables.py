@@ -133,3 +133,17 @@ def test_direct_reply_to_changes_only_reply_to(broker, opened):
             assert reply_to.startswith(PSEUDO + ".")
             assert rest[4 + rest[3]:] == struct.pack(">Q", stamp)
             server.recv_frame()  # the body
+
+
+def test_deep_binding_arguments_bind_route_and_unbind(ch1):
+    """A binding whose arguments nest 3000 levels deep: Bind-Ok, it routes, Unbind-Ok removes it."""
+    bind = struct.pack(">HHH", 50, 20, 0) + _shortstr("q") + _shortstr("amq.direct") + _shortstr("k") + b"\x00"
+    ch1.send_bytes(_frame(1, 1, bind + deep_table(3000)))
+    ch1.expect(commands.Queue.BindOk, 1)
+    ch1.publish(1, "amq.direct", "k", b"routed")
+    assert declare(ch1, "q", passive=True).message_count == 1
+    unbind = struct.pack(">HHH", 50, 50, 0) + _shortstr("q") + _shortstr("amq.direct") + _shortstr("k")
+    ch1.send_bytes(_frame(1, 1, unbind + deep_table(3000)))
+    ch1.expect(commands.Queue.UnbindOk, 1)
+    ch1.publish(1, "amq.direct", "k", b"not routed")
+    assert declare(ch1, "q", passive=True).message_count == 1

@@ -236,3 +236,25 @@ def test_malformed_plain_response_is_not_logged():
     assert [(e["code"], e["text"]) for e in logs if e["event"] == "connection error"] == [
         (502, "SYNTAX_ERROR - response <<...>> invalid")]
     assert "s3cret" not in repr(logs)
+
+
+def test_a_turn_handles_few_large_method_frames():
+    """One feed turn of 150 frames must not take 150 frames of 100 KiB tables: a method frame
+    counts one frame per KiB, so another connection's turn comes after at most two of them."""
+    conn = Connection(Node(Settings()), peer=("127.0.0.1", 40000))
+    conn.feed(frames.PROTOCOL_HEADER)
+    conn.feed(frame.marshal(commands.Connection.StartOk(
+        client_properties={}, mechanism="PLAIN", response="\0guest\0guest"), 0))
+    conn.feed(frame.marshal(commands.Connection.TuneOk(channel_max=10, frame_max=131072, heartbeat=0), 0))
+    conn.feed(frame.marshal(commands.Connection.Open(virtual_host="/"), 0))
+    conn.feed(frame.marshal(commands.Channel.Open(), 1))
+    conn.outbox.clear()
+    declare = queue_declare(wide_table(15000))
+    assert 90_000 < len(declare) < 131_000
+    data = b"".join(struct.pack(">BHI", 1, 1, len(declare)) + declare + b"\xce" for _ in range(10))
+    more = conn.feed(data, max_frames=150)
+    declared = bytes(conn.outbox).count(struct.pack(">HH", 50, 11))
+    assert more and 1 <= declared <= 2
+    while conn.feed(b"", max_frames=150):
+        pass
+    assert bytes(conn.outbox).count(struct.pack(">HH", 50, 11)) == 10
