@@ -23,6 +23,7 @@ import struct
 from typing import Any, Iterable, Mapping
 
 _U32 = struct.Struct(">I")
+_U32_AT = _U32.unpack_from
 _DECIMAL = struct.Struct(">BI")
 _DECIMAL_SIGNED = struct.Struct(">Bi")
 
@@ -159,45 +160,59 @@ def _decode(buf: bytes, pos: int, end: int, root: dict[str, Any] | list[Any]) ->
             container, end = value, stop
 
 
-def skip_table(data: bytes, offset: int, end: int) -> int:
-    """Check that a table starts at offset (its 4-byte length) and ends by end, building
-    nothing; the offset after it. The per-message check of a content header's headers table:
-    it raises TableError exactly where decode_table would."""
-    return _skip(data, offset, end, True)
+# what follows a type octet, for the walker: a fixed size (>= 0) or one of these
+_STEP_LONG, _STEP_TABLE, _STEP_ARRAY, _STEP_UNKNOWN = -1, -2, -3, -4
+_STEPS = [_STEP_UNKNOWN] * 256
+for _kind, _size in _SIZES.items():
+    _STEPS[_kind] = _size
+_STEPS[_LONGSTR] = _STEPS[_BYTES] = _STEP_LONG
+_STEPS[_TABLE], _STEPS[_ARRAY] = _STEP_TABLE, _STEP_ARRAY
 
 
-def _skip(data: bytes, offset: int, end: int, is_table: bool) -> int:
-    stop = _container_end(data, offset, end)
+def skip_table(data: bytes, offset: int, end: int, is_table: bool = True) -> int:
+    """Check that a table (or with is_table=False an array) starts at offset, its 4-byte length
+    first, and ends by end, building nothing; the offset after it.
+
+    The per-message check of a content header's headers table: it raises TableError exactly
+    where decode_table would. An overrun is found when its container ends.
+    """
+    if offset + 4 > end:
+        raise TableError("table length is truncated")
+    u32 = _U32_AT
     pos = offset + 4
-    stack = [(stop, is_table)]
+    stop = pos + u32(data, offset)[0]
+    if stop > end:
+        raise TableError("table is longer than the data around it")
     end = stop
-    sizes = _SIZES
+    stack: list[tuple[int, bool]] | None = None  # the containers around the current one
+    steps = _STEPS
     while True:
-        if pos == end:
-            stack.pop()
-            if not stack:
-                return stop
-            end, is_table = stack[-1]
-            continue
-        if is_table:
-            pos += 1 + data[pos]
-            if pos >= end:
-                raise TableError("field name or type overruns the table")
-        kind = data[pos]
-        pos += 1
-        size = sizes.get(kind)
-        if size is not None:
-            pos += size
-            if pos > end:
-                raise TableError(f"field of type {chr(kind)!r} is truncated")
-        elif kind in _LONG:
-            pos = _container_end(data, pos, end)
-        elif kind in _NESTED:
-            end, is_table = _container_end(data, pos, end), kind == _TABLE
-            stack.append((end, is_table))
-            pos += 4
-        else:
-            raise TableError(f"unknown field type {kind!r}")
+        while pos < end:
+            if is_table:
+                pos += 1 + data[pos]
+                if pos >= end:
+                    raise TableError("field name or type overruns the table")
+            step = steps[data[pos]]
+            pos += 1
+            if step >= 0:
+                pos += step
+            elif step == _STEP_LONG:
+                if pos + 4 > end:
+                    raise TableError("long string length is truncated")
+                pos += 4 + u32(data, pos)[0]
+            elif step == _STEP_UNKNOWN:
+                raise TableError(f"unknown field type {data[pos - 1]!r}")
+            else:
+                inner = _container_end(data, pos, end)
+                if stack is None:
+                    stack = []
+                stack.append((end, is_table))
+                end, is_table, pos = inner, step == _STEP_TABLE, pos + 4
+        if pos > end:
+            raise TableError("a field overruns its table or array")
+        if not stack:
+            return stop
+        end, is_table = stack.pop()
 
 
 def skip_value(data: bytes, offset: int, end: int) -> int:
@@ -213,7 +228,7 @@ def skip_value(data: bytes, offset: int, end: int) -> int:
     if kind in _LONG:
         return _container_end(data, offset + 1, end)
     if kind in _NESTED:
-        return _skip(data, offset + 1, end, kind == _TABLE)
+        return skip_table(data, offset + 1, end, kind == _TABLE)
     raise TableError(f"unknown field type {kind!r}")
 
 
