@@ -166,7 +166,31 @@ def _erl_float(value: float) -> str:
 
 
 def erl_term(value: Any) -> str:
-    """A decoded field value printed roughly as RabbitMQ's ~p prints the Erlang term."""
+    """A decoded field value printed roughly as RabbitMQ's ~p prints the Erlang term.
+
+    Tables and arrays are walked with an explicit stack: a value can nest as deep as a frame
+    holds, and a reply text quoting it must not fail.
+    """
+    out: list[str] = []
+    pending: list[tuple[bool, Any]] = [(False, value)]  # (is literal text, item)
+    while pending:
+        literal, item = pending.pop()
+        if literal:
+            out.append(item)
+        elif isinstance(item, (Mapping, list, tuple)):
+            entries = item.items() if isinstance(item, Mapping) else ((None, v) for v in item)
+            parts: list[tuple[bool, Any]] = [(True, "[")]
+            for index, (key, v) in enumerate(entries):
+                name = "" if key is None else _scalar_term(str(key)) + ","
+                parts += [(True, ("," if index else "") + "{" + name + field_type(v) + ","), (False, v), (True, "}")]
+            parts.append((True, "]"))
+            pending += reversed(parts)
+        else:
+            out.append(_scalar_term(item))
+    return "".join(out)
+
+
+def _scalar_term(value: Any) -> str:
     if value is None:
         return "undefined"
     if isinstance(value, bool):
@@ -186,9 +210,4 @@ def erl_term(value: Any) -> str:
         return _erl_binary(bytes(value))
     if isinstance(value, datetime.datetime):
         return str(int(value.timestamp()))
-    if isinstance(value, Mapping):
-        items = ",".join(f"{{{erl_term(str(k))},{field_type(v)},{erl_term(v)}}}" for k, v in value.items())
-        return f"[{items}]"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(f"{{{field_type(v)},{erl_term(v)}}}" for v in value) + "]"
     return repr(value)
