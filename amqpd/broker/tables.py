@@ -204,8 +204,8 @@ def _scalar_term(value: Any) -> str:
         unscaled = int("".join(map(str, digits)) or "0") * (-1 if sign else 1)
         scale = -exponent if isinstance(exponent, int) else 0
         return f"{{{scale},{unscaled}}}"
-    if isinstance(value, str):
-        return _erl_binary(value.encode("utf-8"))
+    if isinstance(value, str):  # a key that is not UTF-8 was decoded with surrogate escapes
+        return _erl_binary(value.encode("utf-8", "surrogateescape"))
     if isinstance(value, (bytes, bytearray, memoryview)):
         return _erl_binary(bytes(value))
     if isinstance(value, datetime.datetime):

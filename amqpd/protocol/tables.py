@@ -104,15 +104,6 @@ def decode_table(data: bytes | bytearray | memoryview, offset: int = 0) -> tuple
     return root, stop
 
 
-def decode_array(data: bytes | bytearray | memoryview, offset: int = 0) -> tuple[list[Any], int]:
-    """The array at offset (its 4-byte length first) and the offset just after it."""
-    buf = data if isinstance(data, bytes) else bytes(data)
-    root: list[Any] = []
-    stop = _container_end(buf, offset, len(buf))
-    _decode(buf, offset + 4, stop, root)
-    return root, stop
-
-
 def _decode(buf: bytes, pos: int, end: int, root: dict[str, Any] | list[Any]) -> None:
     """Fill root with the fields in buf[pos:end]; nested containers go on an explicit stack."""
     stack: list[tuple[dict[str, Any] | list[Any], int]] = [(root, end)]
@@ -258,13 +249,6 @@ def encode_table(table: Mapping[str, Any], store_form: bool = False) -> bytes:
     out = bytearray()
     _encode(out, table, store_form)
     return bytes(out)
-
-
-def encode_value(value: Any, store_form: bool = False) -> bytes:
-    """One field value, type octet first."""
-    out = bytearray()
-    _encode(out, [value], store_form)
-    return bytes(out[5:])
 
 
 def _items(container: Any, store_form: bool) -> Iterable[tuple[str | None, Any]]:
