@@ -99,6 +99,10 @@ def test_tables_round_trip(table):
 @given(st.binary(max_size=200))
 def test_any_bytes_decode_or_raise_table_error(data):
     """Arbitrary bytes: a table or TableError from the decoder, and the walker agrees with it."""
+    assert_decoder_and_walker_agree(data)
+
+
+def assert_decoder_and_walker_agree(data: bytes) -> None:
     try:
         _, end = tables.decode_table(data)
     except tables.TableError:
@@ -108,6 +112,19 @@ def test_any_bytes_decode_or_raise_table_error(data):
     except tables.TableError:
         walked = None
     assert walked == end
+
+
+@FUZZ
+@given(st.dictionaries(st.text(max_size=6), values, min_size=1, max_size=5), st.data())
+def test_corrupted_tables_decode_or_raise_table_error(table, data):
+    """A valid table with one byte changed or its tail cut: still a table or TableError, and the
+    walker agrees with the decoder."""
+    raw = bytearray(tables.encode_table(table))
+    if data.draw(st.booleans()):
+        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    else:
+        del raw[data.draw(st.integers(0, len(raw) - 1)):]
+    assert_decoder_and_walker_agree(bytes(raw))
 
 
 def test_nesting_as_deep_as_a_frame_holds_decodes():
@@ -220,8 +237,9 @@ def test_sasl_responses_give_credentials_or_a_connection_error(mechanism, respon
     assert result is None or all(isinstance(part, str) for part in result)
 
 
-def test_amqplain_parsing_is_linear():
+def test_sasl_parsing_is_linear():
     assert_linear(lambda n: wide_table(n)[4:], lambda raw: credentials("AMQPLAIN", raw))
+    assert_linear(lambda n: b"\0user\0" + b"p" * n, lambda raw: credentials("PLAIN", raw))
 
 
 def test_malformed_plain_response_is_not_logged():
