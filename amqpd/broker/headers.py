@@ -1,8 +1,9 @@
 """Editing a message's raw property bytes: its headers table, expiration and reply_to.
 
 Only messages the broker changes pass through here (dead-lettered ones, those published with
-a BCC header, and direct reply-to requests). Everything it does not touch keeps its exact encoding: the other properties, and
-each header value with its original field type, as RabbitMQ's decode/re-encode preserves them.
+a BCC header, and direct reply-to requests). Everything it does not touch keeps its exact
+encoding: the other properties, and each header value with its original field type, as
+RabbitMQ's decode/re-encode preserves them.
 """
 
 from __future__ import annotations

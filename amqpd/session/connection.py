@@ -112,7 +112,8 @@ class Connection:
     def feed(self, data: bytes, max_frames: int = 0) -> bool:
         """Process received bytes; replies and deliveries land in the outbox.
 
-        With max_frames, stop after that many frames and return True when complete frames
+        With max_frames, stop after that many frames (a method frame counts one more per KiB)
+        and return True when complete frames
         remain buffered: the server lets other connections run, then calls feed(b"") again.
         Once all that was buffered is handled, the publisher confirms earned go out (one
         Basic.Ack covers them).
