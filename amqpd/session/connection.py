@@ -113,8 +113,8 @@ class Connection:
         """Process received bytes; replies and deliveries land in the outbox.
 
         With max_frames, stop after that many frames (a method frame counts one more per KiB)
-        and return True when complete frames
-        remain buffered: the server lets other connections run, then calls feed(b"") again.
+        and return True when complete frames remain buffered: the server lets other
+        connections run, then calls feed(b"") again.
         Once all that was buffered is handled, the publisher confirms earned go out (one
         Basic.Ack covers them).
         """
