@@ -1,8 +1,9 @@
-"""Editing a message's raw property bytes: its headers table and its expiration.
+"""Editing a message's raw property bytes: its headers table, expiration and reply_to.
 
-Only messages the broker changes pass through here (dead-lettered ones, and those published with
-a BCC header). Everything it does not touch keeps its exact encoding: the other properties, and
-each header value with its original field type, as RabbitMQ's decode/re-encode preserves them.
+Only messages the broker changes pass through here (dead-lettered ones, those published with
+a BCC header, and direct reply-to requests). Everything it does not touch keeps its exact
+encoding: the other properties, and each header value with its original field type, as
+RabbitMQ's decode/re-encode preserves them.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from pamqp import decode
-
+from amqpd.protocol import tables
 from amqpd.protocol.properties import _LAYOUT, HEADERS_FLAG
 
 EXPIRATION_FLAG = 0x0100
+REPLY_TO_FLAG = 0x0200
 _U32 = struct.Struct(">I")
 
 Field = tuple[bytes, bytes]  # key, encoded value (type octet and payload)
@@ -56,6 +57,17 @@ class Properties:
         value = self.encoded.get(EXPIRATION_FLAG)
         return value[1:].decode("utf-8", "replace") if value is not None else None
 
+    @property
+    def reply_to(self) -> str | None:
+        value = self.encoded.get(REPLY_TO_FLAG)
+        return value[1:].decode("utf-8", "replace") if value is not None else None
+
+    @reply_to.setter
+    def reply_to(self, name: str) -> None:
+        raw = name.encode("utf-8")
+        self.encoded[REPLY_TO_FLAG] = bytes((len(raw),)) + raw
+        self.flags |= REPLY_TO_FLAG
+
     def drop_expiration(self) -> None:
         self.encoded.pop(EXPIRATION_FLAG, None)
         self.flags &= ~EXPIRATION_FLAG
@@ -73,9 +85,9 @@ def table_fields(table: bytes) -> list[Field]:
     while pos < end:
         key = table[pos + 1:pos + 1 + table[pos]]
         pos += 1 + table[pos]
-        size, _ = decode.embedded_value(table[pos:end])
-        fields.append((key, table[pos:pos + size]))
-        pos += size
+        stop = tables.skip_value(table, pos, end)
+        fields.append((key, table[pos:stop]))
+        pos = stop
     return fields
 
 
@@ -90,7 +102,7 @@ def lookup(fields: list[Field], key: bytes) -> bytes | None:
 
 def value(encoded: bytes) -> Any:
     """The decoded value of an encoded field value."""
-    return decode.embedded_value(encoded)[1]
+    return tables.decode_value(encoded, 0, len(encoded))[0]
 
 
 def array_items(encoded: bytes) -> list[bytes]:
@@ -98,9 +110,9 @@ def array_items(encoded: bytes) -> list[bytes]:
     end = 5 + _U32.unpack_from(encoded, 1)[0]
     pos, items = 5, []
     while pos < end:
-        size, _ = decode.embedded_value(encoded[pos:end])
-        items.append(encoded[pos:pos + size])
-        pos += size
+        stop = tables.skip_value(encoded, pos, end)
+        items.append(encoded[pos:stop])
+        pos = stop
     return items
 
 

@@ -51,7 +51,7 @@ class Message:
     @classmethod
     def restore(cls, message_id: int, exchange: str, routing_key: str, raw_properties: bytes, body: bytes) -> "Message":
         """A message read back from the store."""
-        header = parse_content_header(struct.pack(">HHQ", 60, 0, len(body)) + raw_properties)
+        header = parse_content_header(struct.pack(">HHQ", 60, 0, len(body)) + raw_properties, check_headers=False)
         return cls(exchange, routing_key, raw_properties, body, header.delivery_mode, header.priority,
                    header.expiration, message_id)
 

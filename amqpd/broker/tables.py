@@ -2,12 +2,13 @@
 
 RabbitMQ compares typed values by type class: every integer width is one class, every
 floating type another, so ``10`` (any integer encoding) differs from ``10.0`` while a byte 10
-equals a long 10. pamqp decodes integers to int and floats to float, which keeps exactly the
-distinction that matters for comparing.
+equals a long 10; a timestamp is a class of its own. protocol.tables decodes every integer
+width to int, 'f' to Float32 and 'd' to float, and 'T' to Timestamp, which keeps exactly the
+distinctions that matter for comparing.
 
 Printing is another matter: RabbitMQ names the wire type in some texts (``of type 'signedint'``)
-and pamqp does not keep it. ``field_type`` names the type the way pika encodes a value (int32
-range as signedint, beyond as long; floats as double), the most common client's encoding.
+and the decoded int does not keep it. ``field_type`` names an integer's type the way pika
+encodes it (int32 range as signedint, beyond as long), the most common client's encoding.
 """
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ import datetime
 import decimal
 from typing import Any, Mapping
 
+from amqpd.protocol.tables import Float32, Timestamp
+
 
 def type_class(value: Any) -> str:
     if isinstance(value, bool):
         return "bool"
+    if isinstance(value, (Timestamp, datetime.datetime)):
+        return "timestamp"
     if isinstance(value, int):
         return "int"
     if isinstance(value, (float, decimal.Decimal)):
@@ -35,12 +40,32 @@ def type_class(value: Any) -> str:
     return type(value).__name__
 
 
-def freeze(value: Any) -> Any:
-    """A hashable, type-class-aware form of a table value (for binding identity)."""
-    if isinstance(value, dict):
-        return ("table", tuple(sorted((k, freeze(v)) for k, v in value.items())))
-    if isinstance(value, (list, tuple)):
-        return ("array", tuple(freeze(v) for v in value))
+def freeze(value: Any) -> tuple[Any, ...]:
+    """A hashable, type-class-aware form of a table value (for binding identity).
+
+    A flat tuple (containers as their kind and size, then their sorted keys and values), made
+    without recursion: nested tuples would fail to compare beyond Python's recursion limit,
+    and RabbitMQ takes tables nested as deep as a frame holds.
+    """
+    out: list[Any] = []
+    pending: list[tuple[bool, Any]] = [(False, value)]  # (is a key to emit as it is, item)
+    while pending:
+        is_key, item = pending.pop()
+        if is_key:
+            out.append(item)
+        elif isinstance(item, dict):
+            out += ("table", len(item))
+            for key in sorted(item, reverse=True):
+                pending += ((False, item[key]), (True, key))
+        elif isinstance(item, (list, tuple)):
+            out += ("array", len(item))
+            pending += ((False, v) for v in reversed(item))
+        else:
+            out += _frozen_scalar(item)
+    return tuple(out)
+
+
+def _frozen_scalar(value: Any) -> tuple[str, Any]:
     if isinstance(value, (bytes, bytearray)):
         try:
             value = bytes(value).decode("utf-8")
@@ -60,8 +85,12 @@ def field_type(value: Any) -> str:
         return "void"
     if isinstance(value, bool):
         return "bool"
+    if isinstance(value, Timestamp):
+        return "timestamp"
     if isinstance(value, int):
         return "signedint" if -(2**31) <= value < 2**31 else "long"
+    if isinstance(value, Float32):
+        return "float"
     if isinstance(value, float):
         return "double"
     if isinstance(value, decimal.Decimal):
@@ -137,13 +166,37 @@ def _erl_float(value: float) -> str:
 
 
 def erl_term(value: Any) -> str:
-    """A decoded field value printed roughly as RabbitMQ's ~p prints the Erlang term."""
+    """A decoded field value printed roughly as RabbitMQ's ~p prints the Erlang term.
+
+    Tables and arrays are walked with an explicit stack: a value can nest as deep as a frame
+    holds, and a reply text quoting it must not fail.
+    """
+    out: list[str] = []
+    pending: list[tuple[bool, Any]] = [(False, value)]  # (is literal text, item)
+    while pending:
+        literal, item = pending.pop()
+        if literal:
+            out.append(item)
+        elif isinstance(item, (Mapping, list, tuple)):
+            entries = item.items() if isinstance(item, Mapping) else ((None, v) for v in item)
+            parts: list[tuple[bool, Any]] = [(True, "[")]
+            for index, (key, v) in enumerate(entries):
+                name = "" if key is None else _scalar_term(str(key)) + ","
+                parts += [(True, ("," if index else "") + "{" + name + field_type(v) + ","), (False, v), (True, "}")]
+            parts.append((True, "]"))
+            pending += reversed(parts)
+        else:
+            out.append(_scalar_term(item))
+    return "".join(out)
+
+
+def _scalar_term(value: Any) -> str:
     if value is None:
         return "undefined"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
-        return str(value)
+        return str(int(value))
     if isinstance(value, float):
         return _erl_float(value)
     if isinstance(value, decimal.Decimal):
@@ -151,15 +204,10 @@ def erl_term(value: Any) -> str:
         unscaled = int("".join(map(str, digits)) or "0") * (-1 if sign else 1)
         scale = -exponent if isinstance(exponent, int) else 0
         return f"{{{scale},{unscaled}}}"
-    if isinstance(value, str):
-        return _erl_binary(value.encode("utf-8"))
+    if isinstance(value, str):  # a key that is not UTF-8 was decoded with surrogate escapes
+        return _erl_binary(value.encode("utf-8", "surrogateescape"))
     if isinstance(value, (bytes, bytearray, memoryview)):
         return _erl_binary(bytes(value))
     if isinstance(value, datetime.datetime):
         return str(int(value.timestamp()))
-    if isinstance(value, Mapping):
-        items = ",".join(f"{{{erl_term(str(k))},{field_type(v)},{erl_term(v)}}}" for k, v in value.items())
-        return f"[{items}]"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(f"{{{field_type(v)},{erl_term(v)}}}" for v in value) + "]"
     return repr(value)

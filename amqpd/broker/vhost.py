@@ -139,9 +139,9 @@ class VirtualHost:
             return existing
         arguments.validate_exchange(args, rs)
         exchange = EXCHANGE_TYPES[kind](name, durable, auto_delete, internal, args)
-        self.exchanges[name] = exchange
-        if durable and self.store is not None:
+        if durable and self.store is not None:  # stored before it exists: a failure leaves nothing
             self.store.save_exchange(self.name, exchange)
+        self.exchanges[name] = exchange
         return exchange
 
     def delete_exchange(self, name: str, if_unused: bool = False) -> None:
@@ -216,16 +216,19 @@ class VirtualHost:
             existing.touch()
             return existing
         arguments.validate_queue(args, durable, exclusive, auto_delete, rs)
-        queue = self.new_queue(name, durable, owner if exclusive else None, auto_delete, args)
-        if durable and self.store is not None:
-            queue.store_id = self.store.save_queue(queue)
-        return queue
+        return self.new_queue(name, durable, owner if exclusive else None, auto_delete, args, save=True)
 
     def new_queue(self, name: str, durable: bool, owner: Hashable | None, auto_delete: bool,
-                  args: dict[str, Any]) -> Queue:
-        """Add a queue object (durable ones get the store, to keep their persistent messages)."""
+                  args: dict[str, Any], save: bool = False) -> Queue:
+        """Add a queue object (durable ones get the store, to keep their persistent messages).
+
+        With save, a durable queue is written to the store before it is added, so a failure
+        there leaves no queue that acknowledges messages the store will never hold.
+        """
         store = self.store if durable else None
         queue = Queue(name, self.name, durable, owner, auto_delete, args, store, self.queue_window, self)
+        if save and store is not None:
+            queue.store_id = store.save_queue(queue)
         self.queues[name] = queue
         return queue
 
@@ -306,16 +309,21 @@ class VirtualHost:
             problem = validate_x_match(args)
             if problem:
                 raise ChannelError(errors.PRECONDITION_FAILED, problem)
-        if source.bind(destination, routing_key, args) and self._durable_binding(source, destination):
+        if source.has_binding(destination, routing_key, args):
+            return
+        if self._durable_binding(source, destination):  # stored first: a failure leaves nothing
             self.store.save_binding(self.name, source.name, isinstance(destination, Queue),  # type: ignore[union-attr]
                                     destination.name, routing_key, args)
+        source.bind(destination, routing_key, args)
 
     def _unbind(self, source: Exchange, destination: Queue | Exchange, routing_key: str, args: dict[str, Any]) -> None:
-        if source.unbind(destination, routing_key, args):
-            if self._durable_binding(source, destination):
-                self.store.delete_binding(self.name, source.name, isinstance(destination, Queue),  # type: ignore[union-attr]
-                                          destination.name, routing_key, args)
-            self._maybe_auto_delete_exchange(source)
+        if not source.has_binding(destination, routing_key, args):
+            return
+        if self._durable_binding(source, destination):
+            self.store.delete_binding(self.name, source.name, isinstance(destination, Queue),  # type: ignore[union-attr]
+                                      destination.name, routing_key, args)
+        source.unbind(destination, routing_key, args)
+        self._maybe_auto_delete_exchange(source)
 
     def _durable_binding(self, source: Exchange, destination: Queue | Exchange) -> bool:
         """RabbitMQ keeps a binding across restarts when both of its ends are durable."""

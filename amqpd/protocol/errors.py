@@ -90,6 +90,18 @@ class FatalFrameError(ConnectionError):
     """
 
 
+class InternalError(ConnectionError):
+    """541 with RabbitMQ's bare text and no method ids: what its channel process answers when it
+    crashes on input it only parses later, such as a content header's property list."""
+
+    def __init__(self) -> None:
+        super().__init__(INTERNAL_ERROR, "")
+        self.text = REPLY_NAMES[INTERNAL_ERROR]
+
+    def with_method(self, class_id: int, method_id: int) -> "AMQPError":
+        return self
+
+
 class SilentClose(Exception):
     """End the connection at once without a frame: what RabbitMQ's reader does when it crashes
     on a method with unknown class/method ids."""

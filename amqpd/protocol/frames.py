@@ -15,7 +15,7 @@ from typing import Any, Iterator
 from pamqp import commands, encode
 from pamqp import frame as pamqp_frame
 
-from amqpd.protocol import errors
+from amqpd.protocol import errors, tables
 from amqpd.protocol.erlang import Atom
 
 FRAME_METHOD = 1
@@ -118,10 +118,56 @@ def decode_method(payload: bytes) -> tuple[int, Any]:
             tag, bits = _U64_BIT.unpack_from(payload, 4)
             return index, Ack(tag, bool(bits & 1))
         method = method_class()
-        method.unmarshal(payload[4:])
+        _unmarshal(method, payload)
     except (struct.error, IndexError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"cannot decode {method_class.__name__}: {exc}") from exc
     return index, method
+
+
+_FIXED_ARGUMENTS = {"octet": struct.Struct(">B"), "short": struct.Struct(">H"), "long": _U32,
+                    "longlong": struct.Struct(">q")}
+_PLANS: dict[type, tuple[tuple[str, str], ...]] = {}  # method class -> (attribute, AMQP type) in wire order
+
+
+def _unmarshal(method: Any, payload: bytes) -> None:
+    """Set a pamqp method's attributes from its arguments (after the 4 id bytes), as pamqp's own
+    unmarshal would, but at offsets into the payload: pamqp slices the remaining payload at
+    every field and decodes tables recursively, which is quadratic and depth-limited."""
+    plan = _PLANS.get(type(method))
+    if plan is None:
+        plan = _PLANS[type(method)] = tuple((name, method.amqp_type(name)) for name in method.__slots__)
+    pos, bit = 4, 0
+    for name, kind in plan:
+        if kind == "bit":
+            setattr(method, name, bool(payload[pos] & (1 << bit)))
+            bit += 1
+            if bit == 8:
+                pos, bit = pos + 1, 0
+            continue
+        if bit:
+            pos, bit = pos + 1, 0
+        if kind == "shortstr":
+            stop = pos + 1 + payload[pos]
+            if stop > len(payload):
+                raise ValueError("short string overruns the frame")
+            value: Any = payload[pos + 1 : stop].decode("utf-8")
+        elif kind == "longstr":
+            stop = pos + 4 + _U32.unpack_from(payload, pos)[0]
+            if stop > len(payload):
+                raise ValueError("long string overruns the frame")
+            raw = payload[pos + 4 : stop]
+            try:
+                value = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                value = raw
+        elif kind == "table":
+            value, stop = tables.decode_table(payload, pos)
+        else:
+            packer = _FIXED_ARGUMENTS[kind]  # KeyError: a type no method of ours carries
+            (value,) = packer.unpack_from(payload, pos)
+            stop = pos + packer.size
+        setattr(method, name, value)
+        pos = stop
 
 
 def encode_method(channel: int, method: Any) -> bytes:
@@ -132,17 +178,9 @@ def encode_method(channel: int, method: Any) -> bytes:
 def connection_start(server_properties: dict[str, Any], mechanisms: str, locales: str) -> bytes:
     """Connection.Start 0-9 with the server properties in the given key order, as RabbitMQ
     sends them (pamqp's encoder sorts table keys)."""
-    payload = (_METHOD_ID.pack(10, 10) + b"\x00\x09" + _ordered_table(server_properties)
+    payload = (_METHOD_ID.pack(10, 10) + b"\x00\x09" + tables.encode_table(server_properties)
                + encode.long_string(mechanisms) + encode.long_string(locales))
     return _FRAME_HEAD.pack(FRAME_METHOD, 0, len(payload)) + payload + b"\xce"
-
-
-def _ordered_table(table: dict[str, Any]) -> bytes:
-    items = b"".join(
-        encode.short_string(key) + (b"F" + _ordered_table(value) if isinstance(value, dict)
-                                    else encode.encode_table_value(value))
-        for key, value in table.items())
-    return _U32.pack(len(items)) + items
 
 
 def shortstr(value: str) -> bytes:

@@ -2,8 +2,10 @@
 
 A delivery writes the client's property bytes back out verbatim, so the broker never decodes
 what it only forwards. ``scan`` walks the flag word once to validate the layout and pick out
-delivery_mode, priority, expiration, user_id and where the headers table starts; the table
-itself is decoded only when a headers exchange or a feature asks for it.
+delivery_mode, priority, expiration, user_id and where the headers table starts. The headers
+table is checked there (walked, nothing built: RabbitMQ refuses a message whose table does not
+parse, and a client would fail to decode it on delivery) and decoded only when a headers
+exchange or a feature asks for it.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from pamqp import commands, decode
+from pamqp import commands
+
+from amqpd.protocol import tables
 
 _CONTENT_PREFIX = struct.Struct(">HHQH")
-_U32 = struct.Struct(">I")
 
 # (flag bit, kind) in wire order; kinds: s = short string, t = table, o = octet, q = u64
 _LAYOUT = (
@@ -51,10 +54,11 @@ class ContentHeader:
     user_id: str | None
 
 
-def parse_content_header(payload: bytes) -> ContentHeader:
+def parse_content_header(payload: bytes, check_headers: bool = True) -> ContentHeader:
     """Validate a content header payload and pick out the properties routing needs.
 
-    Raises ValueError when the layout is malformed.
+    Raises ValueError when the layout is malformed, tables.TableError when the headers table is
+    (unchecked with check_headers=False: a message stored before this check was made).
     """
     if len(payload) < 14:
         raise ValueError("content header too short")
@@ -76,9 +80,12 @@ def parse_content_header(payload: bytes) -> ContentHeader:
             elif bit == 0x0010:
                 user_id = payload[pos + 1 : stop].decode("utf-8", "replace")
         elif kind == "t":
-            if pos + 4 > end:
+            if check_headers:
+                stop = tables.skip_table(payload, pos, end)
+            elif pos + 4 > end:
                 raise ValueError("property list is truncated")
-            stop = pos + 4 + _U32.unpack_from(payload, pos)[0]
+            else:
+                stop = pos + 4 + int.from_bytes(payload[pos : pos + 4], "big")
         elif kind == "o":
             stop = pos + 1
             if bit == 0x1000:
@@ -104,16 +111,7 @@ def decode_headers(raw_properties: bytes) -> dict[str, Any]:
     for bit, _kind in _LAYOUT[:2]:
         if flags & bit:
             pos += 1 + raw_properties[pos]
-    _, table = decode.field_table(raw_properties[pos:])
-    return table
-
-
-def decode_properties(raw_properties: bytes) -> commands.Basic.Properties:
-    """Every property, decoded by pamqp: for tests and the rare feature that needs them all."""
-    (flags,) = struct.unpack_from(">H", raw_properties, 0)
-    props = commands.Basic.Properties()
-    props.unmarshal(flags, raw_properties[2:])
-    return props
+    return tables.decode_table(raw_properties, pos)[0]
 
 
 def encode_properties(props: commands.Basic.Properties) -> bytes:

@@ -110,8 +110,9 @@ class Channel:
             raise errors.ConnectionError(errors.UNEXPECTED_FRAME, self._expected())
         try:
             header = parse_content_header(payload)
-        except ValueError as exc:
-            raise errors.ConnectionError(errors.FRAME_ERROR, f"malformed content header: {exc}") from None
+        except ValueError as exc:  # RabbitMQ: 541 INTERNAL_ERROR with no method ids
+            self.connection.log.warning("malformed content header", reason=str(exc))
+            raise errors.InternalError() from None
         if header.class_id != 60:
             raise errors.ConnectionError(
                 errors.UNEXPECTED_FRAME,

@@ -8,16 +8,15 @@ RabbitMQ sends them.
 from __future__ import annotations
 
 import itertools
-import struct
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import structlog
-from pamqp import commands, decode
+from pamqp import commands
 
 from amqpd.broker.node import COMPATIBLE_VERSION, PRODUCT, Node
 from amqpd.broker.vhost import VirtualHost
-from amqpd.protocol import erlang, errors, frames
+from amqpd.protocol import erlang, errors, frames, tables
 from amqpd.session.channel import Channel
 
 log = structlog.get_logger("amqpd.connection")
@@ -131,8 +130,9 @@ class Connection:
     def feed(self, data: bytes, max_frames: int = 0) -> bool:
         """Process received bytes; replies and deliveries land in the outbox.
 
-        With max_frames, stop after that many frames and return True when complete frames
-        remain buffered: the server lets other connections run, then calls feed(b"") again.
+        With max_frames, stop after that many frames (a method frame counts one more per KiB)
+        and return True when complete frames remain buffered: the server lets other
+        connections run, then calls feed(b"") again.
         Once all that was buffered is handled, the publisher confirms earned go out (one
         Basic.Ack covers them).
         """
@@ -155,8 +155,10 @@ class Connection:
                 self._on_frame(ftype, channel, payload)
                 if self.state == "closed":
                     break
-                handled += 1
-                if handled == max_frames:
+                # a method frame weighs one frame per KiB: decoding and applying its tables is
+                # linear in its size, and a turn must stay short for the other connections
+                handled += 1 + (len(payload) >> 10 if ftype == frames.FRAME_METHOD else 0)
+                if max_frames and handled >= max_frames:
                     stopped = True
                     break
         except errors.ConnectionError as exc:
@@ -288,17 +290,21 @@ class Connection:
         return self.transport.peer_cert_cn
 
     def _credentials(self, mechanism: str, response: Any) -> tuple[str, str]:
-        """User and password from a PLAIN or AMQPLAIN response; any fault is a ConnectionError."""
+        """User and password from a PLAIN or AMQPLAIN response; any fault is a ConnectionError.
+
+        A malformed response gets RabbitMQ's 502 text with the response left out: it holds the
+        password, and the text is logged.
+        """
         raw = response.encode("utf-8") if isinstance(response, str) else bytes(response or b"")
         if mechanism == "PLAIN":
             parts = raw.split(b"\x00")
             if len(parts) != 3 or parts[0]:
-                raise errors.ConnectionError(errors.ACCESS_REFUSED, f"response {raw!r} invalid")
+                raise errors.ConnectionError(errors.SYNTAX_ERROR, "response <<...>> invalid")
             return parts[1].decode("utf-8", "replace"), parts[2].decode("utf-8", "replace")
         if mechanism == "AMQPLAIN":
             try:
-                _, table = decode.field_table(len(raw).to_bytes(4, "big") + raw)
-            except (ValueError, IndexError, struct.error):
+                table = tables.decode_table(len(raw).to_bytes(4, "big") + raw)[0]
+            except ValueError:
                 table = {}
             login, password = table.get("LOGIN"), table.get("PASSWORD")
             if isinstance(login, bytes):

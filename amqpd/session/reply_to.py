@@ -13,11 +13,11 @@ import base64
 import os
 from typing import TYPE_CHECKING
 
+from amqpd.broker.headers import Properties
 from amqpd.broker.message import Message
 from amqpd.broker.queue import Queue
 from amqpd.protocol import errors
 from amqpd.protocol.errors import ChannelError
-from amqpd.protocol.properties import decode_properties, encode_properties
 
 if TYPE_CHECKING:
     from amqpd.session.channel import Channel
@@ -38,15 +38,16 @@ def reply_queue(channel: "Channel", no_ack: bool) -> Queue:
 
 
 def rewrite(channel: "Channel", message: Message) -> Message:
-    """A request whose reply_to names the pseudo-queue gets the channel's reply queue instead."""
+    """A request whose reply_to names the pseudo-queue gets the channel's reply queue instead;
+    every other property keeps its bytes."""
     if _MARK not in message.raw_properties:  # cheap test first: this runs for every publish
         return message
-    props = decode_properties(message.raw_properties)
+    props = Properties(message.raw_properties)
     if props.reply_to != PSEUDO_QUEUE:
         return message
     queue = channel.reply_queue
     if queue is None or queue.deleted:
         raise ChannelError(errors.PRECONDITION_FAILED, "fast reply consumer does not exist")
     props.reply_to = queue.name
-    return Message(message.exchange, message.routing_key, encode_properties(props), message.body,
+    return Message(message.exchange, message.routing_key, props.encode(), message.body,
                    2 if message.persistent else 1, message.priority, message.expiration)

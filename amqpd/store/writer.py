@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import structlog
 import trio
-from pamqp import decode, encode
 
+from amqpd.protocol import tables
 from amqpd.store.sqlite import Op, Recovered, SqliteEngine
 
 if TYPE_CHECKING:
@@ -34,30 +34,15 @@ def encode_table(table: dict[str, Any]) -> bytes:
     """Arguments as an AMQP field table that decodes back to exactly the values it was given.
 
     The type classes RabbitMQ compares survive (1 and 1.0 stay different); floats are written
-    as doubles (pamqp's default 32-bit float would turn 0.1 into 0.10000000149), and a long
-    string that is not UTF-8 (which pamqp decodes to bytes) is written back as the long
-    string it was. Keys are sorted, so equal tables, such as the arguments of a binding
+    as doubles, and a long string that is not UTF-8 (decoded to bytes) is written back as the
+    long string it was. Keys are sorted, so equal tables, such as the arguments of a binding
     declared and later removed with its keys in another order, store as the same bytes.
     """
-    data = b"".join(encode.short_string(key) + _encode_value(table[key]) for key in sorted(table))
-    return len(data).to_bytes(4, "big") + data
-
-
-def _encode_value(value: Any) -> bytes:
-    if isinstance(value, float):
-        return b"d" + encode.double(value)
-    if isinstance(value, bytes):
-        return b"S" + len(value).to_bytes(4, "big") + value
-    if isinstance(value, dict):
-        return b"F" + encode_table(value)
-    if isinstance(value, list):
-        data = b"".join(_encode_value(item) for item in value)
-        return b"A" + len(data).to_bytes(4, "big") + data
-    return encode.encode_table_value(value)
+    return tables.encode_table(table, store_form=True)
 
 
 def decode_table(raw: bytes) -> dict[str, Any]:
-    return decode.field_table(raw)[1] if raw else {}
+    return tables.decode_table(raw)[0] if raw else {}
 
 
 class Store:
