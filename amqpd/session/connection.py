@@ -14,6 +14,7 @@ from typing import Any, Callable
 import structlog
 from pamqp import commands, decode
 
+from amqpd.auth.users import is_loopback
 from amqpd.broker.node import COMPATIBLE_VERSION, PRODUCT, Node
 from amqpd.broker.vhost import VirtualHost
 from amqpd.protocol import erlang, errors, frames
@@ -228,7 +229,7 @@ class Connection:
     def _on_start_ok(self, method: commands.Connection.StartOk) -> None:
         self.client_properties = method.client_properties or {}
         user, password = self._credentials(method.mechanism, method.response)
-        from_loopback = self.peer is None or self.peer[0] in ("127.0.0.1", "::1") or self.peer[0].startswith("127.")
+        from_loopback = self.peer is None or is_loopback(self.peer[0])
         if self.node.users.authenticate(user, password, from_loopback) is None:
             self._refuse_login(user, method.mechanism)
             return
@@ -288,6 +289,9 @@ class Connection:
         vhost = self.node.vhosts.get(method.virtual_host)
         if vhost is None:
             raise errors.ConnectionError(errors.NOT_ALLOWED, f"vhost {method.virtual_host} not found")
+        if self.node.permissions.get(self.user, vhost.name) is None:
+            raise errors.ConnectionError(
+                errors.NOT_ALLOWED, f"access to vhost '{vhost.name}' refused for user '{self.user}'")
         self.vhost = vhost
         self.state = "opened"
         self.node.connections.add(self)

@@ -265,10 +265,11 @@ def test_log_level_warning_hides_info(amqpd):
 
 
 def test_config_file_sets_options_and_cli_overrides(amqpd, tmp_path, busy_port):
-    """A TOML file sets vhosts, users, heartbeat, channel_max and port; --port and --channel-max override it."""
+    """A TOML file sets vhosts, users, permissions, heartbeat, channel_max and port; --port and --channel-max
+    override it."""
     path = tmp_path / "amqpd.toml"
     path.write_text(f'port = {busy_port}\nheartbeat = 17\nchannel-max = 100\nvhosts = ["app"]\n'
-                    '[users]\nalice = "wonderland"\n')
+                    'permissions = { alice = ["app"] }\n[users]\nalice = "wonderland"\n')
     server = amqpd("--config", str(path), "--port", "0", "--channel-max", "50")
     port = server.started()
     assert port != busy_port
@@ -340,4 +341,21 @@ def test_console_script(amqpd):
     port = server.started()
     assert round_trip(port) == b"ping"
     server.proc.send_signal(signal.SIGINT)
+    assert server.finish()[0] == 0
+
+
+def test_passwords_from_files_stay_out_of_the_command_line(amqpd, tmp_path):
+    """--users-file and --default-pass-file: the users log in, and no password is in the process's argv."""
+    users = tmp_path / "users"
+    users.write_text("alice:al1ce-secret\n")
+    secret = tmp_path / "admin-pass"
+    secret.write_text("adm1n-secret\n")
+    server = amqpd("--port", "0", "--default-user", "admin", "--default-pass-file", str(secret),
+                   "--users-file", str(users), "--permission", "alice:/")
+    port = server.started()
+    assert round_trip(port, "admin", "adm1n-secret") == b"ping"
+    assert round_trip(port, "alice", "al1ce-secret") == b"ping"
+    cmdline = Path(f"/proc/{server.proc.pid}/cmdline").read_bytes()
+    assert b"secret" not in cmdline and str(users).encode() in cmdline
+    server.proc.send_signal(signal.SIGTERM)
     assert server.finish()[0] == 0
