@@ -10,6 +10,7 @@ from amqpd.broker.recovery import restore
 from amqpd.broker.timers import Timers
 from amqpd.broker.vhost import VirtualHost
 from amqpd.config import Settings
+from amqpd.logs import LogLimiter
 
 if TYPE_CHECKING:
     from amqpd.store.writer import Store
@@ -31,6 +32,7 @@ class Node:
         self.permissions = PermissionTable()
         self.connections: set[Any] = set()
         self.timers = Timers()  # deadlines of every vhost's queues; the server runs them
+        self.log_limiter = LogLimiter()  # for the lines a client causes at will (failed connections)
         self.users.add(settings.default_user, settings.default_pass, ["administrator"],
                        loopback_only=settings.default_user in LOOPBACK_USERS)
         for name, password in settings.users.items():

@@ -145,7 +145,7 @@ class Connection:
         except errors.ConnectionError as exc:
             self.close_with(exc)
         except errors.SilentClose as exc:
-            self.log.warning("connection aborted", reason=str(exc))
+            self.node.log_limiter.log(self.log.warning, "connection aborted", reason=str(exc))
             self._terminate()
         finally:
             received.close()
@@ -241,7 +241,7 @@ class Connection:
     def _refuse_login(self, user: str, mechanism: str) -> None:
         """A refused login: Connection.Close 403 for clients that announced
         authentication_failure_close (closed at Close-Ok or after 3 s), else a silent close."""
-        self.log.warning("authentication failed", user=user, mechanism=mechanism)
+        self.node.log_limiter.log(self.log.warning, "authentication failed", user=user, mechanism=mechanism)
         if not self.capabilities.get("authentication_failure_close"):
             self._terminate(SILENT_CLOSE_DELAY)
             return
@@ -372,7 +372,8 @@ class Connection:
         """
         if self.state in ("closing", "closed"):
             return
-        self.log.warning("connection error", code=exc.code, text=exc.text, state=self.state)
+        self.node.log_limiter.log(self.log.warning, "connection error", key=exc.code,
+                                  code=exc.code, text=exc.text, state=self.state)
         if self.state in _UNTRUSTED:
             self._terminate(SILENT_CLOSE_DELAY)
             return
@@ -404,10 +405,14 @@ class Connection:
 
     def lost(self) -> None:
         """The socket went away (or timed out): release state without sending anything."""
-        if self.state != "closed":
+        if self.state == "closed":
+            return
+        if self.state == "opened":
             self.log.info("connection lost", state=self.state)
-            self._release()
-            self.state = "closed"
+        else:  # before login or after an error: as often as a client likes, so rate-limited
+            self.node.log_limiter.log(self.log.info, "connection lost", key=self.state, state=self.state)
+        self._release()
+        self.state = "closed"
 
     # -- flow control --------------------------------------------------------------------------
 

@@ -8,16 +8,20 @@ import queue
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pika
 import pytest
 from pamqp import commands
 
+from amqpd import logs
 from tests.support.raw import RawClient
 
 PYTHON = sys.executable
@@ -359,3 +363,45 @@ def test_passwords_from_files_stay_out_of_the_command_line(amqpd, tmp_path):
     assert b"secret" not in cmdline and str(users).encode() in cmdline
     server.proc.send_signal(signal.SIGTERM)
     assert server.finish()[0] == 0
+
+
+def nested_start_ok(depth: int) -> bytes:
+    """A Connection.Start-Ok frame whose client_properties nest `depth` tables deep (4 KB at most, the
+    frame size allowed before tuning)."""
+    table = struct.pack(">I", 0)
+    for _ in range(depth):
+        entry = b"\x01aF" + table
+        table = struct.pack(">I", len(entry)) + entry
+    payload = (struct.pack(">HH", 10, 11) + table + b"\x05PLAIN" + struct.pack(">I", 12) + b"\0guest\0guest"
+               + b"\x05en_US")
+    return struct.pack(">BHI", 1, 0, len(payload)) + payload + b"\xce"
+
+
+def test_a_flood_of_hostile_handshakes_logs_a_bounded_amount(amqpd):
+    """30 clients send deeply nested tables in Start-Ok, before logging in: the log gets at most
+    LINES_PER_INTERVAL lines of each kind, each line a few kilobytes at most (a traceback, if any,
+    is cut), instead of a quarter megabyte of traceback per connection."""
+    server = amqpd("--port", "0", "--log-format", "json")
+    port = server.started()
+    frame = nested_start_ok(500)
+    assert len(frame) <= 4096
+
+    def hostile() -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as sock:
+            sock.sendall(b"AMQP\x00\x00\x09\x01" + frame)
+            received = b""
+            while data := sock.recv(65536):  # the broker closes the socket once it gave up on us
+                received += data
+            return received
+
+    with ThreadPoolExecutor(30) as pool:
+        replies = list(pool.map(lambda _: hostile(), range(30)))
+    assert all(reply.startswith(b"\x01\x00\x00") for reply in replies)  # Connection.Start, then the close
+    server.proc.send_signal(signal.SIGTERM)
+    code, stderr = server.finish()
+    assert code == 0
+    records = [json.loads(line) for line in stderr.splitlines()]
+    assert max(map(len, stderr.splitlines())) < logs.TRACEBACK_CHARS + 1024
+    kinds = Counter((r["event"], r.get("code")) for r in records if r["level"] in ("warning", "error"))
+    assert kinds and max(kinds.values()) <= logs.LINES_PER_INTERVAL
+    assert all("exception" not in r for r in records if r["event"] != "internal error while handling a frame")
