@@ -44,7 +44,10 @@ class Server:
         OSError, not wrapped in a nursery's ExceptionGroup, so it can be reported in one line.
         """
         settings = self.node.settings
-        self._listeners = await trio.open_tcp_listeners(settings.port, host=settings.host)
+        if settings.host == "::":
+            self._listeners = [await _dual_stack_listener(settings.port)]
+        else:
+            self._listeners = await trio.open_tcp_listeners(settings.port, host=settings.host)
         self.port = self._listeners[0].socket.getsockname()[1]
         return self.port
 
@@ -53,6 +56,7 @@ class Server:
         if self._listeners is None:
             await self.listen()
         host = self.node.settings.host
+        url_host = f"[{host}]" if ":" in host else host
         store = self.node.store
         try:
             async with trio.open_nursery() as nursery:
@@ -62,7 +66,8 @@ class Server:
                     store.on_failing = lambda failing: self.alarm.set("disk", failing)
                     nursery.start_soon(store.run)
                 await nursery.start(self._accept, nursery)
-                log.info(f"Server startup complete; listening on amqp://{host}:{self.port}", host=host, port=self.port)
+                log.info(f"Server startup complete; listening on amqp://{url_host}:{self.port}", host=host,
+                         port=self.port)
                 task_status.started(self.port)
         finally:
             if store is not None:
@@ -113,3 +118,18 @@ class Server:
             while self._sessions:
                 self._session_ended = trio.Event()
                 await self._session_ended.wait()
+
+
+async def _dual_stack_listener(port: int) -> trio.SocketListener:
+    """The '::' listener as RabbitMQ has it: one IPv6 socket that IPv4 clients reach too (as
+    ::ffff:a.b.c.d). trio's own listeners set IPV6_V6ONLY, which would leave IPv4 out."""
+    sock = trio.socket.socket(trio.socket.AF_INET6, trio.socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_REUSEADDR, 1)
+        sock.setsockopt(trio.socket.IPPROTO_IPV6, trio.socket.IPV6_V6ONLY, 0)
+        await sock.bind(("::", port))
+        sock.listen(trio.socket.SOMAXCONN)
+    except BaseException:
+        sock.close()
+        raise
+    return trio.SocketListener(sock)

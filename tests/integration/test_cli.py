@@ -405,3 +405,12 @@ def test_a_flood_of_hostile_handshakes_logs_a_bounded_amount(amqpd):
     kinds = Counter((r["event"], r.get("code")) for r in records if r["level"] in ("warning", "error"))
     assert kinds and max(kinds.values()) <= logs.LINES_PER_INTERVAL
     assert all("exception" not in r for r in records if r["event"] != "internal error while handling a frame")
+
+
+def test_double_colon_host_is_dual_stack(amqpd):
+    """--host :: : the start-up line shows the address in URL brackets, and IPv4 clients get in too."""
+    server = amqpd("--host", "::", "--port", "0")
+    port = int(server.wait_for(re.compile(r"Server startup complete; listening on amqp://\[::\]:(\d+)")).group(1))
+    assert round_trip(port) == b"ping"  # over 127.0.0.1
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.finish()[0] == 0
