@@ -131,7 +131,8 @@ def test_help_lists_the_options():
     result = run("--help")
     assert result.returncode == 0
     for option in ("--host", "--port", "--config", "--data-dir", "--log-level", "--log-format",
-                   "--heartbeat", "--frame-max", "--channel-max", "--vhost", "--user", "--memory-limit"):
+                   "--heartbeat", "--frame-max", "--channel-max", "--vhost", "--user", "--memory-limit",
+                   "--users-file", "--default-pass-file", "--permission"):
         assert option in result.stdout
 
 
@@ -367,12 +368,13 @@ def test_passwords_from_files_stay_out_of_the_command_line(amqpd, tmp_path):
 
 def nested_start_ok(depth: int) -> bytes:
     """A Connection.Start-Ok frame whose client_properties nest `depth` tables deep (4 KB at most, the
-    frame size allowed before tuning)."""
+    frame size allowed before tuning), with a wrong password: whether the broker can decode it or
+    not, it closes the connection without a frame (the client announced no capabilities)."""
     table = struct.pack(">I", 0)
     for _ in range(depth):
         entry = b"\x01aF" + table
         table = struct.pack(">I", len(entry)) + entry
-    payload = (struct.pack(">HH", 10, 11) + table + b"\x05PLAIN" + struct.pack(">I", 12) + b"\0guest\0guest"
+    payload = (struct.pack(">HH", 10, 11) + table + b"\x05PLAIN" + struct.pack(">I", 12) + b"\0guest\0wrong"
                + b"\x05en_US")
     return struct.pack(">BHI", 1, 0, len(payload)) + payload + b"\xce"
 
