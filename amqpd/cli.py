@@ -30,6 +30,14 @@ def _user(value: str) -> tuple[str, str]:
     return name, password
 
 
+def _permission(value: str) -> tuple[str, str]:
+    """USER:VHOST, split at the first colon (user names have none; vhost names may)."""
+    user, sep, vhost = value.partition(":")
+    if not sep or not user:
+        raise argparse.ArgumentTypeError(f"expected USER:VHOST, got {value!r}")
+    return user, vhost
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="amqpd", description="An AMQP 0-9-1 broker that RabbitMQ clients use unchanged.")
     p.add_argument("--version", action="version", version=f"amqpd {__version__}")
@@ -49,10 +57,15 @@ def parser() -> argparse.ArgumentParser:
                    help="resident memory above which publishers are blocked (default 1 GiB)")
     p.add_argument("--default-user", help="user created at start (default guest, loopback only)")
     p.add_argument("--default-pass", help="its password (default guest)")
+    p.add_argument("--default-pass-file", metavar="FILE",
+                   help="read the default user's password from FILE instead (keeps it out of the process list)")
     p.add_argument("--default-vhost", help="vhost created at start (default /)")
     p.add_argument("--vhost", dest="vhosts", action="append", metavar="NAME", help="another vhost (repeatable)")
     p.add_argument("--user", dest="users", action="append", type=_user, metavar="NAME:PASSWORD",
-                   help="another user (repeatable)")
+                   help="another user (repeatable; --users-file keeps passwords out of the process list)")
+    p.add_argument("--users-file", metavar="FILE", help="more users, one NAME:PASSWORD a line")
+    p.add_argument("--permission", dest="permissions", action="append", type=_permission, metavar="USER:VHOST",
+                   help="let USER use VHOST with full rights (repeatable; the default user may use every vhost)")
     p.add_argument("--tls-port", type=int, metavar="N", help="amqps port (default: no TLS listener; 0 picks a free one)")
     p.add_argument("--tls-cert", metavar="FILE", help="the server's certificate chain (PEM)")
     p.add_argument("--tls-key", metavar="FILE", help="its private key (PEM)")
@@ -65,7 +78,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def settings_from(argv: Sequence[str] | None) -> config.Settings:
-    """Settings from argv, the --config file and the environment; --vhost and --user add to the file's."""
+    """Settings from argv, the --config file and the environment; --vhost, --user and
+    --permission add to the file's."""
     args = parser().parse_args(argv)
     values: dict[str, Any] = {k: v for k, v in vars(args).items() if k != "config"}
     file_values = config.load_file(args.config) if args.config else {}
@@ -73,6 +87,11 @@ def settings_from(argv: Sequence[str] | None) -> config.Settings:
         values["vhosts"] = [*file_values.get("vhosts", []), *args.vhosts]
     if args.users is not None:
         values["users"] = {**file_values.get("users", {}), **dict(args.users)}
+    if args.permissions is not None:
+        permissions = {user: list(vhosts) for user, vhosts in file_values.get("permissions", {}).items()}
+        for user, vhost in args.permissions:
+            permissions.setdefault(user, []).append(vhost)
+        values["permissions"] = permissions
     return config.build(file_values, values)
 
 

@@ -32,9 +32,12 @@ class Settings:
     queue_window: int = 2048  # persistent messages per durable queue kept in memory; the rest wait on disk
     default_user: str = "guest"
     default_pass: str = "guest"
+    default_pass_file: str = ""  # when set, default_pass is read from this file (kept out of the command line)
     default_vhost: str = "/"
     vhosts: list[str] = field(default_factory=list)
     users: dict[str, str] = field(default_factory=dict)  # extra users: name -> password
+    users_file: str = ""  # more extra users, one name:password a line (`users` wins for a name in both)
+    permissions: dict[str, list[str]] = field(default_factory=dict)  # user -> vhosts it may use (full rights)
     # amqps (RabbitMQ's listeners.ssl and ssl_options): off unless tls_port is set
     tls_port: int | None = None
     tls_cert: str | None = None
@@ -67,6 +70,13 @@ class Settings:
             raise ConfigError(f"queue_window {self.queue_window} must be at least 1")
         if not self.default_user or "" in self.users:
             raise ConfigError("user names must not be empty")
+        vhosts = self.all_vhosts()
+        for user, user_vhosts in self.permissions.items():
+            if user != self.default_user and user not in self.users:
+                raise ConfigError(f"permission for unknown user {user!r}")
+            for vhost in user_vhosts:
+                if vhost not in vhosts:
+                    raise ConfigError(f"permission of user {user!r} on unknown vhost {vhost!r}")
         if self.log_format not in ("console", "json"):
             raise ConfigError(f"log_format must be console or json, not {self.log_format!r}")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
@@ -142,7 +152,7 @@ def _describe(hint: Any) -> str:
     if get_origin(hint) is list:
         return "a list of strings"
     if get_origin(hint) is dict:
-        return "a table of strings"
+        return "a table of lists of strings" if get_origin(get_args(hint)[1]) is list else "a table of strings"
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false",
             int | None: "an integer", str | None: "a string"}.get(hint, str(hint))
 
@@ -158,9 +168,49 @@ def build(file_values: dict[str, Any], cli_values: dict[str, Any], environ: dict
             except ValueError:
                 raise ConfigError(f"{var}={environ[var]!r} is not a valid {name}") from None
     merged.update({k: v for k, v in cli_values.items() if v is not None})
+    _read_secrets(merged)
     try:
         settings = Settings(**merged)
     except TypeError as exc:
         raise ConfigError(str(exc)) from None
     settings.validate()
     return settings
+
+
+def _read_secrets(merged: dict[str, Any]) -> None:
+    """Passwords from the files named by default_pass_file and users_file, so that none needs to
+    be on the command line (where every local user can read it)."""
+    if merged.get("default_pass_file"):
+        merged["default_pass"] = _read_password(merged["default_pass_file"])
+    if merged.get("users_file"):
+        merged["users"] = {**_read_users(merged["users_file"]), **merged.get("users", {})}
+
+
+def _read_text(path: str, what: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {path} is not UTF-8 text") from None
+
+
+def _read_password(path: str) -> str:
+    """The file's content without its final line break (as a secret mounted by Docker or Kubernetes)."""
+    text = _read_text(path, "password file")
+    return text[:-2] if text.endswith("\r\n") else text.removesuffix("\n")
+
+
+def _read_users(path: str) -> dict[str, str]:
+    """name:password lines (the password is everything after the first colon); blank lines and
+    lines starting with # are skipped. An error names the line, never its content."""
+    users: dict[str, str] = {}
+    for number, line in enumerate(_read_text(path, "users file").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, sep, password = line.partition(":")
+        if not sep or not name:
+            raise ConfigError(f"users file {path}, line {number}: expected NAME:PASSWORD")
+        users[name] = password
+    return users

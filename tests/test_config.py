@@ -192,3 +192,89 @@ def test_main_reports_config_errors_in_one_line(toml, capsys, monkeypatch):
     assert err.count("\n") == 1
     assert err.startswith("amqpd: error: config file ")
     assert "unknown setting 'bogus'" in err
+
+
+# -- permissions ----------------------------------------------------------------------------------
+
+def test_permissions_from_file_and_command_line(toml, monkeypatch):
+    """TOML `permissions = { user = [vhosts] }` and repeatable --permission USER:VHOST add up;
+    USER:VHOST splits at the first colon, so vhost names keep theirs."""
+    for var in config.ENVIRONMENT:
+        monkeypatch.delenv(var, raising=False)
+    path = toml('vhosts = ["staging", "a:b:c"]\npermissions = { app = ["staging", "/"] }\n'
+                '[users]\napp = "pw"\nops = "pw"\n')
+    assert load_file(path)["permissions"] == {"app": ["staging", "/"]}
+    s = cli.settings_from(["--config", path, "--permission", "ops:a:b:c", "--permission", "app:a:b:c"])
+    assert s.permissions == {"app": ["staging", "/", "a:b:c"], "ops": ["a:b:c"]}
+    assert cli.settings_from(["--config", path]).permissions == {"app": ["staging", "/"]}
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"permissions": {"nobody": ["/"]}}, "permission for unknown user 'nobody'"),
+    ({"users": {"app": "pw"}, "permissions": {"app": ["/", "staging"]}},
+     "permission of user 'app' on unknown vhost 'staging'"),
+])
+def test_permission_for_unknown_user_or_vhost_is_a_config_error(values, message):
+    with pytest.raises(ConfigError) as info:
+        build(values, {}, environ={})
+    assert str(info.value) == message
+
+
+def test_permissions_must_be_a_table_of_lists(toml):
+    path = toml('permissions = { app = "/" }\n')
+    with pytest.raises(ConfigError, match=r"permissions = \{'app': '/'\} is not a table of lists of strings"):
+        load_file(path)
+
+
+def test_cli_bad_permission_syntax_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.settings_from(["--permission", "novhost"])
+    assert info.value.code == 2
+    assert "expected USER:VHOST, got 'novhost'" in capsys.readouterr().err
+
+
+def test_main_reports_an_unknown_permission_user_in_one_line(capsys, monkeypatch):
+    for var in config.ENVIRONMENT:
+        monkeypatch.delenv(var, raising=False)
+    assert cli.main(["--permission", "ghost:/"]) == 1
+    assert capsys.readouterr().err == "amqpd: error: permission for unknown user 'ghost'\n"
+
+
+# -- secrets kept out of the command line --------------------------------------------------------
+
+def test_users_file_and_default_pass_file(tmp_path, monkeypatch):
+    """--users-file holds NAME:PASSWORD lines (colons allowed in the password, # comments and blank
+    lines skipped); --default-pass-file holds the password, its final line break dropped."""
+    for var in config.ENVIRONMENT:
+        monkeypatch.delenv(var, raising=False)
+    users = tmp_path / "users"
+    users.write_text("# team accounts\napp:s3:cr3t\n\nops: spaced pw \n")
+    secret = tmp_path / "pass"
+    secret.write_text("root-pw\n")
+    s = cli.settings_from(["--users-file", str(users), "--default-pass-file", str(secret), "--user", "ops:cli"])
+    assert s.users == {"app": "s3:cr3t", "ops": "cli"}  # --user wins for a name in both
+    assert s.default_pass == "root-pw"
+    s = build({"users_file": str(users), "default_pass": "ignored", "default_pass_file": str(secret)}, {},
+              environ={"RABBITMQ_DEFAULT_PASS": "also-ignored"})
+    assert s.users == {"app": "s3:cr3t", "ops": " spaced pw "}
+    assert s.default_pass == "root-pw"
+
+
+@pytest.mark.parametrize("content, message", [
+    ("app:pw\nno-colon-secret\n", "users file {path}, line 2: expected NAME:PASSWORD"),
+    (":pw\n", "users file {path}, line 1: expected NAME:PASSWORD"),
+])
+def test_bad_users_file_line_is_named_without_its_content(tmp_path, content, message):
+    path = tmp_path / "users"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as info:
+        build({"users_file": str(path)}, {}, environ={})
+    assert str(info.value) == message.format(path=path)
+    assert "secret" not in str(info.value)
+
+
+def test_missing_secret_files_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match=f"cannot read users file {tmp_path}/none: No such file or directory"):
+        build({"users_file": str(tmp_path / "none")}, {}, environ={})
+    with pytest.raises(ConfigError, match=f"cannot read password file {tmp_path}/none: No such file or directory"):
+        build({}, {"default_pass_file": str(tmp_path / "none")}, environ={})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import os
 from dataclasses import dataclass, field
 
@@ -39,8 +40,20 @@ class User:
     loopback_only: bool = False  # RabbitMQ's loopback_users: guest by default
 
 
+def is_loopback(address: str) -> bool:
+    """Whether a peer address is a loopback one, an IPv4 one mapped into IPv6 included (a
+    dual-stack listener sees 127.0.0.1 as ::ffff:127.0.0.1)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
 class UserTable:
-    """Who may log in; every user may use every vhost (permissions are not modelled yet)."""
+    """Who may log in (which vhosts each may use is auth/permissions.py's)."""
 
     def __init__(self) -> None:
         self.users: dict[str, User] = {}

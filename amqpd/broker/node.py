@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from amqpd.auth.permissions import PermissionTable
 from amqpd.auth.users import UserTable
 from amqpd.broker.recovery import restore
 from amqpd.broker.timers import Timers
 from amqpd.broker.vhost import VirtualHost
 from amqpd.config import Settings
+from amqpd.logs import LogLimiter
 
 if TYPE_CHECKING:
     from amqpd.store.writer import Store
@@ -27,14 +29,21 @@ class Node:
         self.store = store
         self.vhosts: dict[str, VirtualHost] = {}
         self.users = UserTable()
+        self.permissions = PermissionTable()
         self.connections: set[Any] = set()
         self.timers = Timers()  # deadlines of every vhost's queues; the server runs them
+        self.log_limiter = LogLimiter()  # for the lines a client causes at will (failed connections)
         self.users.add(settings.default_user, settings.default_pass, ["administrator"],
                        loopback_only=settings.default_user in LOOPBACK_USERS)
         for name, password in settings.users.items():
             self.users.add(name, password, loopback_only=name in LOOPBACK_USERS)
         for name in settings.all_vhosts():
             self.add_vhost(name)
+            # RabbitMQ grants the default user the default vhost; amqpd every vhost made at start
+            self.permissions.set(settings.default_user, name)
+        for user, vhosts in settings.permissions.items():
+            for name in vhosts:
+                self.permissions.set(user, name)
 
     def recover(self) -> None:
         """Rebuild durable state from the store (a start-up step, after the port is bound)."""

@@ -83,7 +83,7 @@ class ClientSession:
 
     def _drop(self, why: str) -> None:
         """Close the socket now, without a frame (timeouts)."""
-        log.info(why, conn=self.conn.id, state=self.conn.state)
+        self.node.log_limiter.log(log.info, why, conn=self.conn.id, state=self.conn.state)
         self.conn.lost()
         self.nursery.cancel_scope.cancel()
 
@@ -116,8 +116,9 @@ class ClientSession:
         """Hand bytes to the connection, FRAMES_PER_TURN frames at a time (True: frames remain)."""
         try:
             return self.conn.feed(data, FRAMES_PER_TURN)
-        except Exception:  # a bug must cost one connection, never the broker
-            log.exception("internal error while handling a frame", conn=self.conn.id)
+        except Exception as exc:  # a bug must cost one connection, never the broker (nor the disk: bounded)
+            self.node.log_limiter.log(log.error, "internal error while handling a frame", conn=self.conn.id,
+                                      exc_info=exc)
             self.conn.close_with(errors.ConnectionError(errors.INTERNAL_ERROR, "internal error"))
             return False
 
@@ -179,6 +180,7 @@ class ClientSession:
                 continue
             misses += 1
             if misses >= 2:
-                log.warning("missed heartbeats from client", conn=self.conn.id, timeout=heartbeat)
+                self.node.log_limiter.log(log.warning, "missed heartbeats from client", conn=self.conn.id,
+                                          timeout=heartbeat)
                 self._drop("heartbeat timeout")
                 return

@@ -73,9 +73,13 @@ class Server:
         """The listeners on one port; a failure is an OSError whose filename is the address."""
         host = self.node.settings.host
         try:
+            if host == "::":
+                tcp = [await _dual_stack_listener(port)]
+            else:
+                tcp = await trio.open_tcp_listeners(port, host=host)
             if context is None:
-                return await trio.open_tcp_listeners(port, host=host)
-            return await trio.open_ssl_over_tcp_listeners(port, context, host=host)
+                return tcp
+            return [trio.SSLListener(listener, context, https_compatible=False) for listener in tcp]
         except OSError as exc:
             raise OSError(exc.errno, exc.strerror, f"{host}:{port}") from None
 
@@ -84,6 +88,7 @@ class Server:
         if self._listeners is None:
             await self.listen()
         host = self.node.settings.host
+        url_host = f"[{host}]" if ":" in host else host
         store = self.node.store
         try:
             async with trio.open_nursery() as nursery:
@@ -94,8 +99,10 @@ class Server:
                     nursery.start_soon(store.run)
                 await nursery.start(self._accept, nursery)
                 if self.tls_port is not None:
-                    log.info(f"started TLS listener on amqps://{host}:{self.tls_port}", host=host, port=self.tls_port)
-                log.info(f"Server startup complete; listening on amqp://{host}:{self.port}", host=host, port=self.port)
+                    log.info(f"started TLS listener on amqps://{url_host}:{self.tls_port}", host=host,
+                             port=self.tls_port)
+                log.info(f"Server startup complete; listening on amqp://{url_host}:{self.port}", host=host,
+                         port=self.port)
                 task_status.started(self.port)
         finally:
             if store is not None:
@@ -155,3 +162,18 @@ def _socket(listener: trio.SocketListener | trio.SSLListener[trio.SocketStream])
 def _port(listener: trio.SocketListener | trio.SSLListener[trio.SocketStream]) -> int:
     port: int = _socket(listener).getsockname()[1]
     return port
+
+
+async def _dual_stack_listener(port: int) -> trio.SocketListener:
+    """The '::' listener as RabbitMQ has it: one IPv6 socket that IPv4 clients reach too (as
+    ::ffff:a.b.c.d). trio's own listeners set IPV6_V6ONLY, which would leave IPv4 out."""
+    sock = trio.socket.socket(trio.socket.AF_INET6, trio.socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_REUSEADDR, 1)
+        sock.setsockopt(trio.socket.IPPROTO_IPV6, trio.socket.IPV6_V6ONLY, 0)
+        await sock.bind(("::", port))
+        sock.listen(trio.socket.SOMAXCONN)
+    except BaseException:
+        sock.close()
+        raise
+    return trio.SocketListener(sock)

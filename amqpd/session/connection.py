@@ -14,6 +14,7 @@ from typing import Any, Callable
 import structlog
 from pamqp import commands
 
+from amqpd.auth.users import is_loopback
 from amqpd.broker.node import COMPATIBLE_VERSION, PRODUCT, Node
 from amqpd.broker.vhost import VirtualHost
 from amqpd.protocol import erlang, errors, frames, tables
@@ -164,7 +165,7 @@ class Connection:
         except errors.ConnectionError as exc:
             self.close_with(exc)
         except errors.SilentClose as exc:
-            self.log.warning("connection aborted", reason=str(exc))
+            self.node.log_limiter.log(self.log.warning, "connection aborted", reason=str(exc))
             self._terminate()
         finally:
             received.close()
@@ -252,7 +253,7 @@ class Connection:
 
     def _on_start_ok(self, method: commands.Connection.StartOk) -> None:
         self.client_properties = method.client_properties or {}
-        from_loopback = self.peer is None or self.peer[0] in ("127.0.0.1", "::1") or self.peer[0].startswith("127.")
+        from_loopback = self.peer is None or is_loopback(self.peer[0])
         user: str | None
         if method.mechanism == "EXTERNAL":
             user = self._external_user()
@@ -271,7 +272,7 @@ class Connection:
     def _refuse_login(self, user: str | None, mechanism: str) -> None:
         """A refused login: Connection.Close 403 for clients that announced
         authentication_failure_close (closed at Close-Ok or after 3 s), else a silent close."""
-        self.log.warning("authentication failed", user=user, mechanism=mechanism)
+        self.node.log_limiter.log(self.log.warning, "authentication failed", user=user, mechanism=mechanism)
         if not self.capabilities.get("authentication_failure_close"):
             self._terminate(SILENT_CLOSE_DELAY)
             return
@@ -330,6 +331,9 @@ class Connection:
         vhost = self.node.vhosts.get(method.virtual_host)
         if vhost is None:
             raise errors.ConnectionError(errors.NOT_ALLOWED, f"vhost {method.virtual_host} not found")
+        if self.node.permissions.get(self.user, vhost.name) is None:
+            raise errors.ConnectionError(
+                errors.NOT_ALLOWED, f"access to vhost '{vhost.name}' refused for user '{self.user}'")
         self.vhost = vhost
         self.state = "opened"
         self.node.connections.add(self)
@@ -410,7 +414,8 @@ class Connection:
         """
         if self.state in ("closing", "closed"):
             return
-        self.log.warning("connection error", code=exc.code, text=exc.text, state=self.state)
+        self.node.log_limiter.log(self.log.warning, "connection error", key=exc.code,
+                                  code=exc.code, text=exc.text, state=self.state)
         if self.state in _UNTRUSTED:
             self._terminate(SILENT_CLOSE_DELAY)
             return
@@ -442,10 +447,14 @@ class Connection:
 
     def lost(self) -> None:
         """The socket went away (or timed out): release state without sending anything."""
-        if self.state != "closed":
+        if self.state == "closed":
+            return
+        if self.state == "opened":
             self.log.info("connection lost", state=self.state)
-            self._release()
-            self.state = "closed"
+        else:  # before login or after an error: as often as a client likes, so rate-limited
+            self.node.log_limiter.log(self.log.info, "connection lost", key=self.state, state=self.state)
+        self._release()
+        self.state = "closed"
 
     # -- flow control --------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 WAL_MAGICS = (0x377F0682, 0x377F0683)
 WAL_HEADER, WAL_FRAME_HEADER = 32, 24
 SINGLE_ROW_READS = 4  # rows read one by one after a failed scan, to find the damaged one
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600  # the store holds message bodies: for the broker's user alone
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -112,7 +113,38 @@ class Recovered:
     problems: list[str]
 
 
+def _open_private(path: Path) -> int:
+    """Open a file, creating it if missing, readable and writable by its owner alone whatever the
+    umask and whatever mode an older amqpd left it with; returns the descriptor."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+    except OSError as exc:
+        raise StoreError(f"cannot open {path}: {exc.strerror}") from None
+    try:
+        os.fchmod(fd, PRIVATE_FILE)
+    except OSError as exc:
+        os.close(fd)
+        raise StoreError(f"cannot make {path} private (mode 600): {exc.strerror}") from None
+    return fd
+
+
+def _make_private(path: Path) -> None:
+    """Mode 600 for a file if it exists (the -wal and -shm files an earlier run left)."""
+    try:
+        os.chmod(path, PRIVATE_FILE)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise StoreError(f"cannot make {path} private (mode 600): {exc.strerror}") from None
+
+
 def _connect(path: Path) -> sqlite3.Connection:
+    """A connection to the database at path. The file is private before SQLite opens it, and the
+    -wal and -shm files SQLite creates take the database file's mode; those an earlier run left
+    are made private too."""
+    os.close(_open_private(path))
+    for suffix in ("-wal", "-shm"):
+        _make_private(path.with_name(path.name + suffix))
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
         db.execute("PRAGMA journal_mode = WAL")
@@ -201,12 +233,12 @@ class SqliteEngine:
     def __init__(self, data_dir: str | Path) -> None:
         directory = Path(data_dir)
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            directory.mkdir(PRIVATE_DIR, parents=True, exist_ok=True)  # an existing one keeps its mode
         except OSError as exc:
             raise StoreError(f"cannot create data directory {directory}: {exc.strerror}") from None
         self.path = directory / DB_NAME
         self.problems: list[str] = []
-        self._lock = os.open(directory / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        self._lock = _open_private(directory / "lock")
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -8,16 +8,20 @@ import queue
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pika
 import pytest
 from pamqp import commands
 
+from amqpd import logs
 from tests.support.raw import RawClient
 
 PYTHON = sys.executable
@@ -127,7 +131,8 @@ def test_help_lists_the_options():
     result = run("--help")
     assert result.returncode == 0
     for option in ("--host", "--port", "--config", "--data-dir", "--log-level", "--log-format",
-                   "--heartbeat", "--frame-max", "--channel-max", "--vhost", "--user", "--memory-limit"):
+                   "--heartbeat", "--frame-max", "--channel-max", "--vhost", "--user", "--memory-limit",
+                   "--users-file", "--default-pass-file", "--permission"):
         assert option in result.stdout
 
 
@@ -265,10 +270,11 @@ def test_log_level_warning_hides_info(amqpd):
 
 
 def test_config_file_sets_options_and_cli_overrides(amqpd, tmp_path, busy_port):
-    """A TOML file sets vhosts, users, heartbeat, channel_max and port; --port and --channel-max override it."""
+    """A TOML file sets vhosts, users, permissions, heartbeat, channel_max and port; --port and --channel-max
+    override it."""
     path = tmp_path / "amqpd.toml"
     path.write_text(f'port = {busy_port}\nheartbeat = 17\nchannel-max = 100\nvhosts = ["app"]\n'
-                    '[users]\nalice = "wonderland"\n')
+                    'permissions = { alice = ["app"] }\n[users]\nalice = "wonderland"\n')
     server = amqpd("--config", str(path), "--port", "0", "--channel-max", "50")
     port = server.started()
     assert port != busy_port
@@ -340,4 +346,73 @@ def test_console_script(amqpd):
     port = server.started()
     assert round_trip(port) == b"ping"
     server.proc.send_signal(signal.SIGINT)
+    assert server.finish()[0] == 0
+
+
+def test_passwords_from_files_stay_out_of_the_command_line(amqpd, tmp_path):
+    """--users-file and --default-pass-file: the users log in, and no password is in the process's argv."""
+    users = tmp_path / "users"
+    users.write_text("alice:al1ce-secret\n")
+    secret = tmp_path / "admin-pass"
+    secret.write_text("adm1n-secret\n")
+    server = amqpd("--port", "0", "--default-user", "admin", "--default-pass-file", str(secret),
+                   "--users-file", str(users), "--permission", "alice:/")
+    port = server.started()
+    assert round_trip(port, "admin", "adm1n-secret") == b"ping"
+    assert round_trip(port, "alice", "al1ce-secret") == b"ping"
+    cmdline = Path(f"/proc/{server.proc.pid}/cmdline").read_bytes()
+    assert b"secret" not in cmdline and str(users).encode() in cmdline
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.finish()[0] == 0
+
+
+def nested_start_ok(depth: int) -> bytes:
+    """A Connection.Start-Ok frame whose client_properties nest `depth` tables deep (4 KB at most, the
+    frame size allowed before tuning), with a wrong password: whether the broker can decode it or
+    not, it closes the connection without a frame (the client announced no capabilities)."""
+    table = struct.pack(">I", 0)
+    for _ in range(depth):
+        entry = b"\x01aF" + table
+        table = struct.pack(">I", len(entry)) + entry
+    payload = (struct.pack(">HH", 10, 11) + table + b"\x05PLAIN" + struct.pack(">I", 12) + b"\0guest\0wrong"
+               + b"\x05en_US")
+    return struct.pack(">BHI", 1, 0, len(payload)) + payload + b"\xce"
+
+
+def test_a_flood_of_hostile_handshakes_logs_a_bounded_amount(amqpd):
+    """30 clients send deeply nested tables in Start-Ok, before logging in: the log gets at most
+    LINES_PER_INTERVAL lines of each kind, each line a few kilobytes at most (a traceback, if any,
+    is cut), instead of a quarter megabyte of traceback per connection."""
+    server = amqpd("--port", "0", "--log-format", "json")
+    port = server.started()
+    frame = nested_start_ok(500)
+    assert len(frame) <= 4096
+
+    def hostile() -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as sock:
+            sock.sendall(b"AMQP\x00\x00\x09\x01" + frame)
+            received = b""
+            while data := sock.recv(65536):  # the broker closes the socket once it gave up on us
+                received += data
+            return received
+
+    with ThreadPoolExecutor(30) as pool:
+        replies = list(pool.map(lambda _: hostile(), range(30)))
+    assert all(reply.startswith(b"\x01\x00\x00") for reply in replies)  # Connection.Start, then the close
+    server.proc.send_signal(signal.SIGTERM)
+    code, stderr = server.finish()
+    assert code == 0
+    records = [json.loads(line) for line in stderr.splitlines()]
+    assert max(map(len, stderr.splitlines())) < logs.TRACEBACK_CHARS + 1024
+    kinds = Counter((r["event"], r.get("code")) for r in records if r["level"] in ("warning", "error"))
+    assert kinds and max(kinds.values()) <= logs.LINES_PER_INTERVAL
+    assert all("exception" not in r for r in records if r["event"] != "internal error while handling a frame")
+
+
+def test_double_colon_host_is_dual_stack(amqpd):
+    """--host :: : the start-up line shows the address in URL brackets, and IPv4 clients get in too."""
+    server = amqpd("--host", "::", "--port", "0")
+    port = int(server.wait_for(re.compile(r"Server startup complete; listening on amqp://\[::\]:(\d+)")).group(1))
+    assert round_trip(port) == b"ping"  # over 127.0.0.1
+    server.proc.send_signal(signal.SIGTERM)
     assert server.finish()[0] == 0

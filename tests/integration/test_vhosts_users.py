@@ -84,7 +84,8 @@ def test_default_vhost_setting_replaces_slash(broker_factory):
 
 def test_extra_users_log_in_and_wrong_passwords_are_refused(broker_factory):
     """Users from settings log in with their password; a wrong one gets 403 with RabbitMQ's safe text."""
-    broker = broker_factory(users={"alice": "s3cret", "bob": "pa:ss w@rd"}, vhosts=["team"])
+    broker = broker_factory(users={"alice": "s3cret", "bob": "pa:ss w@rd"}, vhosts=["team"],
+                            permissions={"alice": ["team"], "bob": ["team"]})
     for user, password in (("alice", "s3cret"), ("bob", "pa:ss w@rd")):
         conn = connect(broker, "team", user, password)
         ch = conn.channel()
