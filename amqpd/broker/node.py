@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from amqpd.auth.users import UserTable
+from amqpd.broker.memory import MemoryLedger
 from amqpd.broker.recovery import restore
 from amqpd.broker.timers import Timers
 from amqpd.broker.vhost import VirtualHost
@@ -29,6 +30,7 @@ class Node:
         self.users = UserTable()
         self.connections: set[Any] = set()
         self.timers = Timers()  # deadlines of every vhost's queues; the server runs them
+        self.memory = MemoryLedger()  # what the memory alarm weighs against settings.memory_limit
         self.users.add(settings.default_user, settings.default_pass, ["administrator"],
                        loopback_only=settings.default_user in LOOPBACK_USERS)
         for name, password in settings.users.items():
@@ -43,5 +45,6 @@ class Node:
 
     def add_vhost(self, name: str) -> VirtualHost:
         if name not in self.vhosts:
-            self.vhosts[name] = VirtualHost(name, self.store, self.settings.queue_window, self.timers)
+            self.vhosts[name] = VirtualHost(name, self.store, self.settings.queue_window, self.timers,
+                                             self.memory)
         return self.vhosts[name]
