@@ -133,6 +133,7 @@ class Connection:
 
     @property
     def output_drained(self) -> bool:
+        """Unsent output is under the low-water mark: a client paused for it is read again."""
         return len(self.outbox) + self._sending <= OUTPUT_LOW_WATER
 
     @property
@@ -162,10 +163,11 @@ class Connection:
     def feed(self, data: bytes, max_frames: int = 0) -> bool:
         """Process received bytes; replies and deliveries land in the outbox.
 
-        With max_frames, stop after that many frames, or as soon as the output is full, and
-        return True when complete frames remain buffered: the server lets other connections run
-        (or waits for the output to drain), then calls feed(b"") again. Once all that was
-        buffered is handled, the publisher confirms earned go out (one Basic.Ack covers them).
+        Stops after max_frames frames (0: no such limit), or as soon as the outbox is over its
+        high-water mark, and returns True when complete frames remain buffered: the server lets
+        other connections run (or waits for the output to drain), then calls feed(b"") again.
+        Once all that was buffered is handled, the publisher confirms earned go out (one
+        Basic.Ack covers them).
         """
         try:
             return self._feed(data, max_frames)
@@ -186,7 +188,7 @@ class Connection:
                 return False
         self.reader.feed(data)
         received = self.reader.frames()
-        outbox = self.outbox
+        outbox, high_water = self.outbox, OUTBOX_HIGH_WATER
         handled, stopped = 0, False
         try:
             for ftype, channel, payload in received:
@@ -194,7 +196,7 @@ class Connection:
                 if self.state == "closed":
                     break
                 handled += 1
-                if handled == max_frames or len(outbox) > OUTBOX_HIGH_WATER:
+                if handled == max_frames or len(outbox) > high_water:
                     stopped = True
                     break
         except errors.ConnectionError as exc:
