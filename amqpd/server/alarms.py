@@ -78,8 +78,11 @@ class ResourceAlarms:
         self.set("memory", used > self.node.settings.memory_limit)
 
     def check(self) -> None:
-        """Re-evaluate the memory alarm for what the node accounts for (cheap: runs per read)."""
-        self.update(self.node.memory.total)
+        """Re-evaluate the memory alarm for what the node accounts for (runs per read: calls set
+        only on a change)."""
+        over = self.node.memory.total > self.node.settings.memory_limit
+        if over != ("memory" in self.raised):
+            self.set("memory", over)
 
     def set_limit(self, limit: int) -> None:
         """Change the memory limit and re-evaluate at once (like rabbitmqctl set_vm_memory_high_watermark)."""
