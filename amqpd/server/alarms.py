@@ -29,7 +29,8 @@ class ResourceAlarms:
     The ledger's baseline is the resident memory at start-up; the rest is what the broker holds
     for its clients, so the alarm clears once that is gone (resident memory would not fall: the
     allocator keeps what was freed). Readers call ``check`` after each read, so a burst trips
-    the alarm at once; a poll each second notices memory given back (acks, queue deletions).
+    the alarm at once; a poll each second notices memory given back outside reads (output
+    sent, messages expired).
 
     Setting an alarm notifies nobody: as in RabbitMQ's rabbit_reader (publish_received ->
     maybe_block), a connection is blocked, and sent Connection.Blocked, only when it publishes
@@ -74,15 +75,14 @@ class ResourceAlarms:
                 conn.set_blocked(False)
 
     def update(self, used: int) -> None:
-        """Re-evaluate the memory alarm for `used` bytes of memory."""
-        self.set("memory", used > self.node.settings.memory_limit)
-
-    def check(self) -> None:
-        """Re-evaluate the memory alarm for what the node accounts for (runs per read: calls set
-        only on a change)."""
-        over = self.node.memory.total > self.node.settings.memory_limit
+        """Re-evaluate the memory alarm for `used` bytes of memory (set is called on a change only)."""
+        over = used > self.node.settings.memory_limit
         if over != ("memory" in self.raised):
             self.set("memory", over)
+
+    def check(self) -> None:
+        """Re-evaluate the memory alarm for what the node accounts for (runs after every read)."""
+        self.update(self.node.memory.total)
 
     def set_limit(self, limit: int) -> None:
         """Change the memory limit and re-evaluate at once (like rabbitmqctl set_vm_memory_high_watermark)."""
