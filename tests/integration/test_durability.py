@@ -395,6 +395,7 @@ def test_paged_queue_is_read_in_order_by_get(start):
     raw = RawClient.connect(broker.port)
     declare(raw, "big", durable=True)
     publish_all(raw, "big", 1000, _props)
+    declare(raw, "big", passive=True)  # answered once every publish before it was handled
     conn = connect(broker)
     ch = conn.channel()
     for i in range(1000):
