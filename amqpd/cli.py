@@ -54,7 +54,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--queue-window", type=int, metavar="N",
                    help="persistent messages per durable queue kept in memory; the rest stay on disk (default 2048)")
     p.add_argument("--memory-limit", type=int, metavar="BYTES",
-                   help="resident memory above which publishers are blocked (default 1 GiB)")
+                   help="memory (start-up size plus messages and buffers held) above which publishers are blocked "
+                        "(default 1 GiB; 0 blocks all publishing)")
     p.add_argument("--default-user", help="user created at start (default guest, loopback only)")
     p.add_argument("--default-pass", help="its password (default guest)")
     p.add_argument("--default-pass-file", metavar="FILE",

@@ -28,7 +28,7 @@ class Settings:
     channel_max: int = 2047
     max_message_size: int = 128 * MiB  # RabbitMQ's default; it allows at most 512 MiB
     handshake_timeout: float = 10.0
-    memory_limit: int = 1024 * MiB  # resident bytes above which publishers are blocked (0 blocks them always)
+    memory_limit: int = 1024 * MiB  # accounted bytes (amqpd.broker.memory) above which publishers are blocked (0: always)
     queue_window: int = 2048  # persistent messages per durable queue kept in memory; the rest wait on disk
     default_user: str = "guest"
     default_pass: str = "guest"

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from amqpd.auth.permissions import PermissionTable
 from amqpd.auth.users import UserTable
+from amqpd.broker.memory import MemoryLedger
 from amqpd.broker.recovery import restore
 from amqpd.broker.timers import Timers
 from amqpd.broker.vhost import VirtualHost
@@ -33,6 +34,7 @@ class Node:
         self.connections: set[Any] = set()
         self.timers = Timers()  # deadlines of every vhost's queues; the server runs them
         self.log_limiter = LogLimiter()  # for the lines a client causes at will (failed connections)
+        self.memory = MemoryLedger()  # what the memory alarm weighs against settings.memory_limit
         self.users.add(settings.default_user, settings.default_pass, ["administrator"],
                        loopback_only=settings.default_user in LOOPBACK_USERS)
         for name, password in settings.users.items():
@@ -52,5 +54,6 @@ class Node:
 
     def add_vhost(self, name: str) -> VirtualHost:
         if name not in self.vhosts:
-            self.vhosts[name] = VirtualHost(name, self.store, self.settings.queue_window, self.timers)
+            self.vhosts[name] = VirtualHost(name, self.store, self.settings.queue_window, self.timers,
+                                             self.memory)
         return self.vhosts[name]

@@ -13,6 +13,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Hashable, Protocol
 
 from amqpd.broker.entry import Entry, Paged, insert
+from amqpd.broker.memory import MemoryLedger
 from amqpd.broker.message import Message
 from amqpd.broker.queue_options import SpecialPath
 
@@ -76,6 +77,8 @@ class Queue(SpecialPath):
         self.store_id: int | None = None
         self.window = window
         self.host = host
+        # body bytes of this queue's messages in memory, ready or unacked, count in the node's ledger
+        self.memory = host.memory if host is not None else MemoryLedger()
         self.in_memory = 0  # Entry objects in ready (the rest are Paged ids)
         self._next_consumer = 0
         self._had_consumers = False
@@ -115,6 +118,7 @@ class Queue(SpecialPath):
                 return ticket
         self.ready.append(Entry(message))
         self.in_memory += 1
+        self.memory.queued += len(message.body)
         if self.consumers:
             self.dispatch()
         return ticket
@@ -149,7 +153,9 @@ class Queue(SpecialPath):
         while lane and type(lane[0]) is int and len(ids) < PAGE_SIZE:
             ids.append(lane.popleft())  # type: ignore[arg-type]
         rows = self.store.load(self.store_id, [abs(i) for i in ids])  # type: ignore[union-attr,arg-type]
-        return [Entry(Message.restore(abs(i), *rows[abs(i)]), redelivered=i < 0) for i in ids if abs(i) in rows]
+        entries = [Entry(Message.restore(abs(i), *rows[abs(i)]), redelivered=i < 0) for i in ids if abs(i) in rows]
+        self.memory.queued += sum(len(entry.message.body) for entry in entries)
+        return entries
 
     def _page_in(self, lane: deque[Entry | Paged]) -> None:
         """Put the messages paged out at the head of a lane back in memory."""
@@ -166,7 +172,8 @@ class Queue(SpecialPath):
             self.store.mark_delivered(self.store_id, entry.seq)  # type: ignore[union-attr,arg-type]
 
     def forget(self, entry: Entry) -> None:
-        """A delivery that needs no ack (no_ack consumer or Get): it is gone from the queue."""
+        """A message leaves the queue for good (delivered with no ack, settled, dropped)."""
+        self.memory.queued -= len(entry.message.body)
         if self._stores(entry.message):
             self.store.remove_message(self.store_id, entry.seq)  # type: ignore[union-attr,arg-type]
 
@@ -191,13 +198,13 @@ class Queue(SpecialPath):
     def purge(self) -> int:
         """Drop every ready message (held ones stay); returns how many."""
         count = self.message_count
+        stored = self.store_id is not None and not self.deleted
         for lane in self.lanes:
-            if self.store_id is not None and not self.deleted:
-                for item in lane:
-                    if type(item) is int:
-                        self.store.remove_message(self.store_id, abs(item))  # type: ignore[union-attr,arg-type]
-                    else:
-                        self.forget(item)  # type: ignore[arg-type]
+            for item in lane:
+                if type(item) is not int:
+                    self.forget(item)  # type: ignore[arg-type]
+                elif stored:
+                    self.store.remove_message(self.store_id, abs(item))  # type: ignore[union-attr,arg-type]
             lane.clear()
         self.in_memory = 0
         self.ready_bytes = 0

@@ -20,6 +20,7 @@ from amqpd.broker.tables import text
 from amqpd.broker.timers import Timer, clock
 
 if TYPE_CHECKING:
+    from amqpd.broker.memory import MemoryLedger
     from amqpd.broker.message import Message
     from amqpd.broker.queue import Consumer
     from amqpd.broker.vhost import VirtualHost
@@ -94,6 +95,7 @@ class SpecialPath:
     store: Store | None
     store_id: int | None
     host: VirtualHost | None
+    memory: MemoryLedger
 
     if TYPE_CHECKING:
         @property
@@ -179,6 +181,7 @@ class SpecialPath:
             ticket = self.store.put_message(self.store_id, message)  # type: ignore[union-attr,arg-type]
         now = clock()
         entry = Entry(message, expires=self._deadline(message, now))
+        self.memory.queued += message.size
         if self.consumers and not self.message_count:
             consumer = self._pick()
             if consumer is not None:

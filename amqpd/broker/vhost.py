@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Hashable, Sequence
 from amqpd.broker import arguments
 from amqpd.broker.cc import KeyView
 from amqpd.broker.exchange import EXCHANGE_TYPES, Exchange
+from amqpd.broker.memory import MemoryLedger
 from amqpd.broker.message import Message
 from amqpd.broker.queue import Queue
 from amqpd.broker.routing import validate_x_match
@@ -51,9 +52,10 @@ class VirtualHost:
     """
 
     def __init__(self, name: str, store: "Store | None" = None, queue_window: int = 2048,
-                 timers: Timers | None = None) -> None:
+                 timers: Timers | None = None, memory: MemoryLedger | None = None) -> None:
         self.name = name
         self.timers = timers if timers is not None else Timers()
+        self.memory = memory if memory is not None else MemoryLedger()  # the node's, shared by its queues
         self.store = store
         self.queue_window = queue_window
         self.exchanges: dict[str, Exchange] = {}

@@ -23,8 +23,14 @@ def resident_bytes() -> int:
 
 
 class ResourceAlarms:
-    """The memory alarm (resident memory polled against settings.memory_limit; a limit of 0
+    """The memory alarm (the node's MemoryLedger against settings.memory_limit; a limit of 0
     blocks all publishing, as in RabbitMQ) and the disk alarm (the store failing to write).
+
+    The ledger's baseline is the resident memory at start-up; the rest is what the broker holds
+    for its clients, so the alarm clears once that is gone (resident memory would not fall: the
+    allocator keeps what was freed). Readers call ``check`` after each read, so a burst trips
+    the alarm at once; a poll each second notices memory given back outside reads (output
+    sent, messages expired).
 
     Setting an alarm notifies nobody: as in RabbitMQ's rabbit_reader (publish_received ->
     maybe_block), a connection is blocked, and sent Connection.Blocked, only when it publishes
@@ -37,6 +43,7 @@ class ResourceAlarms:
         self.interval = interval
         self.raised: set[str] = set()  # "memory", "disk"
         self._cleared = trio.Event()
+        node.memory.baseline = resident_bytes()
 
     @property
     def active(self) -> bool:
@@ -68,15 +75,21 @@ class ResourceAlarms:
                 conn.set_blocked(False)
 
     def update(self, used: int) -> None:
-        """Re-evaluate the memory alarm for `used` bytes of memory."""
-        self.set("memory", used > self.node.settings.memory_limit)
+        """Re-evaluate the memory alarm for `used` bytes of memory (set is called on a change only)."""
+        over = used > self.node.settings.memory_limit
+        if over != ("memory" in self.raised):
+            self.set("memory", over)
+
+    def check(self) -> None:
+        """Re-evaluate the memory alarm for what the node accounts for (runs after every read)."""
+        self.update(self.node.memory.total)
 
     def set_limit(self, limit: int) -> None:
         """Change the memory limit and re-evaluate at once (like rabbitmqctl set_vm_memory_high_watermark)."""
         self.node.settings.memory_limit = limit
-        self.update(resident_bytes())
+        self.check()
 
     async def run(self) -> None:
         while True:
-            self.update(resident_bytes())
+            self.check()
             await trio.sleep(self.interval)

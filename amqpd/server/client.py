@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import select
+
 import structlog
 import trio
 
 from amqpd.broker.node import Node
 from amqpd.protocol import errors, frames
+from amqpd.server.alarms import ResourceAlarms
 from amqpd.session.connection import PLAIN_TCP, Connection, Transport
-from amqpd.session.consumer import OUTBOX_HIGH_WATER
 
 log = structlog.get_logger("amqpd.server")
 
@@ -18,14 +20,21 @@ READ_SIZE = 64 * 1024
 # in frames, not bytes, because the work is per frame: 150 frames are 50 small messages.
 FRAMES_PER_TURN = 150
 HANDSHAKE_STATES = ("header", "start-ok", "tune-ok", "open")  # until Connection.Open succeeded
+# A blocked connection is not read, so its socket is polled for the client's hang-up instead.
+HANG_UP = select.POLLHUP | select.POLLERR | getattr(select, "POLLRDHUP", 0)
+HANG_UP_CHECK = 1.0
 Stream = trio.SocketStream | trio.SSLStream[trio.SocketStream]
 
 
+def socket_of(stream: Stream) -> trio.socket.SocketType:
+    """The TCP socket beneath a stream (a TLS stream's transport)."""
+    return (stream.transport_stream if isinstance(stream, trio.SSLStream) else stream).socket
+
+
 def peer_address(stream: Stream) -> tuple[str, int] | None:
-    """The client's (host, port); a TLS stream's comes from the socket beneath it."""
-    socket_stream = stream.transport_stream if isinstance(stream, trio.SSLStream) else stream
+    """The client's (host, port)."""
     try:
-        return socket_stream.socket.getpeername()[:2]
+        return socket_of(stream).getpeername()[:2]
     except OSError:
         return None
 
@@ -55,12 +64,13 @@ class ClientSession:
     Connection decides how long to wait for Close-Ok and how long to linger before a close.
     """
 
-    def __init__(self, node: Node, stream: Stream, alarms: "object", transport: Transport = PLAIN_TCP) -> None:
+    def __init__(self, node: Node, stream: Stream, alarms: ResourceAlarms, transport: Transport = PLAIN_TCP) -> None:
         """A TLS stream comes here with its handshake done; `transport` says what it verified."""
         self.node = node
         self.stream = stream
         self.alarms = alarms
         self.waker = Waker()
+        self.drained = Waker()  # set by the writer after each send
         self.conn = Connection(node, peer_address(stream), self.waker.set, transport)
         self.accepted = trio.current_time()
         self.received = 0  # bytes read, for the heartbeat monitor
@@ -77,6 +87,7 @@ class ClientSession:
                 await self._reader()
             finally:
                 self.conn.lost()
+                self.alarms.check()  # what it held no longer counts
                 nursery.cancel_scope.cancel()
         with trio.move_on_after(1):
             await self.stream.aclose()
@@ -88,7 +99,7 @@ class ClientSession:
         self.nursery.cancel_scope.cancel()
 
     async def _reader(self) -> None:
-        conn = self.conn
+        conn, alarms = self.conn, self.alarms
         while conn.state != "closed":
             try:
                 data = await self.stream.receive_some(READ_SIZE)
@@ -100,17 +111,50 @@ class ClientSession:
             conn.has_published = False
             more = self._feed(data)
             while more:
-                await trio.lowlevel.checkpoint()
+                if conn.output_full:
+                    await self._output_drained()
+                else:
+                    await trio.lowlevel.checkpoint()
                 more = self._feed(b"")
+            if conn.output_full:
+                await self._output_drained()
             if conn.tuned and conn.heartbeat and not self.heartbeats_started:
                 self.heartbeats_started = True
                 self.nursery.start_soon(self._send_heartbeats, conn.heartbeat)
                 self.nursery.start_soon(self._monitor_heartbeats, conn.heartbeat)
-            if conn.has_published and self.alarms.active:  # type: ignore[attr-defined]
+            alarms.check()  # what was just read may have raised the memory alarm
+            if alarms.active and conn.publishing:
                 # as RabbitMQ: a publish under a resource alarm blocks the connection (no reads)
-                conn.set_blocked(True, self.alarms.reason)  # type: ignore[attr-defined]
-                await self.alarms.cleared()  # type: ignore[attr-defined]
+                conn.set_blocked(True, alarms.reason)
+                if not await self._blocked_until_cleared():
+                    return
         await trio.sleep_forever()  # the writer flushes the last frames and ends the session
+
+    async def _output_drained(self) -> None:
+        """Wait for the writer: a client with too much unsent output (one that pipelines requests
+        and reads no replies) is not read until it drained."""
+        while not self.conn.output_drained:
+            await self.drained.wait()
+
+    async def _blocked_until_cleared(self) -> bool:
+        """Wait, reading nothing, for the resource alarms to clear; False if the client hung up
+        meanwhile (what its connection holds, e.g. an incomplete body, must not keep the alarm on)."""
+        hung_up = False
+
+        async def watch(cancel_scope: trio.CancelScope) -> None:
+            nonlocal hung_up
+            poller = select.poll()
+            poller.register(socket_of(self.stream).fileno(), HANG_UP)
+            while not poller.poll(0):
+                await trio.sleep(HANG_UP_CHECK)
+            hung_up = True
+            cancel_scope.cancel()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch, nursery.cancel_scope)
+            await self.alarms.cleared()
+            nursery.cancel_scope.cancel()
+        return not hung_up
 
     def _feed(self, data: bytes) -> bool:
         """Hand bytes to the connection, FRAMES_PER_TURN frames at a time (True: frames remain)."""
@@ -127,9 +171,7 @@ class ClientSession:
         while True:
             await self.waker.wait()
             while conn.outbox:
-                was_over = len(conn.outbox) > OUTBOX_HIGH_WATER
-                data = bytes(conn.outbox)
-                conn.outbox.clear()
+                data = conn.take_output()
                 try:
                     await stream.send_all(data)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -137,8 +179,8 @@ class ClientSession:
                     return
                 if data != frames.HEARTBEAT_FRAME:
                     self.last_sent = trio.current_time()
-                if was_over:
-                    conn.resume_consumers()
+                conn.output_sent()
+                self.drained.set()
             if conn.close_when_flushed:
                 await trio.sleep(conn.close_delay)
                 self.nursery.cancel_scope.cancel()

@@ -57,6 +57,8 @@ class Channel:
         self._header: ContentHeader | None = None
         self._body: list[bytes] = []
         self._received = 0
+        self._held = 0  # bytes of a body still incomplete, counted in the node's memory ledger
+        self._memory = connection.node.memory
         self._dispatching = False  # a method handler of this channel is running
         self._deferred: list[bytes] = []  # frames to send after that handler's reply
 
@@ -139,17 +141,34 @@ class Channel:
         received = self._received + len(payload)
         if received > header.body_size:
             self._received = header.body_size + 1
-            self._body.clear()
+            self._drop_body()
             return
         self._received = received
         self._body.append(payload)
         if received == header.body_size:
             self._complete()
+        else:
+            self._held += len(payload)
+            self._memory.buffered += len(payload)
+
+    @property
+    def assembling(self) -> bool:
+        """A published message's content is still arriving (its publisher is mid-publish)."""
+        return self._publish is not None
+
+    def _drop_body(self) -> None:
+        """Let go of the body frames collected so far (and of their count in the ledger)."""
+        self._body.clear()
+        if self._held:
+            self._memory.buffered -= self._held
+            self._held = 0
 
     def _complete(self) -> None:
         publish, header = self._publish, self._header
         assert publish is not None and header is not None
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        if self._held:
+            self._drop_body()
         self._publish, self._header, self._body, self._received = None, None, [], 0
         message = Message(publish.exchange, publish.routing_key, header.raw_properties, body,
                           header.delivery_mode, header.priority, header.expiration)
@@ -258,6 +277,7 @@ class Channel:
         self.settle(list(self.unacked), requeue=True)
         self.tx = None
         self._publish = None
+        self._drop_body()
 
 
 def _close(channel: Channel, method: commands.Channel.Close) -> None:

@@ -19,6 +19,7 @@ from amqpd.broker.node import COMPATIBLE_VERSION, PRODUCT, Node
 from amqpd.broker.vhost import VirtualHost
 from amqpd.protocol import erlang, errors, frames, tables
 from amqpd.session.channel import Channel
+from amqpd.session.consumer import OUTBOX_HIGH_WATER
 
 log = structlog.get_logger("amqpd.connection")
 
@@ -37,6 +38,7 @@ INITIAL_FRAME_MAX = 4096  # RabbitMQ's frame_max until Tune-Ok (FRAME_MIN_SIZE)
 CHANNEL_MIN = 1
 SILENT_CLOSE_DELAY = 3.0  # RabbitMQ's pause before closing on a client it does not trust yet
 CLOSE_OK_TIMEOUT = 30.0  # how long RabbitMQ waits for Connection.Close-Ok after its Close
+OUTPUT_LOW_WATER = OUTBOX_HIGH_WATER // 4  # a client no longer read for its unsent output is read again below this
 # our states -> RabbitMQ's connection_state names, which appear in its reply texts
 _RABBIT_STATES = {"start-ok": "starting", "tune-ok": "tuning", "open": "opening", "opened": "running"}
 _UNTRUSTED = ("header", "start-ok", "tune-ok")  # faults here close silently after the delay
@@ -79,6 +81,11 @@ class Connection:
     The server honours two timings set here: once ``close_when_flushed`` is set it flushes the
     outbox, waits ``close_delay`` seconds and closes the socket; in state "closing" it waits at
     most ``close_ok_timeout`` seconds for the client's Close-Ok.
+
+    Output is bounded per connection: the server takes the outbox with ``take_output``, reports
+    ``output_sent``, and stops feeding a connection while ``output_full`` until ``output_drained``.
+    What the connection holds (unsent output, its read buffer) is kept in the node's memory ledger
+    each time it is fed or its output is taken or sent; incomplete bodies are counted by the channels.
     """
 
     def __init__(self, node: Node, peer: tuple[str, int] | None = None, wakeup: Callable[[], None] | None = None,
@@ -90,6 +97,9 @@ class Connection:
         self.wakeup = wakeup or (lambda: None)
         self.outbox = bytearray()
         self.reader = frames.FrameReader(INITIAL_FRAME_MAX)
+        self._sending = 0  # output taken by the server and not yet sent
+        self._paused_consumers = False  # the output taken last was over the high-water mark
+        self._accounted = 0  # bytes of outbox, output being sent and read buffer in the node's ledger
         self.state = "header"  # header, start-ok, tune-ok, open, opened, closing, closed
         self.close_when_flushed = False
         self.close_delay = 0.0
@@ -116,6 +126,46 @@ class Connection:
     def send_method(self, channel: int, method: Any) -> None:
         self.send(frames.encode_method(channel, method))
 
+    def take_output(self) -> bytes:
+        """All the output accumulated, for the server to send; it counts until ``output_sent``."""
+        data = bytes(self.outbox)
+        self._paused_consumers = len(data) > OUTBOX_HIGH_WATER
+        self.outbox.clear()
+        self._sending = len(data)
+        self._account()
+        return data
+
+    def output_sent(self) -> None:
+        """The output taken last is on the wire: consumers paused for it are fed again."""
+        self._sending = 0
+        self._account()
+        if self._paused_consumers:
+            self._paused_consumers = False
+            self.resume_consumers()
+
+    @property
+    def output_full(self) -> bool:
+        """Unsent output is over the high-water mark: read nothing more from the client (each
+        frame may add to it, e.g. a pipelined Basic.Get) until ``output_drained``."""
+        return len(self.outbox) + self._sending > OUTBOX_HIGH_WATER
+
+    @property
+    def output_drained(self) -> bool:
+        """Unsent output is under the low-water mark: a client paused for it is read again."""
+        return len(self.outbox) + self._sending <= OUTPUT_LOW_WATER
+
+    @property
+    def publishing(self) -> bool:
+        """A publish was in the bytes fed last, or a message's content is still arriving: what
+        a resource alarm blocks."""
+        return self.has_published or any(ch.assembling for ch in self.channels.values())
+
+    def _account(self) -> None:
+        """Bring this connection's buffers' share of the node's memory ledger up to date."""
+        held = len(self.outbox) + self._sending + len(self.reader.buffer)
+        self.node.memory.buffered += held - self._accounted
+        self._accounted = held
+
     @property
     def capabilities(self) -> dict[str, Any]:
         caps = self.client_properties.get("capabilities")
@@ -131,12 +181,19 @@ class Connection:
     def feed(self, data: bytes, max_frames: int = 0) -> bool:
         """Process received bytes; replies and deliveries land in the outbox.
 
-        With max_frames, stop after that many frames (a method frame counts one more per KiB)
-        and return True when complete frames remain buffered: the server lets other
-        connections run, then calls feed(b"") again.
+        Stops after max_frames frames (0: no such limit; a method frame counts one more per KiB),
+        or as soon as the outbox is over its high-water mark, and returns True when complete
+        frames remain buffered: the server lets other connections run (or waits for the output
+        to drain), then calls feed(b"") again.
         Once all that was buffered is handled, the publisher confirms earned go out (one
         Basic.Ack covers them).
         """
+        try:
+            return self._feed(data, max_frames)
+        finally:
+            self._account()
+
+    def _feed(self, data: bytes, max_frames: int) -> bool:
         if self.state == "closed":
             return False
         if self.state == "header":
@@ -150,6 +207,7 @@ class Connection:
                 return False
         self.reader.feed(data)
         received = self.reader.frames()
+        outbox, high_water = self.outbox, OUTBOX_HIGH_WATER
         handled, stopped = 0, False
         try:
             for ftype, channel, payload in received:
@@ -159,7 +217,7 @@ class Connection:
                 # a method frame weighs one frame per KiB: decoding and applying its tables is
                 # linear in its size, and a turn must stay short for the other connections
                 handled += 1 + (len(payload) >> 10 if ftype == frames.FRAME_METHOD else 0)
-                if max_frames and handled >= max_frames:
+                if (max_frames and handled >= max_frames) or len(outbox) > high_water:
                     stopped = True
                     break
         except errors.ConnectionError as exc:
@@ -447,14 +505,17 @@ class Connection:
 
     def lost(self) -> None:
         """The socket went away (or timed out): release state without sending anything."""
-        if self.state == "closed":
-            return
-        if self.state == "opened":
-            self.log.info("connection lost", state=self.state)
-        else:  # before login or after an error: as often as a client likes, so rate-limited
-            self.node.log_limiter.log(self.log.info, "connection lost", key=self.state, state=self.state)
-        self._release()
-        self.state = "closed"
+        if self.state != "closed":
+            if self.state == "opened":
+                self.log.info("connection lost", state=self.state)
+            else:  # before login or after an error: as often as a client likes, so rate-limited
+                self.node.log_limiter.log(self.log.info, "connection lost", key=self.state, state=self.state)
+            self._release()
+            self.state = "closed"
+        self.outbox.clear()
+        self.reader.buffer.clear()
+        self._sending = 0
+        self._account()
 
     # -- flow control --------------------------------------------------------------------------
 

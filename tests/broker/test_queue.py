@@ -406,3 +406,37 @@ def test_deleted_queue_drops_its_timers(vhost, clock):
 def test_cycle_detection(deaths, cycle):
     """A cycle: the queue is in x-death and no death up to it was a rejection (or unknown)."""
     assert is_cycle("q", deaths) is cycle
+
+
+# -- the memory ledger: bytes held by queues ---------------------------------------------------
+
+def test_ledger_counts_ready_and_unacked_bodies_until_they_leave(vhost, clock):
+    """Every way a message leaves a queue gives its bytes back: taken with no ack, settled,
+    rejected into a dead-letter queue (counted there), purged, deleted, expired, dropped over a
+    length limit; requeued and held ones still count."""
+    ledger = vhost.memory
+    plain = declare(vhost, "plain")
+    for body in ("aaaa", "bbbb", "cccc", "dddd"):
+        plain.enqueue(message(body))
+    assert ledger.queued == 16
+    consumer = FakeConsumer("c", credit=2)
+    plain.add_consumer(consumer)  # two held awaiting their ack
+    assert ledger.queued == 16
+    plain.requeue([consumer.got[1]])
+    plain.settle([consumer.got[0]])
+    assert ledger.queued == 12
+    plain.forget(plain.take())  # a no-ack Get
+    assert ledger.queued == 8
+    assert plain.purge() == 2
+    assert ledger.queued == 0
+
+    dlq = declare(vhost, "dlq")
+    limited = declare(vhost, "limited", **{"x-max-length": 1, "x-message-ttl": 1000,
+                                           "x-dead-letter-exchange": "", "x-dead-letter-routing-key": "dlq"})
+    limited.enqueue(message("11"))
+    limited.enqueue(message("22"))  # drop-head: "11" is dead-lettered into dlq
+    assert ledger.queued == 4 and dlq.message_count == 1
+    advance(vhost, clock, 1)  # "22" expires into dlq too
+    assert ledger.queued == 4 and dlq.message_count == 2
+    vhost.remove_queue(dlq)
+    assert ledger.queued == 0

@@ -7,13 +7,15 @@
 * Clearing the alarm sends Connection.Unblocked to the connections that were sent Blocked and
   resumes reading them: nothing they published is lost.
 
-The alarm is driven through ResourceAlarms.set_limit in the broker's thread, never by waiting
-for its one-second poll.
+The alarm is driven through ResourceAlarms.set_limit in the broker's thread, or by what the
+broker holds (message bodies in queues, unfinished bodies), never by waiting for its one-second poll.
 """
 
 from __future__ import annotations
 
 import socket
+import struct
+import threading
 import time
 
 import pika
@@ -26,6 +28,7 @@ from amqpd.server.alarms import ResourceAlarms
 from tests.support.raw import RawClient
 
 HUGE = 1 << 60
+MiB = 1 << 20
 SILENCE = 0.3  # how long "no reply" is awaited to show that the broker stopped reading
 
 
@@ -40,6 +43,11 @@ def alarmed(broker_factory):
     set_limit(broker, 1)
     assert broker.call(lambda: broker.server.alarm.active) is True
     return broker
+
+
+def accounted(broker) -> int:
+    """What the memory alarm weighs: the broker's start-up baseline plus what it holds now."""
+    return broker.call(lambda: broker.node.memory.total)
 
 
 def declare(raw: RawClient, queue: str, passive: bool = False) -> None:
@@ -273,3 +281,109 @@ def test_zero_limit_blocks_all_publishing():
     alarm = ResourceAlarms(node)
     alarm.update(1)
     assert alarm.active is True
+
+
+def test_alarm_clears_when_the_queued_bytes_go(broker_factory):
+    """The alarm follows the message bytes the broker holds, not its resident memory (which stays
+    high after a burst): over the limit a publisher is blocked at once, without waiting for the
+    poll; a purge brings the bytes back under it and the publisher is unblocked."""
+    broker = broker_factory()
+    set_limit(broker, accounted(broker) + MiB)
+    publisher = RawClient.connect(broker.port)
+    declare(publisher, "alarm.burst")
+    publisher.expect(commands.Queue.DeclareOk, 1)
+    publisher.publish(1, "", "alarm.burst", b"a" * 100_000)
+    declare(publisher, "alarm.burst", passive=True)
+    assert publisher.expect(commands.Queue.DeclareOk, 1).message_count == 1  # under the limit: not blocked
+    for _ in range(12):  # 1.2 MB more, in one go
+        publisher.publish(1, "", "alarm.burst", b"b" * 100_000)
+    assert publisher.expect(commands.Connection.Blocked, 0).reason == "low on memory"
+
+    other = RawClient.connect(broker.port)
+    other.send(1, commands.Queue.Purge(queue="alarm.burst"))
+    purged = other.expect(commands.Queue.PurgeOk, 1).message_count
+    publisher.expect(commands.Connection.Unblocked, 0)
+    declare(publisher, "alarm.burst", passive=True)  # what was read after the block is handled now
+    assert purged + publisher.expect(commands.Queue.DeclareOk, 1).message_count == 13
+    assert broker.call(lambda: broker.server.alarm.active) is False
+    other.close()
+    publisher.close()
+
+
+def test_unacked_bytes_count_until_acked(broker_factory):
+    """Delivered messages awaiting their ack still hold memory (RabbitMQ counts them too); acking
+    them clears the alarm."""
+    broker = broker_factory()
+    set_limit(broker, accounted(broker) + MiB)
+    publisher = RawClient.connect(broker.port)
+    declare(publisher, "alarm.unacked")
+    publisher.expect(commands.Queue.DeclareOk, 1)
+    consumer = RawClient.connect(broker.port)
+    consumer.send(1, commands.Basic.Consume(queue="alarm.unacked", consumer_tag="c"))
+    consumer.expect(commands.Basic.ConsumeOk, 1)
+    for _ in range(12):
+        publisher.publish(1, "", "alarm.unacked", b"u" * 100_000)
+    publisher.expect(commands.Connection.Blocked, 0)
+    declare(consumer, "alarm.unacked", passive=True)  # its reply follows every delivery made so far
+    tags = []
+    while not isinstance(frame := consumer.recv_frame()[1], commands.Queue.DeclareOk):
+        if isinstance(frame, commands.Basic.Deliver):
+            tags.append(frame.delivery_tag)
+    assert tags
+    assert broker.call(lambda: broker.server.alarm.active) is True
+    consumer.send(1, commands.Basic.Ack(delivery_tag=tags[-1], multiple=True))
+    publisher.expect(commands.Connection.Unblocked, 0)
+    consumer.close()
+    publisher.close()
+
+
+def _unfinished_body(port: int, announced: int, sent: int) -> tuple[RawClient, threading.Thread]:
+    """A client that publishes a message announcing `announced` body bytes and sends `sent` of
+    them (from a thread: the broker stops reading it), never finishing the body."""
+    raw = RawClient.connect(port)
+    declare(raw, "alarm.partial")
+    raw.expect(commands.Queue.DeclareOk, 1)
+    chunk = 131_072 - 8
+    frame = struct.pack(">BHI", 3, 1, chunk) + b"p" * chunk + b"\xce"
+
+    def send() -> None:
+        try:
+            raw.sock.sendall(frame_publish(raw) + frame * (sent // chunk))
+        except OSError:
+            pass  # the test hung up
+
+    def frame_publish(raw: RawClient) -> bytes:
+        from pamqp import frame as pamqp_frame
+        return (pamqp_frame.marshal(commands.Basic.Publish(exchange="", routing_key="alarm.partial"), 1)
+                + pamqp_frame.marshal(header.ContentHeader(0, announced, commands.Basic.Properties()), 1))
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    return raw, sender
+
+
+def test_unfinished_bodies_raise_the_alarm_and_block_their_publisher(broker_factory):
+    """Bodies that never complete count toward the alarm: their publisher is blocked (Connection.Blocked,
+    no more reads) although it sent no new Basic.Publish, other publishers are blocked too, and when
+    the client goes away what it held is released and the alarm clears."""
+    broker = broker_factory()
+    set_limit(broker, accounted(broker) + 4 * MiB)
+    partial, sender = _unfinished_body(broker.port, announced=100 * MiB, sent=24 * MiB)
+    assert partial.expect(commands.Connection.Blocked, 0).reason == "low on memory"
+    assert broker.call(lambda: broker.server.alarm.active) is True
+    held = accounted(broker) - broker.call(lambda: broker.node.memory.baseline)
+    assert 4 * MiB < held < 6 * MiB  # reads stopped soon after the limit, not 24 MiB later
+
+    other = RawClient.connect(broker.port)
+    other.publish(1, "", "alarm.partial", b"small")
+    assert other.expect(commands.Connection.Blocked, 0).reason == "low on memory"
+    # the client dies: with bytes still unsent behind a full window its FIN could not reach the
+    # broker, so it goes as a dying process's socket does when data is pending, with a reset
+    partial.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    partial.sock.shutdown(socket.SHUT_RDWR)  # ends the sender's sendall too
+    sender.join(5)
+    partial.close()
+    other.expect(commands.Connection.Unblocked, 0)
+    declare(other, "alarm.partial", passive=True)
+    assert other.expect(commands.Queue.DeclareOk, 1).message_count == 1  # only the finished message
+    other.close()
