@@ -42,10 +42,14 @@ class LogFindings:
 class BrokerProcess:
     """One amqpd on a fixed data directory; start() may be called again after stop() or kill()."""
 
-    def __init__(self, data_dir: str, extra: list[str] | None = None, log_path: str | None = None) -> None:
+    def __init__(self, data_dir: str, extra: list[str] | None = None, log_path: str | None = None,
+                 watch: tuple[str, ...] = (), env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.extra = list(extra or [])
+        self.env = dict(env or {})
         self.log_path = log_path  # when set, every line is also appended here
+        self.watch = watch
+        self.counts: Counter = Counter()  # lines containing each watched phrase, over every start
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.findings = LogFindings()
@@ -68,7 +72,7 @@ class BrokerProcess:
         """Start `python -m amqpd --port 0` and read the port from its start-up line."""
         cmd = [str(PYTHON), "-m", "amqpd", "--port", "0", "--data-dir", self.data_dir,
                "--log-level", "info", "--log-format", "console", *self.extra]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, cwd=str(ROOT), env=env)
         self.starts += 1
@@ -94,6 +98,9 @@ class BrokerProcess:
                     if m:
                         self.port = int(m.group(2))
                         port_found.set()
+                for phrase in self.watch:
+                    if phrase in line:
+                        self.counts[phrase] += 1
                 finding = False
                 if "internal error" in line:
                     f.internal_errors += 1
