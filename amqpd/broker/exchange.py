@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any, Hashable, Iterable
 
 from amqpd.broker.message import Message
-from amqpd.broker.routing import DirectIndex, TopicTrie, headers_match
+from amqpd.broker.routing import DirectIndex, HeadersIndex, TopicTrie
 from amqpd.broker.tables import freeze
 
 BindingKey = tuple[Hashable, str, Any]  # destination, routing key, frozen arguments
@@ -122,13 +122,24 @@ class FanoutExchange(Exchange):
 
 
 class HeadersExchange(Exchange):
+    """Bindings in a HeadersIndex: a publish checks the bindings its headers can match, not all."""
+
     kind = "headers"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._index: HeadersIndex[Hashable] = HeadersIndex()
+
+    def _index_add(self, destination: Hashable, routing_key: str, arguments: dict[str, Any]) -> None:
+        self._index.add((destination, routing_key, freeze(arguments)), destination, arguments)
+
+    def _index_remove(self, destination: Hashable, routing_key: str, arguments: dict[str, Any]) -> None:
+        self._index.remove((destination, routing_key, freeze(arguments)))
 
     def route(self, message: Message) -> Iterable[Hashable]:
         if not self.bindings:
             return ()
-        headers = message.headers
-        return {dest for (dest, _, _), args in self.bindings.items() if headers_match(args, headers)}
+        return self._index.match(message.headers)
 
 
 EXCHANGE_TYPES: dict[str, type[Exchange]] = {
