@@ -13,7 +13,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +54,7 @@ class BrokerProcess:
         self.port = 0
         self.findings = LogFindings()
         self.starts = 0
+        self.tail: deque[str] = deque(maxlen=20)  # the last lines, whatever they say
         self._lock = threading.Lock()
 
     @property
@@ -80,7 +81,7 @@ class BrokerProcess:
         threading.Thread(target=self._watch, args=(self.proc, port_found), daemon=True).start()
         if not port_found.wait(timeout) or not self.port:
             self.kill()
-            raise RuntimeError(f"amqpd did not start; last log lines:\n" + "\n".join(self.findings.kept[-20:]))
+            raise RuntimeError("amqpd did not start; last log lines:\n" + "\n".join(self.tail))
 
     def _watch(self, proc: subprocess.Popen[bytes], port_found: threading.Event) -> None:
         assert proc.stderr is not None
@@ -90,6 +91,7 @@ class BrokerProcess:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             if out is not None:
                 out.write(line + "\n")
+            self.tail.append(line)
             f = self.findings
             with self._lock:
                 f.lines += 1
