@@ -729,3 +729,24 @@ def test_headers_exchange_checks_few_bindings_among_ten_thousand(monkeypatch) ->
     routed = set(x.route(Message("h", "", raw, b"body")))
     assert routed == {"all42", "any7"}
     assert calls <= 4
+
+
+def test_headers_exchange_drops_deeply_nested_bindings_of_a_deleted_queue() -> None:
+    """Deleting a queue unbinds it by the stored binding keys: a fresh key would compare the
+    nested argument tables level by level, past the recursion limit (and a failure there, on a
+    connection's exclusive queue, happens outside any frame handler)."""
+    from amqpd.broker.exchange import HeadersExchange
+    from amqpd.broker.message import Message
+    from amqpd.protocol.properties import encode_properties
+    from pamqp import commands
+
+    deep: dict = {}
+    for _ in range(400):
+        deep = {"k": deep}
+    x = HeadersExchange("h")
+    queue = object()
+    assert x.bind(queue, "", {"x-match": "any", "d": deep, "e": 1})
+    assert x.unbind_all(queue) == 1
+    raw = encode_properties(commands.Basic.Properties(headers={"e": 1}))
+    assert set(x.route(Message("h", "", raw, b"body"))) == set()
+    assert not x.bindings
