@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any, Hashable, Iterable
 
 from amqpd.broker.message import Message
-from amqpd.broker.routing import DirectIndex, TopicTrie, headers_match
+from amqpd.broker.routing import DirectIndex, HeadersIndex, TopicTrie
 from amqpd.broker.tables import freeze
 
 BindingKey = tuple[Hashable, str, Any]  # destination, routing key, frozen arguments
@@ -38,7 +38,7 @@ class Exchange:
         if key in self.bindings:
             return False
         self.bindings[key] = arguments
-        self._index_add(destination, routing_key, arguments)
+        self._index_add(key, arguments)
         return True
 
     def has_binding(self, destination: Hashable, routing_key: str, arguments: dict[str, Any]) -> bool:
@@ -50,23 +50,26 @@ class Exchange:
         if key not in self.bindings:
             return False
         del self.bindings[key]
-        self._index_remove(destination, routing_key, arguments)
+        self._index_remove(key)
         return True
 
     def unbind_all(self, destination: Hashable) -> int:
         """Drop every binding to a destination (it is being deleted); returns how many."""
         doomed = [key for key in self.bindings if key[0] is destination]
         for key in doomed:
-            self._index_remove(destination, key[1], self.bindings.pop(key))
+            del self.bindings[key]
+            self._index_remove(key)
         return len(doomed)
 
     def route(self, message: Message) -> Iterable[Hashable]:
         raise NotImplementedError
 
-    def _index_add(self, destination: Hashable, routing_key: str, arguments: dict[str, Any]) -> None:
+    def _index_add(self, key: BindingKey, arguments: dict[str, Any]) -> None:
         pass
 
-    def _index_remove(self, destination: Hashable, routing_key: str, arguments: dict[str, Any]) -> None:
+    def _index_remove(self, key: BindingKey) -> None:
+        """`key` is the stored key object where there is one (unbind_all), so a lookup by it
+        never compares deep argument tables."""
         pass
 
 
@@ -85,12 +88,14 @@ class KeyedExchange(Exchange):
     def _new_index(self) -> DirectIndex | TopicTrie:
         raise NotImplementedError
 
-    def _index_add(self, destination: Hashable, routing_key: str, arguments: dict[str, Any]) -> None:
+    def _index_add(self, key: BindingKey, arguments: dict[str, Any]) -> None:
+        destination, routing_key = key[0], key[1]
         self._refs[(destination, routing_key)] += 1
         if self._refs[(destination, routing_key)] == 1:
             self._index.add(routing_key, destination)
 
-    def _index_remove(self, destination: Hashable, routing_key: str, arguments: dict[str, Any]) -> None:
+    def _index_remove(self, key: BindingKey) -> None:
+        destination, routing_key = key[0], key[1]
         self._refs[(destination, routing_key)] -= 1
         if self._refs[(destination, routing_key)] <= 0:
             del self._refs[(destination, routing_key)]
@@ -122,13 +127,24 @@ class FanoutExchange(Exchange):
 
 
 class HeadersExchange(Exchange):
+    """Bindings in a HeadersIndex: a publish checks the bindings its headers can match, not all."""
+
     kind = "headers"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._index: HeadersIndex[Hashable] = HeadersIndex()
+
+    def _index_add(self, key: BindingKey, arguments: dict[str, Any]) -> None:
+        self._index.add(key, key[0], arguments)
+
+    def _index_remove(self, key: BindingKey) -> None:
+        self._index.remove(key)
 
     def route(self, message: Message) -> Iterable[Hashable]:
         if not self.bindings:
             return ()
-        headers = message.headers
-        return {dest for (dest, _, _), args in self.bindings.items() if headers_match(args, headers)}
+        return self._index.match(message.headers)
 
 
 EXCHANGE_TYPES: dict[str, type[Exchange]] = {

@@ -17,6 +17,7 @@ from amqpd.broker.tables import erl_term, field_type
 
 __all__ = [
     "DirectIndex",
+    "HeadersIndex",
     "TopicTrie",
     "X_MATCH_VALUES",
     "headers_match",
@@ -287,6 +288,125 @@ def headers_match(binding_args: Mapping[str, Any], headers: Mapping[str, Any] | 
         if not ok and want_all:
             return False
     return want_all
+
+
+def _value_key(value: Any) -> Hashable:
+    """A key equal for any two values that headers_match takes as equal at the top level.
+
+    Only a necessary condition (values with equal keys may still differ, e.g. tables with the
+    same keys): the index narrows bindings down with it and headers_match decides. Numbers
+    share a key by value (1 matches 1.0 at the top level), strings and byte arrays by their
+    bytes, booleans stay apart from numbers.
+    """
+    if isinstance(value, bool):
+        return ("b", value)
+    if isinstance(value, (int, float)):
+        try:
+            return ("n", float(value))
+        except OverflowError:  # an int beyond any float equals no float
+            return ("n", value)
+    binary = _as_binary(value)
+    if binary is not None:
+        return ("s", binary)
+    if isinstance(value, Mapping):
+        return ("F", frozenset(value.keys()))
+    if isinstance(value, (list, tuple)):
+        return ("A", len(value))
+    if isinstance(value, (decimal.Decimal, datetime.datetime)):
+        return (type(value).__name__, value)
+    return ("?", type(value).__name__)
+
+
+_ALWAYS: tuple[Hashable, ...] = ()  # "all" bindings with no pair: they match every message
+_UNINDEXED: tuple[Hashable, ...] = (None, None, None)  # bindings whose values give no key: always checked
+
+
+def _filed_under(binding_args: Mapping[str, Any]) -> list[tuple[Hashable, ...]]:
+    """The buckets of a headers binding: (name,) / (name, value key) for the pairs a matching
+    message must show (one of them for "all", each for "any"), _ALWAYS, _UNINDEXED, or none
+    (an "any" binding without pairs matches nothing)."""
+    mode = _x_match_mode(binding_args)
+    with_x = mode in ("all-with-x", "any-with-x")
+    pairs = [(name, expected) for name, expected in binding_args.items()
+             if name != "x-match" and (with_x or not name.startswith("x-"))]
+    want_all = mode in ("all", "all-with-x")
+    if not pairs:
+        return [_ALWAYS] if want_all else []
+    if want_all:
+        # every pair must hold, so one suffices; a valued one narrows more than a presence test
+        pairs = [next(((n, v) for n, v in pairs if v is not None), pairs[0])]
+    keys = [(name,) if expected is None else (name, _value_key(expected)) for name, expected in pairs]
+    try:
+        for key in keys:
+            hash(key)
+    except TypeError:  # a value with no usable key
+        return [_UNINDEXED]
+    return keys
+
+
+class HeadersIndex(Generic[T]):
+    """Headers-exchange bindings indexed by the header pairs that can make them match.
+
+    A binding is filed where a message that matches it must show up: an x-match=all binding
+    under one of its pairs (every pair must hold, so that one must), an x-match=any binding
+    under each of its pairs; a pair with a void value (only presence required) under its name
+    alone. An "all" binding with no pairs matches every message; an "any" binding with none
+    matches nothing and is not filed. Routing looks up each of the message's headers and
+    checks only the bindings found with headers_match, so its cost follows the message's
+    headers and the bindings that share them, not the number of bindings.
+    """
+
+    __slots__ = ("_entries", "_buckets")
+
+    def __init__(self) -> None:
+        self._entries: dict[Hashable, tuple[T, Mapping[str, Any]]] = {}
+        # (name,): bindings that need that header present; (name, value key): that value too;
+        # plus the two special buckets _ALWAYS and _UNINDEXED
+        self._buckets: dict[tuple[Hashable, ...], set[Hashable]] = {}
+
+    def add(self, binding: Hashable, target: T, binding_args: Mapping[str, Any]) -> None:
+        """File a binding (``binding`` identifies it; re-adding is a no-op)."""
+        if binding in self._entries:
+            return
+        self._entries[binding] = (target, binding_args)
+        for key in _filed_under(binding_args):
+            self._buckets.setdefault(key, set()).add(binding)
+
+    def remove(self, binding: Hashable) -> None:
+        """Unfile a binding; unknown ones are ignored. Emptied buckets go."""
+        entry = self._entries.pop(binding, None)
+        if entry is None:
+            return
+        for key in _filed_under(entry[1]):
+            bucket = self._buckets[key]
+            bucket.discard(binding)
+            if not bucket:
+                del self._buckets[key]
+
+    def match(self, headers: Mapping[str, Any] | None) -> set[T]:
+        """Targets of the bindings a message with these headers matches."""
+        entries, buckets = self._entries, self._buckets
+        found = {entries[b][0] for b in buckets.get(_ALWAYS, ())}
+        candidates = set(buckets.get(_UNINDEXED, ()))
+        if headers:
+            for name, value in headers.items():
+                present = buckets.get((name,))
+                if present:
+                    candidates |= present
+                try:
+                    valued = buckets.get((name, _value_key(value)))
+                except TypeError:  # an unhashable header value: no binding is filed under it
+                    valued = None
+                if valued:
+                    candidates |= valued
+        for binding in candidates:
+            target, binding_args = entries[binding]
+            if target not in found and headers_match(binding_args, headers):
+                found.add(target)
+        return found
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 def _as_binary(value: Any) -> bytes | None:
