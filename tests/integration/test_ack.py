@@ -352,6 +352,7 @@ def test_unacked_return_when_channel_is_closed_by_an_error(ch1):
 def test_unacked_return_when_connection_closes(ch1, broker):
     """A consumer's connection drops with m0-m3 delivered and m2 acked: m0, m1, m3 come back redelivered."""
     publish_n(ch1, 4)
+    assert counts(ch1)[0] == 4  # the publishes were handled before the other connection looks
     other = RawClient.connect(broker.port)
     consume(other, "k")
     assert len(delivered(other)) == 4
@@ -365,6 +366,7 @@ def test_unacked_return_when_connection_closes(ch1, broker):
 def test_unacked_return_when_socket_drops(ch1, broker):
     """Same when the TCP connection just goes away."""
     publish_n(ch1, 2)
+    assert counts(ch1)[0] == 2  # the publishes were handled before the other connection looks
     other = RawClient.connect(broker.port)
     get(other)
     get(other)
