@@ -427,33 +427,42 @@ def _field_equal(a: Any, b: Any, top: bool = False) -> bool:
     1.0 there, but not inside nested tables or arrays) and ignores the
     string/byte-array distinction (both are binaries to it), which pamqp
     surfaces as str vs bytes/bytearray.
-    Tables and arrays compare structurally.
+    Tables and arrays compare structurally, with a stack of pairs still to
+    compare rather than recursion: a client may nest them thousands deep.
     """
-    if a is None or b is None:
-        return a is None and b is None
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    if top and isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return a == b
-    if isinstance(a, int) or isinstance(b, int):
-        return isinstance(a, int) and isinstance(b, int) and a == b
-    if isinstance(a, float) or isinstance(b, float):
-        return isinstance(a, float) and isinstance(b, float) and a == b
-    if isinstance(a, decimal.Decimal) or isinstance(b, decimal.Decimal):
-        return (
-            isinstance(a, decimal.Decimal)
-            and isinstance(b, decimal.Decimal)
-            and a == b
-            and a.as_tuple().exponent == b.as_tuple().exponent
-        )
-    if isinstance(a, Mapping) or isinstance(b, Mapping):
-        if not (isinstance(a, Mapping) and isinstance(b, Mapping)) or a.keys() != b.keys():
+    pending = [(a, b, top)]
+    while pending:
+        a, b, top = pending.pop()
+        if a is None or b is None:
+            equal = a is None and b is None
+        elif isinstance(a, bool) or isinstance(b, bool):
+            equal = type(a) is type(b) and a == b
+        elif top and isinstance(a, (int, float)) and isinstance(b, (int, float)):
+            equal = a == b
+        elif isinstance(a, int) or isinstance(b, int):
+            equal = isinstance(a, int) and isinstance(b, int) and a == b
+        elif isinstance(a, float) or isinstance(b, float):
+            equal = isinstance(a, float) and isinstance(b, float) and a == b
+        elif isinstance(a, decimal.Decimal) or isinstance(b, decimal.Decimal):
+            equal = (isinstance(a, decimal.Decimal) and isinstance(b, decimal.Decimal) and a == b
+                     and a.as_tuple().exponent == b.as_tuple().exponent)
+        elif isinstance(a, Mapping) or isinstance(b, Mapping):
+            equal = isinstance(a, Mapping) and isinstance(b, Mapping) and a.keys() == b.keys()
+            if equal:
+                pending.extend((v, b[k], False) for k, v in a.items())
+        elif isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+            equal = isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b)
+            if equal:
+                pending.extend((x, y, False) for x, y in zip(a, b))
+        else:
+            equal = _scalar_equal(a, b, top)
+        if not equal:
             return False
-        return all(_field_equal(v, b[k]) for k, v in a.items())
-    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
-        if not (isinstance(a, (list, tuple)) and isinstance(b, (list, tuple))) or len(a) != len(b):
-            return False
-        return all(_field_equal(x, y) for x, y in zip(a, b))
+    return True
+
+
+def _scalar_equal(a: Any, b: Any, top: bool) -> bool:
+    """Strings, byte arrays, timestamps and the rest: by type, then value."""
     if top:
         a_bin, b_bin = _as_binary(a), _as_binary(b)
         if a_bin is not None and b_bin is not None:

@@ -750,3 +750,18 @@ def test_headers_exchange_drops_deeply_nested_bindings_of_a_deleted_queue() -> N
     raw = encode_properties(commands.Basic.Properties(headers={"e": 1}))
     assert set(x.route(Message("h", "", raw, b"body"))) == set()
     assert not x.bindings
+
+
+def test_headers_match_compares_deeply_nested_values_without_recursion() -> None:
+    """Binding values and headers nested thousands deep (the table codec decodes them) are
+    compared level by level on a stack, never past the recursion limit."""
+    def nested(depth: int, leaf: object) -> object:
+        value = leaf
+        for i in range(depth):
+            value = [value] if i % 2 else {"k": value}
+        return value
+
+    for depth in (3000, 20000):
+        assert headers_match({"d": nested(depth, 1)}, {"d": nested(depth, 1)})
+        assert not headers_match({"d": nested(depth, 1)}, {"d": nested(depth, 1.0)})
+        assert not headers_match({"d": nested(depth, 1)}, {"d": nested(depth - 1, 1)})
