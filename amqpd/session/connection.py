@@ -55,9 +55,10 @@ class Transport:
 
 
 PLAIN_TCP = Transport()
-# offered in this order, as RabbitMQ lists them; EXTERNAL (rabbitmq_auth_mechanism_ssl) on TLS only
+# offered in this order, as RabbitMQ lists them; EXTERNAL (rabbitmq_auth_mechanism_ssl) only
+# with a verified client certificate
 PASSWORD_MECHANISMS = ("AMQPLAIN", "PLAIN")
-TLS_MECHANISMS = (*PASSWORD_MECHANISMS, "EXTERNAL")
+CERTIFICATE_MECHANISMS = (*PASSWORD_MECHANISMS, "EXTERNAL")
 
 
 def server_properties() -> dict[str, Any]:
@@ -242,9 +243,10 @@ class Connection:
         self.send(frames.connection_start(server_properties(), mechanisms=" ".join(self._mechanisms()), locales="en_US"))
 
     def _mechanisms(self) -> tuple[str, ...]:
-        """RabbitMQ's auth plugin offers EXTERNAL on every TLS connection, with or without a client
-        certificate: without one the login is refused, which says more than no common mechanism."""
-        return TLS_MECHANISMS if self.transport.tls else PASSWORD_MECHANISMS
+        """EXTERNAL only when TLS verified a client certificate with a CN. RabbitMQ offers it only
+        when configured (not by default), and clients such as amqpstorm choose EXTERNAL whenever
+        it is offered: offering it to a client without a certificate would break their logins."""
+        return CERTIFICATE_MECHANISMS if self.transport.peer_cert_cn is not None else PASSWORD_MECHANISMS
 
     def _on_frame(self, ftype: int, channel: int, payload: bytes) -> None:
         """Frame-level checks in RabbitMQ's order, then channel 0 or the channel's own handler."""
@@ -315,7 +317,7 @@ class Connection:
         user: str | None
         if method.mechanism == "EXTERNAL":
             user = self._external_user()
-            allowed = user is not None and self.node.users.admit(user, from_loopback) is not None
+            allowed = self.node.users.admit(user, from_loopback) is not None
         else:
             user, password = self._credentials(method.mechanism, method.response)
             allowed = self.node.users.authenticate(user, password, from_loopback) is not None
@@ -341,10 +343,10 @@ class Connection:
         self.state = "closing"
         self.close_ok_timeout = SILENT_CLOSE_DELAY
 
-    def _external_user(self) -> str | None:
+    def _external_user(self) -> str:
         """EXTERNAL: the user is the verified client certificate's subject CN (RabbitMQ's
-        ssl_cert_login_from = common_name); None (refused) without one. Only offered on TLS."""
-        if not self.transport.tls:
+        ssl_cert_login_from = common_name). Not offered without one: RabbitMQ's error then."""
+        if self.transport.peer_cert_cn is None:
             raise errors.ConnectionError(errors.COMMAND_INVALID, "invalid authentication mechanism 'EXTERNAL'")
         return self.transport.peer_cert_cn
 

@@ -15,6 +15,7 @@ import ssl
 from typing import Any, Iterator
 
 import aio_pika
+import amqpstorm
 import pika
 import pytest
 import trustme
@@ -158,12 +159,25 @@ def test_external_not_offered_on_plain_tcp(broker):
         assert raw.expect(commands.Connection.Start, 0).mechanisms == "AMQPLAIN PLAIN"
 
 
-def test_tls_mechanisms_add_external(broker, ca):
-    """As RabbitMQ with the auth-mechanism-ssl plugin: EXTERNAL is offered on every TLS
-    connection (with or without a client certificate), after AMQPLAIN and PLAIN."""
-    for cn in (None, "guest"):
-        with TlsRawClient(broker.server.tls_port, client_context(ca, cn)) as raw:
-            assert raw.start().mechanisms == "AMQPLAIN PLAIN EXTERNAL"
+@pytest.mark.parametrize("cn,mechanisms", [(None, "AMQPLAIN PLAIN"), ("guest", "AMQPLAIN PLAIN EXTERNAL")])
+def test_tls_mechanisms_add_external_with_a_client_certificate(broker, ca, cn, mechanisms):
+    """EXTERNAL (RabbitMQ's auth-mechanism-ssl plugin) comes after AMQPLAIN and PLAIN, offered
+    only when the client presented a verified certificate."""
+    with TlsRawClient(broker.server.tls_port, client_context(ca, cn)) as raw:
+        assert raw.start().mechanisms == mechanisms
+
+
+def test_amqpstorm_logs_in_with_plain_over_amqps(broker, ca):
+    """amqpstorm chooses EXTERNAL whenever the server offers it; without a client certificate it
+    must be offered PLAIN only, as a default RabbitMQ would."""
+    ssl_options = {"context": client_context(ca), "server_hostname": "localhost"}
+    with amqpstorm.Connection("localhost", "guest", "guest", port=broker.server.tls_port,
+                              ssl=True, ssl_options=ssl_options, timeout=5) as conn:
+        with conn.channel() as ch:
+            queue = ch.queue.declare(exclusive=True)["queue"]
+            ch.basic.publish(b"amqpstorm over tls", queue)
+            message = ch.basic.get(queue, no_ack=True)
+    assert message.body == "amqpstorm over tls"  # amqpstorm decodes bodies as UTF-8 by default
 
 
 def test_tls_1_1_is_refused(broker):
@@ -194,12 +208,12 @@ def test_external_login_with_unknown_cn_is_refused(broker, ca):
     assert (close.reply_code, close.reply_text, close.class_id, close.method_id) == (403, LOGIN_REFUSED, 0, 0)
 
 
-def test_external_login_without_certificate_is_refused(broker, ca):
-    """RabbitMQ: 'connection peer presented no TLS (x.509) certificate' in its log, 403 to the client."""
+def test_external_login_without_certificate_is_closed(broker, ca):
+    """EXTERNAL was not offered: RabbitMQ's 'invalid authentication mechanism', a silent close
+    before Tune."""
     with TlsRawClient(broker.server.tls_port, client_context(ca)) as raw:
-        close = raw.external_login()
-    assert isinstance(close, commands.Connection.Close)
-    assert (close.reply_code, close.reply_text) == (403, LOGIN_REFUSED)
+        with pytest.raises((EOFError, ConnectionError)):
+            raw.external_login()
 
 
 def test_external_with_pika_is_refused_for_unknown_cn(broker, ca):
