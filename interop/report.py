@@ -168,9 +168,15 @@ def write_report(path, *, target, label, props, clients, scenarios, results, whe
         "interop/run --only python,node        # some languages (python node java go ruby php c) or client ids",
         "interop/run --report docs/interop.md  # and rewrite this file's amqpd section",
         "interop/run --url amqp://guest:guest@127.0.0.1:5672/ \\",
+        "    --tls-url amqps://guest:guest@localhost:5671/ --tls-ca /etc/rabbitmq/tls/ca.pem \\",
         "    --restart-cmd \"rabbitmqctl stop_app && rabbitmqctl start_app\" \\",
         "    --report docs/interop.md          # a RabbitMQ: rewrites the reference section",
         "```",
+        "",
+        "amqpd is started with an amqps listener whose certificate a CA made for the run (trustme) "
+        "signed; the `amqps` scenario runs each client's `roundtrip` over it. For RabbitMQ, give its "
+        "TLS listener (`listeners.ssl.default = 5671` and `ssl_options.*` in rabbitmq.conf) and the CA "
+        "that signed its certificate.",
         "",
         "A full run takes about 70 s on a 2-core machine (`--jobs N` client programs at a time, "
         "default 4), the first one a few seconds more to compile the Java, Go and C clients into "
@@ -201,7 +207,7 @@ def write_report(path, *, target, label, props, clients, scenarios, results, whe
         if key in sections:
             out.append(section_md(key, sections[key]))
     out += ["## Scenarios", ""]
-    out += [f"- `{s}`: {runner.SCENARIO_TEXT[s]}" for s in runner.SCENARIOS]
+    out += [f"- `{s}`: {runner.SCENARIO_TEXT[s]}" for s in runner.ALL_SCENARIOS]
     out += ["", "`n/a` means the library has no API for the scenario; the reason is the cell's detail, "
             "listed below.", ""]
     na = {}

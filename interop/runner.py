@@ -59,7 +59,13 @@ SCENARIO_TEXT = {
                        "publish one persistent and one transient message (confirmed)",
     "persist-check": "after the broker restart: only the persistent message is there, the binding "
                      "still routes, the non-durable queue is gone; then delete everything",
+    "amqps": "the roundtrip scenario over TLS (amqps:// URL, server certificate verified against the "
+             "test CA, which the runner names in SSL_CERT_FILE and NODE_EXTRA_CA_CERTS; the Java "
+             "client trusts any certificate for an amqps URI)",
 }
+# runner-only scenarios: a client program's scenario run over another transport
+TRANSPORT_SCENARIOS = {"amqps": "roundtrip"}
+ALL_SCENARIOS = [*SCENARIOS, *TRANSPORT_SCENARIOS]
 
 LANGS = ["python", "node", "java", "go", "ruby", "php", "c"]
 
@@ -103,9 +109,25 @@ def clients():
 # ---------------------------------------------------------------------------------------------
 # the broker under test
 
+def tls_material(directory):
+    """A test CA and a server certificate for localhost and 127.0.0.1 (trustme); returns the
+    paths of the CA, certificate and key files."""
+    import trustme
+    directory.mkdir(parents=True, exist_ok=True)
+    ca = trustme.CA()
+    server = ca.issue_cert("localhost", "127.0.0.1")
+    paths = directory / "ca.pem", directory / "cert.pem", directory / "key.pem"
+    ca.cert_pem.write_to_path(str(paths[0]))
+    server.cert_chain_pems[0].write_to_path(str(paths[1]))
+    server.private_key_pem.write_to_path(str(paths[2]))
+    return paths
+
+
 class Amqpd:
-    """amqpd as a subprocess of ours, restartable on the same port and data dir."""
+    """amqpd as a subprocess of ours, restartable on the same ports and data dir, with an amqps
+    listener whose certificate the runner's test CA signed."""
     STARTUP = re.compile(r"Server startup complete; listening on amqp://([^:\s]+):(\d+)")
+    TLS_STARTUP = re.compile(r"started TLS listener on amqps://([^:\s]+):(\d+)")
 
     def __init__(self):
         self.data_dir = tempfile.mkdtemp(prefix="amqpd-interop-")
@@ -113,10 +135,14 @@ class Amqpd:
         self.log = open(BUILD / "amqpd.log", "w")
         self.proc = None
         self.port = 0
+        self.tls_port = 0
         self.url = None
+        self.tls_url = None
+        self.ca_file, self.cert_file, self.key_file = tls_material(Path(self.data_dir + "-tls"))
 
     def start(self):
-        cmd = [str(VENV_PY), "-m", "amqpd", "--port", str(self.port), "--data-dir", self.data_dir]
+        cmd = [str(VENV_PY), "-m", "amqpd", "--port", str(self.port), "--data-dir", self.data_dir,
+               "--tls-port", str(self.tls_port), "--tls-cert", str(self.cert_file), "--tls-key", str(self.key_file)]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 30
         found = threading.Event()
@@ -125,6 +151,9 @@ class Amqpd:
             for line in stream:
                 self.log.write(line)
                 self.log.flush()
+                tls = self.TLS_STARTUP.search(line)
+                if tls:
+                    self.tls_port = int(tls.group(2))
                 m = self.STARTUP.search(line)
                 if m and not found.is_set():
                     self.host, self.port = m.group(1), int(m.group(2))
@@ -134,6 +163,7 @@ class Amqpd:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"amqpd did not start (see {BUILD / 'amqpd.log'})")
         self.url = f"amqp://guest:guest@{self.host}:{self.port}/"
+        self.tls_url = f"amqps://guest:guest@localhost:{self.tls_port}/"
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -151,6 +181,7 @@ class Amqpd:
     def close(self):
         self.stop()
         shutil.rmtree(self.data_dir, ignore_errors=True)
+        shutil.rmtree(self.data_dir + "-tls", ignore_errors=True)
 
 
 def server_properties(url, timeout=60.0):
@@ -261,10 +292,10 @@ def library_versions(cls):
 # ---------------------------------------------------------------------------------------------
 # running
 
-def run_one(client, scenario, url, prefix, timeout):
+def run_one(client, scenario, url, prefix, timeout, env=None):
     start = time.monotonic()
     try:
-        proc = subprocess.run([*client.argv, url, scenario, prefix], capture_output=True, text=True,
+        proc = subprocess.run([*client.argv, url, scenario, prefix], capture_output=True, text=True, env=env,
                               timeout=timeout, cwd=HERE / client.lang if (HERE / client.lang).is_dir() else HERE)
     except subprocess.TimeoutExpired as exc:
         err = (exc.stderr or b"")
@@ -299,6 +330,9 @@ def main():
     ap.add_argument("--url", help="broker to test; default: start amqpd from this checkout")
     ap.add_argument("--restart-cmd", help="shell command that restarts the broker at --url "
                     "(between persist-publish and persist-check)")
+    ap.add_argument("--tls-url", help="the same broker's amqps:// URL for the amqps scenario (with --url; "
+                    "without it that scenario is skipped)")
+    ap.add_argument("--tls-ca", help="the CA file that verifies --tls-url's certificate")
     ap.add_argument("--only", help="comma-separated languages (%s) or client ids" % ",".join(LANGS))
     ap.add_argument("--scenarios", help="comma-separated scenarios (default: all)")
     ap.add_argument("--report", help="write/update this Markdown report (e.g. docs/interop.md)")
@@ -316,10 +350,10 @@ def main():
         if unknown:
             ap.error(f"unknown language/client: {', '.join(sorted(unknown))}")
         selected = [c for c in all_clients if c.lang in wanted or c.id in wanted]
-    scenarios = SCENARIOS
+    scenarios = list(ALL_SCENARIOS)
     if args.scenarios:
         scenarios = [s.strip() for s in args.scenarios.split(",")]
-        bad = set(scenarios) - set(SCENARIOS)
+        bad = set(scenarios) - set(ALL_SCENARIOS)
         if bad:
             ap.error(f"unknown scenario: {', '.join(sorted(bad))}")
         if "persist-check" in scenarios and "persist-publish" not in scenarios:
@@ -343,11 +377,14 @@ def main():
     # 2. the broker
     amqpd = None
     if args.url:
-        url, restart_cmd = args.url, args.restart_cmd
+        url, restart_cmd, tls_url, ca_file = args.url, args.restart_cmd, args.tls_url, args.tls_ca
     else:
         amqpd = Amqpd()
         amqpd.start()
-        url = amqpd.url
+        url, tls_url, ca_file = amqpd.url, amqpd.tls_url, amqpd.ca_file
+    tls_env = dict(os.environ)
+    if ca_file:  # OpenSSL (Python, Ruby, PHP, C), Go and Node read these
+        tls_env.update(SSL_CERT_FILE=str(ca_file), NODE_EXTRA_CA_CERTS=str(ca_file))
     try:
         props = server_properties(url)
         if amqpd or "amqpd_version" in props:
@@ -368,6 +405,8 @@ def main():
             for s in scenarios:
                 if no_restart and s.startswith("persist-"):
                     results[(c.id, s)] = ("skipped", "no --restart-cmd to restart this broker", 0)
+                elif s in TRANSPORT_SCENARIOS and not tls_url:
+                    results[(c.id, s)] = ("skipped", "no --tls-url for this broker", 0)
                 elif why is None:
                     runnable.append((c, s))
                 elif IN_CI:
@@ -382,7 +421,9 @@ def main():
                 return (cs[0].id != "celery", {"heartbeat": 0, "large-message": 1}.get(cs[1], 2))
             batch = sorted(batch, key=cost)
             with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
-                futs = {pool.submit(run_one, c, s, url, f"interop-{run_id}-{c.id}", args.timeout): (c, s)
+                futs = {pool.submit(run_one, c, TRANSPORT_SCENARIOS[s], tls_url, f"interop-{run_id}-{c.id}-tls",
+                                    args.timeout, tls_env) if s in TRANSPORT_SCENARIOS
+                        else pool.submit(run_one, c, s, url, f"interop-{run_id}-{c.id}", args.timeout): (c, s)
                         for c, s in batch}
                 for fut in concurrent.futures.as_completed(futs):
                     c, s = futs[fut]
@@ -438,7 +479,7 @@ SHORT = {
     "topic": "topic", "fanout": "fanout", "work-queue": "workq", "ack-nack-reject": "acks",
     "basic-get": "get", "confirms": "confirm", "mandatory-return": "return", "rpc": "rpc", "tx": "tx",
     "consumer-cancel": "cancel", "large-message": "5MiB", "heartbeat": "hbeat",
-    "channel-error": "cherr", "persist-publish": "p-pub", "persist-check": "p-chk",
+    "channel-error": "cherr", "persist-publish": "p-pub", "persist-check": "p-chk", "amqps": "amqps",
 }
 
 

@@ -4,6 +4,7 @@
  * Everything it declares is recorded and deleted at exit over a fresh connection, pass or fail
  * (except after a passing persist-publish, whose queue must outlive the broker restart). */
 #include <amqp.h>
+#include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
 
 #include <stdarg.h>
@@ -114,7 +115,15 @@ static amqp_connection_state_t try_connect(const char *u, int heartbeat, amqp_rp
   /* the AMQP URI spec reads "amqp://host/" as the empty vhost; like most clients, mean "/" */
   const char *vhost = (ci.vhost == NULL || ci.vhost[0] == '\0') ? "/" : ci.vhost;
   amqp_connection_state_t c = amqp_new_connection();
-  amqp_socket_t *s = amqp_tcp_socket_new(c);
+  amqp_socket_t *s;
+  if (ci.ssl) { /* amqps: the server certificate and host name are verified, against SSL_CERT_FILE if set */
+    s = amqp_ssl_socket_new(c);
+    if (s == NULL) fail("amqp_ssl_socket_new failed");
+    const char *ca = getenv("SSL_CERT_FILE");
+    if (ca != NULL) status_or_die(amqp_ssl_socket_set_cacert(s, ca), "TLS CA file");
+  } else {
+    s = amqp_tcp_socket_new(c);
+  }
   status_or_die(amqp_socket_open(s, ci.host, ci.port), "socket open");
 
   amqp_table_entry_t cap[] = {{amqp_cstring_bytes("consumer_cancel_notify"), {.kind = AMQP_FIELD_KIND_BOOLEAN, .value.boolean = 1}}};

@@ -3,6 +3,7 @@
 // Prints one JSON line {"result": "pass"|"fail"|"n/a", "detail": ...}; exit 0, 1 or 3.
 require_once '/usr/share/php/PhpAmqpLib/autoload.php';
 
+use PhpAmqpLib\Connection\AMQPSSLConnection;
 use PhpAmqpLib\Connection\AMQPStreamConnection;
 use PhpAmqpLib\Exception\AMQPBasicCancelException;
 use PhpAmqpLib\Exception\AMQPProtocolChannelException;
@@ -44,6 +45,14 @@ function eq(string $what, $got, $want): void {
 
 function connect(string $url, int $heartbeat = 0): AMQPStreamConnection {
     [$host, $port, $user, $pass, $vhost] = url_parts($url);
+    if (parse_url($url, PHP_URL_SCHEME) === 'amqps') {
+        // TLS: the server certificate and host name are verified, against SSL_CERT_FILE if set
+        $tls = ['verify_peer' => true, 'verify_peer_name' => true, 'peer_name' => $host];
+        if (getenv('SSL_CERT_FILE')) $tls['cafile'] = getenv('SSL_CERT_FILE');
+        return new AMQPSSLConnection($host, $port, $user, $pass, $vhost, $tls, [
+            'login_method' => 'AMQPLAIN', 'connection_timeout' => 10.0, 'read_write_timeout' => 10.0,
+            'heartbeat' => $heartbeat]);
+    }
     // php-amqplib's defaults (AMQPLAIN login), 10 s read/write timeout
     return new AMQPStreamConnection($host, $port, $user, $pass, $vhost, false, 'AMQPLAIN', null, 'en_US',
         10.0, 10.0, null, false, $heartbeat);

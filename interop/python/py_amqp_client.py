@@ -2,6 +2,7 @@
 
 Usage: py_amqp_client.py URL SCENARIO PREFIX"""
 import socket
+import ssl
 import time
 import urllib.parse
 import uuid
@@ -19,7 +20,9 @@ def connect(url, heartbeat=0):
     vhost = urllib.parse.unquote(u.path[1:]) if len(u.path) > 1 else "/"
     conn = amqp.Connection(host=f"{u.hostname}:{u.port or 5672}", userid=urllib.parse.unquote(u.username),
                            password=urllib.parse.unquote(u.password), virtual_host=vhost,
-                           heartbeat=heartbeat, connect_timeout=10)
+                           heartbeat=heartbeat, connect_timeout=10,
+                           # amqps: verified against the default CA paths (SSL_CERT_FILE if set)
+                           ssl=ssl.create_default_context() if u.scheme == "amqps" else False)
     conn.connect()
     return conn
 
