@@ -6,6 +6,7 @@ Protocol (the same for every language):  PROGRAM URL SCENARIO PREFIX
   - the program prints one JSON line {"result": "pass"|"fail"|"n/a", "detail": "..."}
     and exits 0 (pass), 1 (fail) or 3 (n/a).
 """
+import contextlib
 import json
 import sys
 import time
@@ -83,6 +84,47 @@ def wait_until(cond, timeout=10.0, what="condition", poll=None):
             poll()
         else:
             time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def deleting(ch, queues=(), exchanges=()):
+    """Delete these queues and then these exchanges when the block ends, however it ends, so
+    that a scenario leaves the broker as it found it.  ch spells the calls as pika and py-amqp
+    do: ch.queue_delete(name), ch.exchange_delete(name)."""
+    try:
+        yield ch
+    finally:
+        for name in queues:
+            ch.queue_delete(name)
+        for name in exchanges:
+            ch.exchange_delete(name)
+
+
+@contextlib.contextmanager
+def declared(ch, queues=(), exchanges=(), **options):
+    """Declare exchanges (name -> type) and then queues (names) with ch.exchange_declare(name,
+    type) and ch.queue_declare(name) (options go to both), run the block, and delete them again
+    however it ends (see deleting)."""
+    exchanges = dict(exchanges)
+    with deleting(ch, queues, exchanges):
+        for name, kind in exchanges.items():
+            ch.exchange_declare(name, kind, **options)
+        for name in queues:
+            ch.queue_declare(name, **options)
+        yield ch
+
+
+@contextlib.asynccontextmanager
+async def adeleting(ch, queues=(), exchanges=()):
+    """deleting for asyncio clients (aiormq, aio-pika): awaits ch.queue_delete(name) and
+    ch.exchange_delete(name)."""
+    try:
+        yield ch
+    finally:
+        for name in queues:
+            await ch.queue_delete(name)
+        for name in exchanges:
+            await ch.exchange_delete(name)
 
 
 def user_of(url):
