@@ -10,7 +10,8 @@ from aio_pika import DeliveryMode, ExchangeType, Message
 
 from common import (BODY, LARGE_SIZE, PROPS, QUEUE_ARGS, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail,
                     adeleting, check, check_props, expect_equal, large_body, main, user_of,
-                    with_heartbeat, wrong_password_url)
+                    with_heartbeat)
+from aiormq_common import gone, refused, until
 
 
 def scenario(fn):
@@ -18,14 +19,6 @@ def scenario(fn):
     def run(url, p):
         return asyncio.run(asyncio.wait_for(fn(url, p), 60))
     return run
-
-
-async def until(cond, timeout=10.0, what="condition"):
-    for _ in range(int(timeout / 0.01)):
-        if cond():
-            return
-        await asyncio.sleep(0.01)
-    raise Fail(f"timed out waiting for {what}")
 
 
 @contextlib.asynccontextmanager
@@ -60,14 +53,7 @@ async def connect_ok(url, p):
 
 @scenario
 async def bad_password(url, p):
-    try:
-        conn = await aio_pika.connect(wrong_password_url(url))
-    except (aiormq.exceptions.ProbableAuthenticationError, aiormq.exceptions.ConnectionClosed) as exc:
-        check("403" in str(exc) or "ACCESS_REFUSED" in str(exc) or
-              isinstance(exc, aiormq.exceptions.ProbableAuthenticationError), f"unexpected error {exc!r}")
-        return f"refused: {type(exc).__name__}: {exc}"
-    await conn.close()
-    raise Fail("connection with a wrong password was accepted")
+    return await refused(url, aio_pika.connect)
 
 
 @scenario
@@ -381,11 +367,8 @@ async def persist_check(url, p):
             check(await q.get(no_ack=True, fail=False) is not None,
                   "the durable binding did not survive the restart")
             ch2 = await conn.channel()
-            try:
-                await ch2.declare_queue(f"{p}.transient-q", passive=True)
-                raise Fail("the non-durable queue survived the restart")
-            except aiormq.exceptions.ChannelNotFoundEntity:
-                pass
+            await gone(lambda: ch2.declare_queue(f"{p}.transient-q", passive=True),
+                       "the non-durable queue survived the restart")
 
 
 if __name__ == "__main__":

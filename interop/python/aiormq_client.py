@@ -13,7 +13,8 @@ from aiormq import spec
 
 from common import (BODY, LARGE_SIZE, PROPS, QUEUE_ARGS, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail,
                     adeleting, check, check_props, expect_equal, large_body, main, user_of,
-                    with_heartbeat, wrong_password_url)
+                    with_heartbeat)
+from aiormq_common import gone, refused, until
 
 
 def scenario(fn):
@@ -42,14 +43,6 @@ async def declared(ch, queues=(), exchanges=None):
         yield ch
 
 
-async def until(cond, timeout=10.0, what="condition"):
-    for _ in range(int(timeout / 0.01)):
-        if cond():
-            return
-        await asyncio.sleep(0.01)
-    raise Fail(f"timed out waiting for {what}")
-
-
 def empty(message):
     return isinstance(message.delivery, spec.Basic.GetEmpty)
 
@@ -73,16 +66,7 @@ async def connect_ok(conn, url, p):
 
 
 def bad_password(url, p):
-    async def attempt():
-        try:
-            conn = await aiormq.connect(wrong_password_url(url))
-        except (aiormq.exceptions.ProbableAuthenticationError, aiormq.exceptions.ConnectionClosed) as exc:
-            check("403" in str(exc) or "ACCESS_REFUSED" in str(exc) or
-                  isinstance(exc, aiormq.exceptions.ProbableAuthenticationError), f"unexpected error {exc!r}")
-            return f"refused: {type(exc).__name__}: {exc}"
-        await conn.close()
-        raise Fail("connection with a wrong password was accepted")
-    return asyncio.run(asyncio.wait_for(attempt(), 30))
+    return asyncio.run(asyncio.wait_for(refused(url, aiormq.connect), 30))
 
 
 @scenario
@@ -388,11 +372,8 @@ async def persist_check(conn, url, p):
         await ch.basic_publish(b"via binding", exchange=f"{p}.x", routing_key="k")
         check(not empty(await ch.basic_get(f"{p}.q", no_ack=True)), "the durable binding did not survive the restart")
         ch2 = await conn.channel()
-        try:
-            await ch2.queue_declare(f"{p}.transient-q", passive=True)
-            raise Fail("the non-durable queue survived the restart")
-        except aiormq.exceptions.ChannelNotFoundEntity:
-            pass
+        await gone(lambda: ch2.queue_declare(f"{p}.transient-q", passive=True),
+                   "the non-durable queue survived the restart")
 
 
 if __name__ == "__main__":

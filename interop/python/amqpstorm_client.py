@@ -9,8 +9,8 @@ from amqpstorm import AMQPChannelError, AMQPConnectionError, AMQPMessageError, U
 
 import common
 from common import (BODY, LARGE_SIZE, PROPS, QUEUE_ARGS, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail,
-                    check, check_props, expect_equal, large_body, main, user_of, wait_until,
-                    with_heartbeat, wrong_password_url)
+                    check, check_props, expect_equal, large_body, main, refused, user_of,
+                    wait_until, with_heartbeat)
 
 
 def connect(url):
@@ -82,13 +82,8 @@ def connect_ok(url, p):
 
 
 def bad_password(url, p):
-    try:
-        conn = connect(wrong_password_url(url))
-    except AMQPConnectionError as exc:
-        check("403" in str(exc) or "ACCESS_REFUSED" in str(exc), f"unexpected error {exc!r}")
-        return f"refused: {type(exc).__name__}: {exc}"
-    conn.close()
-    raise Fail("connection with a wrong password was accepted")
+    return refused(url, connect, AMQPConnectionError,
+                   accept=lambda exc: "403" in str(exc) or "ACCESS_REFUSED" in str(exc))
 
 
 def declare(url, p):

@@ -139,6 +139,18 @@ def wrong_password_url(url):
     return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:wrong-password@{hostport}"))
 
 
+def refused(url, connect, errors, close=lambda conn: conn.close(), accept=lambda exc: True):
+    """The bad-password scenario of a blocking client: connect(URL with a wrong password) must
+    raise one of errors (one that accept(exc) takes for a refused login)."""
+    try:
+        conn = connect(wrong_password_url(url))
+    except errors as exc:
+        check(accept(exc), f"unexpected error {exc!r}")
+        return f"refused: {type(exc).__name__}: {exc}"
+    close(conn)
+    raise Fail("connection with a wrong password was accepted")
+
+
 def with_heartbeat(url, seconds):
     parts = urllib.parse.urlsplit(url)
     query = urllib.parse.parse_qsl(parts.query)

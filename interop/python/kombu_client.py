@@ -10,8 +10,8 @@ import amqp.exceptions
 from kombu import Connection, Consumer, Exchange, Producer, Queue, binding
 
 from common import (BODY, LARGE_SIZE, PROPS, QUEUE_ARGS, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail,
-                    check, check_props, deleting, expect_equal, large_body, main, user_of, wait_until,
-                    wrong_password_url)
+                    check, check_props, deleting, expect_equal, large_body, main, refused, user_of,
+                    wait_until)
 
 
 def connect(url, **kw):
@@ -65,12 +65,7 @@ def connect_ok(url, p):
 
 
 def bad_password(url, p):
-    try:
-        conn = connect(wrong_password_url(url))
-    except amqp.exceptions.AccessRefused as exc:
-        return f"refused: {type(exc).__name__}: {exc}"
-    conn.release()
-    raise Fail("connection with a wrong password was accepted")
+    return refused(url, connect, amqp.exceptions.AccessRefused, close=lambda conn: conn.release())
 
 
 def declare(url, p):

@@ -6,7 +6,7 @@ import pika.exceptions
 
 from common import (BODY, LARGE_SIZE, PROPS, QUEUE_ARGS, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail,
                     check, check_props, declared, deleting, expect_equal, large_body, main, user_of,
-                    wait_until, with_heartbeat, wrong_password_url)
+                    refused, wait_until, with_heartbeat)
 
 
 def connect(url):
@@ -37,12 +37,7 @@ def connect_ok(url, p):
 
 
 def bad_password(url, p):
-    try:
-        conn = connect(wrong_password_url(url))
-    except (pika.exceptions.ProbableAuthenticationError, pika.exceptions.AuthenticationError) as exc:
-        return f"refused: {type(exc).__name__}: {exc}"
-    conn.close()
-    raise Fail("connection with a wrong password was accepted")
+    return refused(url, connect, (pika.exceptions.ProbableAuthenticationError, pika.exceptions.AuthenticationError))
 
 
 def declare(url, p):

@@ -15,7 +15,7 @@ from pika import spec
 
 from common import (BODY, LARGE_SIZE, PROPS, QUEUE_ARGS, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail,
                     check, check_props, expect_equal, large_body, main, user_of,
-                    with_heartbeat, wrong_password_url)
+                    refused, with_heartbeat)
 
 
 class Flow:
@@ -192,11 +192,9 @@ def bad_password(url, p):
     def nothing(f):
         return
         yield
-    try:
-        Flow(wrong_password_url(url), nothing).run()
-    except (pika.exceptions.ProbableAuthenticationError, pika.exceptions.AuthenticationError) as exc:
-        return f"refused: {type(exc).__name__}: {exc}"
-    raise Fail("connection with a wrong password was accepted")
+    return refused(url, lambda wrong: Flow(wrong, nothing).run(),
+                   (pika.exceptions.ProbableAuthenticationError, pika.exceptions.AuthenticationError),
+                   close=lambda result: None)
 
 
 @declares(exchanges={kind: kind for kind in ("direct", "fanout", "topic", "headers")}, deletes=["q"])
