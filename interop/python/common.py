@@ -8,6 +8,7 @@ Protocol (the same for every language):  PROGRAM URL SCENARIO PREFIX
 """
 import contextlib
 import json
+import socket
 import sys
 import time
 import traceback
@@ -125,6 +126,14 @@ async def adeleting(ch, queues=(), exchanges=()):
             await ch.queue_delete(name)
         for name in exchanges:
             await ch.exchange_delete(name)
+
+
+def pump(conn, seconds=0.05):
+    """Let a py-amqp (or kombu) connection dispatch what arrives within seconds."""
+    try:
+        conn.drain_events(timeout=seconds)
+    except socket.timeout:
+        pass
 
 
 def user_of(url):

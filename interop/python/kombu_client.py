@@ -2,7 +2,6 @@
 
 Usage: kombu_client.py URL SCENARIO PREFIX"""
 import contextlib
-import socket
 import time
 import uuid
 
@@ -10,7 +9,7 @@ import amqp.exceptions
 from kombu import Connection, Consumer, Exchange, Producer, Queue, binding
 
 from common import (BODY, LARGE_SIZE, PROPS, QUEUE_ARGS, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail,
-                    check, check_props, deleting, expect_equal, large_body, main, refused, user_of,
+                    check, check_props, deleting, expect_equal, large_body, main, pump, refused, user_of,
                     wait_until)
 
 
@@ -18,13 +17,6 @@ def connect(url, **kw):
     conn = Connection(url, connect_timeout=10, **kw)
     conn.connect()
     return conn
-
-
-def pump(conn, seconds=0.05):
-    try:
-        conn.drain_events(timeout=seconds)
-    except socket.timeout:
-        pass
 
 
 def raw(producer, body, routing_key, **kw):

@@ -1,7 +1,6 @@
 """Interop client: py-amqp (PyPI package `amqp`, the transport under kombu/Celery).
 
 Usage: py_amqp_client.py URL SCENARIO PREFIX"""
-import socket
 import ssl
 import time
 import urllib.parse
@@ -12,7 +11,7 @@ import amqp.exceptions
 
 import common
 from common import (BODY, LARGE_SIZE, PROPS, QUEUE_ARGS, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail,
-                    check, check_props, deleting, expect_equal, large_body, main, refused, user_of,
+                    check, check_props, deleting, expect_equal, large_body, main, pump, refused, user_of,
                     wait_until)
 
 
@@ -26,13 +25,6 @@ def connect(url, heartbeat=0):
                            ssl=ssl.create_default_context() if u.scheme == "amqps" else False)
     conn.connect()
     return conn
-
-
-def pump(conn, seconds=0.05):
-    try:
-        conn.drain_events(timeout=seconds)
-    except socket.timeout:
-        pass
 
 
 def message(body, **props):
