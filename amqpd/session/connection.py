@@ -84,6 +84,7 @@ _RABBIT_NAMES = {ConnectionState.AWAIT_START_OK: "starting", ConnectionState.AWA
 _UNTRUSTED = frozenset({ConnectionState.AWAIT_PROTOCOL_HEADER, ConnectionState.AWAIT_START_OK,
                         ConnectionState.AWAIT_TUNE_OK})
 _HANDSHAKE = _UNTRUSTED | {ConnectionState.AWAIT_OPEN}
+# module-level names for the identity tests made on every frame (no Enum attribute lookup)
 _OPEN, _CLOSED, _AWAIT_CLOSE_OK = ConnectionState.OPEN, ConnectionState.CLOSED, ConnectionState.AWAIT_CLOSE_OK
 
 
@@ -257,7 +258,6 @@ class Connection:
     def capabilities(self) -> dict[str, Any]:
         caps = self.client_properties.get("capabilities")
         return caps if isinstance(caps, dict) else {}
-
 
     # -- input ---------------------------------------------------------------------------------
 
