@@ -16,7 +16,7 @@ from amqpd.config import ConfigError, Settings
 from amqpd.protocol.frames import PROTOCOL_HEADER
 from amqpd.server import tls
 from amqpd.session.connection import Connection, Transport
-from tests.protocol.test_handshake import LOGIN_REFUSED, assert_silent_close, send, sent, start_ok
+from tests.session.test_handshake import LOGIN_REFUSED, assert_silent_close, send, sent, start_ok
 
 
 @pytest.fixture(scope="module")
