@@ -13,9 +13,9 @@ from pamqp import commands, frame
 
 from amqpd.auth.users import HASHING_ALGORITHM, UserTable, check_password, hash_password
 from amqpd.broker.node import Node
-from amqpd.config import Settings
 from amqpd.protocol.frames import PROTOCOL_HEADER
 from amqpd.session.connection import Connection
+from amqpd.settings import Settings
 from tests.support.blocking import refused
 
 # `rabbitmqctl export_definitions -` on the RabbitMQ 3.10.8 of this machine: guest's stored hash.
