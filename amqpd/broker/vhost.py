@@ -136,7 +136,7 @@ class VirtualHost:
         arguments.validate_exchange(args, rs)
         exchange = EXCHANGE_TYPES[kind](name, durable, auto_delete, internal, args)
         if durable and self.store is not None:  # stored before it exists: a failure leaves nothing
-            self.store.save_exchange(self.name, exchange)
+            self.store.save_exchange(self.name, name, exchange.kind, auto_delete, internal, args)
         self.exchanges[name] = exchange
         return exchange
 
@@ -224,7 +224,7 @@ class VirtualHost:
         store = self.store if durable else None
         queue = Queue(name, self.name, durable, owner, auto_delete, args, store, self.queue_window, self)
         if save and store is not None:
-            queue.store_id = store.save_queue(queue)
+            queue.store_id = store.save_queue(self.name, name, auto_delete, args)
         self.queues[name] = queue
         return queue
 

@@ -3,30 +3,27 @@
 Operations gather while the previous batch is being written; one fsync covers them all. The
 broker never waits: each call returns the ticket of the batch that will hold it, and work that
 must not be reported before it is on disk (publisher confirms, Tx.Commit-Ok) asks for a
-callback on that ticket. The engine (store/sqlite.py) only sees plain operation tuples, so a
-second engine can be put behind the same calls.
+callback on that ticket. Every call takes plain values (names, flags, argument tables, ids,
+bytes), never broker objects: the store sits below the broker. The engine (store/sqlite.py)
+only sees plain operation tuples, so a second engine can be put behind the same calls.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import structlog
 import trio
 
 from amqpd.protocol import tables
-from amqpd.store.sqlite import Op, Recovered, SqliteEngine
-
-if TYPE_CHECKING:
-    from amqpd.broker.exchange import Exchange
-    from amqpd.broker.message import Message
-    from amqpd.broker.queue import Queue
+from amqpd.store.records import Op, Recovered, StoredContent
+from amqpd.store.sqlite import SqliteEngine
 
 log = structlog.get_logger("amqpd.store")
 
-Durable = Callable[[bool], None]
+OnDurable = Callable[[bool], None]  # called with True once a batch is on disk, False if it failed
 RETRY_INTERVAL = 1.0  # seconds between attempts while writes fail
 
 
@@ -56,13 +53,12 @@ class Store:
     def __init__(self, engine: SqliteEngine) -> None:
         self.engine = engine
         self.ticket = 1  # the batch now gathering operations
-        self.durable = 0  # the last batch known to be on disk
         self.failing = False
         self.on_failing: Callable[[bool], None] = lambda failing: None
         self.next_queue_id = 1
         self._ops: list[Op] = []
-        self._callbacks: dict[int, list[Durable]] = defaultdict(list)
-        self._unwritten: dict[tuple[int, int], Message] = {}  # (queue id, message id) until on disk
+        self._callbacks: dict[int, list[OnDurable]] = defaultdict(list)
+        self._unwritten: dict[tuple[int, int], Op] = {}  # (queue id, message id) -> its "put" until on disk
         self._unwritten_by_ticket: dict[int, list[tuple[int, int]]] = defaultdict(list)
         self._wake = trio.Event()
 
@@ -73,19 +69,19 @@ class Store:
         self._wake.set()
         return self.ticket
 
-    def save_exchange(self, vhost: str, exchange: Exchange) -> None:
-        self._append(("exchange", vhost, exchange.name, exchange.kind, exchange.auto_delete, exchange.internal,
-                      encode_table(exchange.arguments)))
+    def save_exchange(self, vhost: str, name: str, kind: str, auto_delete: bool, internal: bool,
+                      arguments: dict[str, Any]) -> None:
+        self._append(("exchange", vhost, name, kind, auto_delete, internal, encode_table(arguments)))
 
     def delete_exchange(self, vhost: str, name: str) -> None:
         self._append(("exchange-delete", vhost, name))
         self._append(("exchange-bindings-delete", vhost, name, name))
 
-    def save_queue(self, queue: Queue) -> int:
+    def save_queue(self, vhost: str, name: str, auto_delete: bool, arguments: dict[str, Any]) -> int:
         """Record a durable queue; returns the id its messages are stored under."""
         queue_id = self.next_queue_id
         self.next_queue_id += 1
-        self._append(("queue", queue_id, queue.vhost, queue.name, queue.auto_delete, encode_table(queue.arguments)))
+        self._append(("queue", queue_id, vhost, name, auto_delete, encode_table(arguments)))
         return queue_id
 
     def delete_queue(self, queue_id: int, vhost: str, name: str) -> None:
@@ -101,11 +97,13 @@ class Store:
                        arguments: dict[str, Any]) -> None:
         self._append(("binding-delete", vhost, source, to_queue, destination, routing_key, encode_table(arguments)))
 
-    def put_message(self, queue_id: int, message: Message) -> int:
-        ticket = self._append(("put", queue_id, message.id, message.exchange, message.routing_key,
-                               message.raw_properties, message.body))
-        key = (queue_id, message.id)
-        self._unwritten[key] = message
+    def put_message(self, queue_id: int, message_id: int, exchange: str, routing_key: str, raw_properties: bytes,
+                    body: bytes) -> int:
+        """Store a persistent message in a queue; returns the ticket of the batch that holds it."""
+        op = ("put", queue_id, message_id, exchange, routing_key, raw_properties, body)
+        ticket = self._append(op)
+        key = (queue_id, message_id)
+        self._unwritten[key] = op
         self._unwritten_by_ticket[ticket].append(key)
         return ticket
 
@@ -123,23 +121,23 @@ class Store:
         self.next_queue_id = recovered.next_queue_id
         return recovered
 
-    def load(self, queue_id: int, ids: list[int]) -> dict[int, tuple[str, str, bytes, bytes]]:
+    def load(self, queue_id: int, ids: list[int]) -> dict[int, StoredContent]:
         """Stored messages by id, including those whose batch is not written yet."""
-        found: dict[int, tuple[str, str, bytes, bytes]] = {}
+        found: dict[int, StoredContent] = {}
         missing = []
         for mid in ids:
-            message = self._unwritten.get((queue_id, mid))
-            if message is None:
+            put = self._unwritten.get((queue_id, mid))
+            if put is None:
                 missing.append(mid)
             else:
-                found[mid] = (message.exchange, message.routing_key, message.raw_properties, message.body)
+                found[mid] = put[3:]
         if missing:
             found.update(self.engine.load(queue_id, missing))
         return found
 
     # -- durability --------------------------------------------------------------------------------
 
-    def when_durable(self, ticket: int, callback: Durable) -> None:
+    def when_durable(self, ticket: int, callback: OnDurable) -> None:
         """Call back with True once the batch is on disk, False if writing it failed."""
         self._callbacks[ticket].append(callback)
 
@@ -182,7 +180,6 @@ class Store:
         if ok:
             for key in keys:
                 self._unwritten.pop(key, None)
-            self.durable = ticket
             if self.failing:
                 log.info("store writes succeed again")
         else:
