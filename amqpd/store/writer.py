@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import structlog
@@ -42,6 +43,15 @@ def decode_table(raw: bytes) -> dict[str, Any]:
     return tables.decode_table(raw)[0] if raw else {}
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """The operations of one batch, being written, and the keys of the messages it puts."""
+
+    ticket: int
+    ops: list[Op]
+    puts: list[tuple[int, int]]
+
+
 class Store:
     """Durable topology and persistent messages, written in batches by a worker thread."""
 
@@ -59,7 +69,7 @@ class Store:
         self._ops: list[Op] = []
         self._callbacks: dict[int, list[OnDurable]] = defaultdict(list)
         self._unwritten: dict[tuple[int, int], Op] = {}  # (queue id, message id) -> its "put" until on disk
-        self._unwritten_by_ticket: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        self._puts: list[tuple[int, int]] = []  # the keys of the messages put in the gathering batch
         self._wake = trio.Event()
 
     # -- operations ------------------------------------------------------------------------------
@@ -99,13 +109,15 @@ class Store:
 
     def put_message(self, queue_id: int, message_id: int, exchange: str, routing_key: str, raw_properties: bytes,
                     body: bytes) -> int:
-        """Store a persistent message in a queue; returns the ticket of the batch that holds it."""
+        """Store a persistent message in a queue; returns the ticket of the batch that holds it.
+        (_append inlined: this runs once per persistent message.)"""
         op = ("put", queue_id, message_id, exchange, routing_key, raw_properties, body)
-        ticket = self._append(op)
+        self._ops.append(op)
+        self._wake.set()
         key = (queue_id, message_id)
         self._unwritten[key] = op
-        self._unwritten_by_ticket[ticket].append(key)
-        return ticket
+        self._puts.append(key)
+        return self.ticket
 
     def mark_delivered(self, queue_id: int, message_id: int) -> None:
         self._append(("delivered", queue_id, message_id))
@@ -158,53 +170,53 @@ class Store:
                 await self._wake.wait()
             self._wake = trio.Event()
             if self._ops:
-                ops, ticket = self._take()
+                batch = self._take()
                 try:
-                    await trio.to_thread.run_sync(self.engine.write, ops)
+                    await trio.to_thread.run_sync(self.engine.write, batch.ops)
                 except sqlite3.Error as exc:
-                    self._finish(ops, ticket, exc)
+                    self._finish(batch, exc)
                 else:
-                    self._finish(ops, ticket, None)
+                    self._finish(batch, None)
 
-    def _take(self) -> tuple[list[Op], int]:
-        ops, ticket = self._ops, self.ticket
-        self._ops = []
+    def _take(self) -> _Batch:
+        batch = _Batch(self.ticket, self._ops, self._puts)
+        self._ops, self._puts = [], []
         self.ticket += 1
-        return ops, ticket
+        return batch
 
-    def _finish(self, ops: list[Op], ticket: int, error: Exception | None) -> None:
+    def _finish(self, batch: _Batch, error: Exception | None) -> None:
         """A batch ended. The operations of a failed one go back in front of the pending ones;
         its messages stay readable from memory until a later batch writes them."""
         ok = error is None
-        keys = self._unwritten_by_ticket.pop(ticket, [])
         if ok:
-            for key in keys:
+            for key in batch.puts:
                 self._unwritten.pop(key, None)
             if self.failing:
                 log.info("store writes succeed again")
         else:
-            self._ops[:0] = ops
-            self._unwritten_by_ticket[self.ticket][:0] = keys
+            self._ops[:0] = batch.ops
+            self._puts[:0] = batch.puts
             if not self.failing:
                 log.error("store write failed; publishers are nacked and blocked until writes succeed",
                           error=str(error))
         if self.failing == ok:
             self.failing = not ok
             self.on_failing(self.failing)
-        for callback in self._callbacks.pop(ticket, ()):
+        for callback in self._callbacks.pop(batch.ticket, ()):
             callback(ok)
 
     def flush(self) -> None:
         """Write what is pending on this thread (graceful shutdown); one attempt, reported if it fails."""
         if not self._ops:
             return
-        ops, ticket = self._take()
+        batch = self._take()
         try:
-            self.engine.write(ops)
+            self.engine.write(batch.ops)
         except sqlite3.Error as exc:
-            log.error("store write failed at shutdown; its operations are lost", error=str(exc), operations=len(ops))
+            log.error("store write failed at shutdown; its operations are lost", error=str(exc),
+                      operations=len(batch.ops))
             return
-        self._finish(ops, ticket, None)
+        self._finish(batch, None)
 
     def close(self) -> None:
         self.flush()
