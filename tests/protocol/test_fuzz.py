@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from pamqp import body, commands, frame, header
 
 from amqpd.broker.node import Node
-from amqpd.config import Settings
+from amqpd.settings import Settings
 from amqpd.protocol.frames import PROTOCOL_HEADER
 from amqpd.session.connection import Connection, ConnectionState
 

@@ -19,7 +19,7 @@ from structlog.testing import capture_logs
 
 from amqpd.auth import sasl
 from amqpd.broker.node import Node
-from amqpd.config import Settings
+from amqpd.settings import Settings
 from amqpd.protocol import errors, frames, tables
 from amqpd.protocol.properties import parse_content_header
 from amqpd.session.connection import Connection, ConnectionState

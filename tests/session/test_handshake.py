@@ -12,7 +12,7 @@ import pytest
 from pamqp import commands, encode, frame, heartbeat
 
 from amqpd.broker.node import Node
-from amqpd.config import Settings
+from amqpd.settings import Settings
 from amqpd.protocol.frames import HEARTBEAT_FRAME, PROTOCOL_HEADER
 from amqpd.session.connection import AwaitCloseOk, CloseAfterFlush, Connection, ConnectionState
 
