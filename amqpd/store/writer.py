@@ -85,7 +85,7 @@ class Store:
         """Record a durable queue; returns the id its messages are stored under."""
         queue_id = self.next_queue_id
         self.next_queue_id += 1
-        self._append(("queue", queue_id, queue.vhost, queue.name, queue.auto_delete, encode_table(queue.arguments)))
+        self._append(("queue", queue_id, queue.vhost_name, queue.name, queue.auto_delete, encode_table(queue.arguments)))
         return queue_id
 
     def delete_queue(self, queue_id: int, vhost: str, name: str) -> None:
