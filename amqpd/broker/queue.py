@@ -1,10 +1,11 @@
 """The classic queue: ready messages in order, paged to and from the store, the consumers they
 go to (round-robin within the highest priority that has credit), and requeue at original position.
 
-This is the core every queue runs per message. A queue with features (broker/features/: length
-limits, TTL, x-expires, priority lanes, single active consumer, dead-lettering), or that received
-a message with an expiration, holds them in ``features`` and takes the featured path at a
-handful of branches on ``features is not None``; a plain queue never pays for them.
+This is the core every queue runs per message. A queue with features that act on messages
+(broker/features/: length limits, TTL, priority lanes, single active consumer, dead-lettering),
+or that received a message with an expiration, holds them in ``features`` and takes the featured
+path at a handful of branches on ``features is not None``; a plain queue never pays for them.
+x-expires, which acts only on the queue's lifetime, is held apart in ``expires``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Hashable
 
 from amqpd.broker import timers
 from amqpd.broker.entry import Entry, Paged, insert
-from amqpd.broker.features import Features, MessageTTL, Overflow
+from amqpd.broker.features import Expires, Features, MessageTTL, Overflow
 from amqpd.broker.memory import MemoryLedger
 from amqpd.broker.message import Message
 from amqpd.broker.queue_type import ACCEPTED, DROPPED, REJECTED, Consumer, Enqueued, QueueType, Settle, stored
@@ -73,6 +74,7 @@ class Queue(QueueType):
         self._next_consumer = 0
         self._had_consumers = False
         self.features = features = Features.declared(arguments)
+        self.expires = Expires.of(arguments)
         # ready messages by priority (index); a queue without priorities has one lane, ready
         self.lanes: list[deque[Entry | Paged]] = (
             [self.ready] if features is None or features.priority is None
@@ -209,6 +211,8 @@ class Queue(QueueType):
         self.deleted = True
         if self.features is not None:
             self.features.stop()
+        if self.expires is not None:
+            self.expires.stop()
         count = self.purge()
         for consumer in list(self.consumers):
             consumer.cancel_by_server()
@@ -229,10 +233,10 @@ class Queue(QueueType):
         if consumer in self.consumers:
             self.consumers.remove(consumer)
             features = self.features
-            if features is not None:
-                if features.single_active is not None and features.single_active.left(consumer, self.consumers):
+            if features is not None and features.single_active is not None:
+                if features.single_active.left(consumer, self.consumers):
                     self.dispatch()
-                self.touch()
+            self.touch()
 
     @property
     def unused_auto_delete(self) -> bool:
@@ -284,8 +288,8 @@ class Queue(QueueType):
     def touch(self) -> None:
         """The queue was used (declared, Basic.Get, or its last consumer left): with x-expires
         and no consumers it is deleted after that many ms unless used again."""
-        if self.features is not None and self.features.expires is not None:
-            self.features.expires.touch(self)
+        if self.expires is not None:
+            self.expires.touch(self)
 
     def dead_letter(self, message: Message, reason: str) -> None:
         """Hand a message that leaves the queue undelivered to its dead-letter exchange, if any."""
@@ -306,14 +310,19 @@ class Queue(QueueType):
         x-expires counts from now. Priority lanes and single active consumer stay as declared
         (RabbitMQ refuses them in policies).
         """
+        expires = Expires.of(effective)
+        if self.expires is not None and (expires is None or expires.ms != self.expires.ms):
+            self.expires.stop()
+            self.expires = None
+        if expires is not None and self.expires is None:
+            self.expires = expires
+            self.touch()
         had = self.features
         self.features = features = Features.applied(effective, had)
         if features is None:
             return
         if had is None:
             self.ready_bytes = sum(item.message.size for item in self.ready if type(item) is Entry)
-        if features.expires is not None and (had is None or had.expires is not features.expires):
-            features.expires.touch(self)
         if features.max_length is not None:
             features.max_length.drop_head(self)
         if features.message_ttl is not None:
