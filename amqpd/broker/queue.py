@@ -19,7 +19,6 @@ from amqpd.broker.features import Expires, Features, MessageTTL, Overflow
 from amqpd.broker.memory import MemoryLedger
 from amqpd.broker.message import Message
 from amqpd.broker.queue_type import ACCEPTED, DROPPED, REJECTED, Consumer, Enqueued, QueueType, Settle, stored
-from amqpd.broker.queue_type import Consumer as Consumer  # re-exported: the session's consumers implement it
 
 if TYPE_CHECKING:
     from amqpd.broker.vhost import VirtualHost
