@@ -247,8 +247,8 @@ class Queue(QueueType):
     def dispatch(self) -> None:
         """Hand ready messages round-robin to the highest-priority consumers with credit
         (with features they may wait in other priority lanes than ``ready``)."""
-        ready, consumers, featured = self.ready, self.consumers, self.features is not None
-        while consumers and (ready or featured and self.message_count):
+        ready, consumers, features = self.ready, self.consumers, self.features
+        while consumers and (ready or features is not None and self.message_count):
             consumer = self._pick()
             if consumer is None:
                 return
@@ -264,9 +264,8 @@ class Queue(QueueType):
         consumer had credit, the next delivery starts where it would have (RabbitMQ's order).
         With a single active consumer, only that one is ever picked.
         """
-        features = self.features
-        if features is not None and features.single_active is not None:
-            return features.single_active.pick()
+        if self.features is not None and self.features.single_active is not None:
+            return self.features.single_active.pick()
         consumers = self.consumers
         count, top = len(consumers), consumers[0].priority
         start = self._next_consumer % count
@@ -366,8 +365,7 @@ class Queue(QueueType):
             if consumer is not None:
                 consumer.deliver(self, entry)
                 return result
-        lane = self.lanes[self._lane_of(message)]
-        self._add(entry, now)
+        lane = self._add(entry, now)
         self._trim(now)
         return result if lane and lane[-1] is entry else DROPPED
 
@@ -438,16 +436,19 @@ class Queue(QueueType):
         self.ready_bytes -= entry.message.size
         return entry
 
-    def _add(self, entry: Entry, now: float) -> None:
+    def _add(self, entry: Entry, now: float) -> deque[Entry | Paged]:
+        """Append a ready entry to its lane (giving it a deadline if it has none yet); returns the lane."""
         if entry.expires is None:
             features = self.features
             if entry.message.expiration is not None and (features is None or features.message_ttl is None):
                 features = self._with_message_ttl()
             if features is not None and features.message_ttl is not None:
                 entry.expires = features.message_ttl.deadline(entry.message, now)
-        self.lanes[self._lane_of(entry.message)].append(entry)
+        lane = self.lanes[self._lane_of(entry.message)]
+        lane.append(entry)
         self.in_memory += 1
         self.ready_bytes += entry.message.size
+        return lane
 
     def _trim(self, now: float) -> None:
         """Drop what is over the length limit, then what expired at the head."""

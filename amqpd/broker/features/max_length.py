@@ -24,12 +24,13 @@ class Overflow(enum.Enum):
 
 
 class MaxLength:
-    __slots__ = ("max_length", "max_bytes", "overflow")
+    __slots__ = ("max_length", "max_bytes", "overflow", "refusing")
 
     def __init__(self, max_length: int | None, max_bytes: int | None, overflow: Overflow = Overflow.DROP_HEAD) -> None:
         self.max_length = max_length
         self.max_bytes = max_bytes
         self.overflow = overflow
+        self.refusing = overflow is not Overflow.DROP_HEAD  # per message: cheaper than an Enum lookup
 
     @classmethod
     def of(cls, arguments: dict[str, Any]) -> "MaxLength | None":
@@ -46,11 +47,11 @@ class MaxLength:
 
     def refuses(self, queue: "Queue", message: "Message") -> bool:
         """reject-publish(-dlx): whether this message would take the queue over a limit."""
-        return self.overflow is not Overflow.DROP_HEAD and self.over(queue, 1, message.size)
+        return self.refusing and self.over(queue, 1, message.size)
 
     def trim(self, queue: "Queue") -> None:
         """drop-head: the next messages to deliver make way while the queue is over a limit."""
-        if self.overflow is Overflow.DROP_HEAD:
+        if not self.refusing:
             self.drop_head(queue)
 
     def drop_head(self, queue: "Queue") -> None:
