@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING
 
-from amqpd.broker.queue_type import REJECTED, Enqueued
+from amqpd.broker.queue_type import ACCEPTED, REJECTED, Enqueued
 from amqpd.protocol import frames
 
 if TYPE_CHECKING:
@@ -31,6 +31,8 @@ class PublisherConfirms:
     def published(self, result: Enqueued) -> None:
         """Count a publish: a STORED one waits for its store batch, a REJECTED one is nacked."""
         self.seq += 1
+        if result is ACCEPTED:
+            return
         ticket = result.batch
         if not ticket:
             if result is REJECTED:
