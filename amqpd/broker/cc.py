@@ -29,7 +29,7 @@ class RoutedMessage(Message):
     __slots__ = ("extra_keys",)
 
     def __init__(self, exchange: str, routing_keys: list[str], raw_properties: bytes, body: bytes,
-                 delivery_mode: int, priority: int | None, expiration: str | None,
+                 delivery_mode: int, priority: int | None, expiration: int | None,
                  message_id: int | None = None) -> None:
         super().__init__(exchange, routing_keys[0], raw_properties, body, delivery_mode, priority,
                          expiration, message_id)

@@ -20,18 +20,18 @@ from amqpd.broker.headers import Field
 from amqpd.broker.message import Message
 
 if TYPE_CHECKING:
-    from amqpd.broker.queue import Queue
     from amqpd.broker.vhost import VirtualHost
 
 Death = tuple[Any, Any] | None  # (queue, reason) of one x-death table; None for a non-table item
 
 
-def publish(vhost: "VirtualHost", queue: "Queue", message: Message, reason: str) -> None:
-    """Dead-letter one message of ``queue`` (whose dead-letter exchange is set)."""
-    exchange = vhost.exchanges.get(queue.options.dlx or "")
+def publish(vhost: "VirtualHost", queue: str, dlx: str, dlrk: str | None, message: Message, reason: str) -> None:
+    """Dead-letter one message of the queue named ``queue`` to exchange ``dlx`` (if it exists),
+    routed on ``dlrk`` when given."""
+    exchange = vhost.exchanges.get(dlx)
     if exchange is None:
         return
-    dead, deaths = make_message(message, reason, queue.name, exchange.name, queue.options.dlrk)
+    dead, deaths = make_message(message, reason, queue, exchange.name, dlrk)
     targets = vhost.route(exchange, dead, extra_keys(dead))
     for target in targets:
         if reason == "rejected" or not is_cycle(target.name, deaths):

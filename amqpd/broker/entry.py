@@ -1,6 +1,6 @@
-"""What a queue's lanes hold, an Entry or a Paged id, and putting entries back in their place.
+"""What a queue's lanes hold, an Entry or a Paged message, and putting entries back in their place.
 
-It sits below both queue.py and queue_options.py because both create entries and requeue them.
+It sits below queue.py and the features because they all create entries and requeue them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ class Entry:
     """A message's place in one queue, whether it was delivered before, and when it expires.
 
     Message ids grow with publish order, so the id is also the message's position in any queue.
-    ``expires`` (a timers.clock() deadline) is set only on queues that take the special path.
+    ``expires`` (a timers.clock() deadline) is set only on queues with the message TTL feature.
     """
 
     __slots__ = ("message", "redelivered", "expires")
@@ -31,21 +31,23 @@ class Entry:
         return self.message.id
 
 
-# A stored message whose body is not in memory is held in the ready deque as its bare id,
-# negated when it had been delivered before a restart (about 36 bytes instead of a few hundred).
-Paged = int
+class Paged:
+    """A stored message whose body is not in memory: its id (its position) and whether it had
+    been delivered before a restart. Far smaller than an Entry and its Message."""
 
+    __slots__ = ("seq", "delivered")
 
-def _position(item: Entry | Paged) -> int:
-    return abs(item) if type(item) is int else item.seq  # type: ignore[union-attr]
+    def __init__(self, seq: int, delivered: bool = False) -> None:
+        self.seq = seq
+        self.delivered = delivered
 
 
 def insert(lane: deque[Entry | Paged], entries: Iterable[Entry]) -> None:
     """Put entries back into a lane at their original positions (by message id)."""
     for entry in sorted(entries, key=lambda e: e.seq, reverse=True):
-        if not lane or entry.seq < _position(lane[0]):
+        if not lane or entry.seq < lane[0].seq:
             lane.appendleft(entry)
-        elif entry.seq > _position(lane[-1]):
+        elif entry.seq > lane[-1].seq:
             lane.append(entry)
         else:
-            lane.insert(bisect.bisect([_position(item) for item in lane], entry.seq), entry)
+            lane.insert(bisect.bisect([item.seq for item in lane], entry.seq), entry)

@@ -34,7 +34,7 @@ class Message:
         body: bytes,
         delivery_mode: int = 0,
         priority: int | None = None,
-        expiration: str | None = None,
+        expiration: int | None = None,
         message_id: int | None = None,
     ) -> None:
         self.id = next(_ids) if message_id is None else message_id
@@ -44,7 +44,7 @@ class Message:
         self.body = body
         self.persistent = delivery_mode == 2
         self.priority = priority
-        self.expiration = expiration
+        self.expiration = expiration  # ms (the expiration property, parsed once at publish)
         self._headers: dict[str, Any] | None = None
         self._names: bytes | None = None
 

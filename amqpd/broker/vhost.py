@@ -253,14 +253,9 @@ class VirtualHost:
         if self.queues.get(queue.name) is not queue:
             return 0
         del self.queues[queue.name]
-        queue.deleted = True
-        queue.stop_timers()
         if queue.store_id is not None:
             self.store.delete_queue(queue.store_id, self.name, queue.name)  # type: ignore[union-attr]
-        count = queue.purge()
-        for consumer in list(queue.consumers):
-            consumer.cancel_by_server()
-        queue.consumers.clear()
+        count = queue.delete()
         for exchange in list(self.exchanges.values()):
             if exchange.unbind_all(queue):
                 self._maybe_auto_delete_exchange(exchange)
@@ -351,7 +346,7 @@ class VirtualHost:
                 alternate = self.exchanges.get(source.arguments.get("alternate-exchange", ""))
                 destinations = (alternate,) if alternate is not None and alternate.name else ()
             for dest in destinations:
-                if isinstance(dest, Queue):
+                if not isinstance(dest, Exchange):
                     queues.add(dest)
                 elif dest not in seen:
                     seen.add(dest)

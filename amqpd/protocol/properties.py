@@ -2,7 +2,7 @@
 
 A delivery writes the client's property bytes back out verbatim, so the broker never decodes
 what it only forwards. ``scan`` walks the flag word once to validate the layout and pick out
-delivery_mode, priority, expiration, user_id and where the headers table starts. The headers
+delivery_mode, priority, expiration (parsed to ms), user_id and where the headers table starts. The headers
 table is checked there (walked, nothing built: RabbitMQ refuses a message whose table does not
 parse, and a client would fail to decode it on delivery) and decoded only when a headers
 exchange or a feature asks for it.
@@ -10,6 +10,7 @@ exchange or a feature asks for it.
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,8 @@ LAYOUT = (
     (0x0004, "s"),  # cluster_id
 )
 HEADERS_FLAG = 0x2000
+MAX_EXPIRATION = 315_360_000_000  # ten years in ms, RabbitMQ's limit for a message's expiration
+_ERL_INTEGER = re.compile(r"([+-]?[0-9]+)(.*)", re.S)
 _PLANS: dict[int, tuple[tuple[int, str], ...]] = {}  # flag word -> the properties it announces
 
 
@@ -50,8 +53,26 @@ class ContentHeader:
     raw_properties: bytes  # flag word and property list, exactly as received
     delivery_mode: int
     priority: int | None
-    expiration: str | None
+    expiration: int | None  # ms, parsed once here (None when absent or invalid)
     user_id: str | None
+    expiration_error: str | None = None  # RabbitMQ's text for an invalid expiration (a channel error)
+
+
+def parse_expiration(value: str) -> int:
+    """A message's expiration in ms, as RabbitMQ's parse_expiration reads it (Erlang's
+    string:to_integer); ValueError carries RabbitMQ's reason term for a bad one."""
+    match = _ERL_INTEGER.fullmatch(value)
+    if match is None:
+        raise ValueError("no_integer")
+    number, rest = int(match[1]), match[2]
+    if rest:
+        escaped = rest.replace("\\", "\\\\").replace('"', '\\"')
+        raise ValueError(f'{{leftover_string,"{escaped}"}}')
+    if number < 0:
+        raise ValueError(f"{{value_negative,{number}}}")
+    if number > MAX_EXPIRATION:
+        raise ValueError(f"{{value_too_large,{number}}}")
+    return number
 
 
 def parse_content_header(payload: bytes, check_headers: bool = True) -> ContentHeader:
@@ -66,7 +87,7 @@ def parse_content_header(payload: bytes, check_headers: bool = True) -> ContentH
     if flags & 0x0003:
         raise ValueError("unsupported property flags")
     pos, end = 14, len(payload)
-    delivery_mode, priority, expiration, user_id = 0, None, None, None
+    delivery_mode, priority, expiration, user_id, expiration_error = 0, None, None, None, None
     plan = _PLANS.get(flags)
     if plan is None:
         plan = _PLANS[flags] = tuple((bit, kind) for bit, kind in LAYOUT if flags & bit)
@@ -76,7 +97,11 @@ def parse_content_header(payload: bytes, check_headers: bool = True) -> ContentH
         if kind == "s":
             stop = pos + 1 + payload[pos]
             if bit == 0x0100:
-                expiration = payload[pos + 1 : stop].decode("utf-8", "replace")
+                text = payload[pos + 1 : stop].decode("utf-8", "replace")
+                try:
+                    expiration = parse_expiration(text)
+                except ValueError as exc:
+                    expiration_error = f"invalid expiration '{text}': {exc}"
             elif bit == 0x0010:
                 user_id = payload[pos + 1 : stop].decode("utf-8", "replace")
         elif kind == "t":
@@ -99,7 +124,8 @@ def parse_content_header(payload: bytes, check_headers: bool = True) -> ContentH
         pos = stop
     if pos != end:
         raise ValueError("trailing bytes after the property list")
-    return ContentHeader(class_id, body_size, payload[12:], delivery_mode, priority, expiration, user_id)
+    return ContentHeader(class_id, body_size, payload[12:], delivery_mode, priority, expiration, user_id,
+                         expiration_error)
 
 
 def decode_headers(raw_properties: bytes) -> dict[str, Any]:

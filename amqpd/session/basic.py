@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from pamqp import commands
 
 from amqpd.broker.names import random_name
+from amqpd.broker.queue_type import Settle
 from amqpd.broker.tables import type_class
 from amqpd.protocol import errors, frames
 from amqpd.protocol.errors import ChannelError
@@ -46,7 +47,7 @@ def consume(channel: "Channel", m: commands.Basic.Consume) -> None:
         queue = reply_to.reply_queue(channel, m.no_ack)
     else:
         queue = vhost.queue(queue_name(channel, m.queue), channel.connection)
-    if queue.has_exclusive_consumer() or (m.exclusive and (queue.consumers or queue.options.single_active)):
+    if queue.has_exclusive_consumer() or (m.exclusive and (queue.consumers or queue.single_active_consumer)):
         raise ChannelError(errors.ACCESS_REFUSED, f"queue '{queue.name}' in vhost '{vhost.name}' in exclusive use")
     priority = (m.arguments or {}).get("x-priority", 0)
     if type_class(priority) != "int":
@@ -103,36 +104,36 @@ def _tags(channel: "Channel", delivery_tag: int, multiple: bool) -> list[int]:
     return [delivery_tag]
 
 
-def _settle(channel: "Channel", tags: list[int], requeue: bool | None) -> None:
+def _settle(channel: "Channel", tags: list[int], how: Settle) -> None:
     if channel.tx is not None:
-        channel.tx.settle(tags, requeue)
+        channel.tx.settle(tags, how)
     else:
-        channel.settle(tags, requeue)
+        channel.settle(tags, how)
 
 
 def ack(channel: "Channel", m: frames.Ack) -> None:
-    _settle(channel, _tags(channel, m.delivery_tag, m.multiple), None)
+    _settle(channel, _tags(channel, m.delivery_tag, m.multiple), Settle.ACK)
 
 
 def nack(channel: "Channel", m: commands.Basic.Nack) -> None:
-    _settle(channel, _tags(channel, m.delivery_tag, m.multiple), bool(m.requeue))
+    _settle(channel, _tags(channel, m.delivery_tag, m.multiple), Settle.REQUEUE if m.requeue else Settle.DROP)
 
 
 def reject(channel: "Channel", m: commands.Basic.Reject) -> None:
-    _settle(channel, _tags(channel, m.delivery_tag, False), bool(m.requeue))
+    _settle(channel, _tags(channel, m.delivery_tag, False), Settle.REQUEUE if m.requeue else Settle.DROP)
 
 
 def recover(channel: "Channel", m: commands.Basic.Recover) -> None:
     if not m.requeue:
         raise errors.ConnectionError(errors.NOT_IMPLEMENTED, "requeue=false")
-    channel.settle(list(channel.unacked), requeue=True)
+    channel.settle(list(channel.unacked), Settle.REQUEUE)
     channel.connection.send_method(channel.number, commands.Basic.RecoverOk())
 
 
 def recover_async(channel: "Channel", m: commands.Basic.RecoverAsync) -> None:
     if not m.requeue:
         raise errors.ConnectionError(errors.NOT_IMPLEMENTED, "requeue=false")
-    channel.settle(list(channel.unacked), requeue=True)
+    channel.settle(list(channel.unacked), Settle.REQUEUE)
 
 
 HANDLERS: dict[int, Callable[["Channel", Any], None]] = {

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pamqp import commands
 
-from amqpd.broker.queue import Entry, Queue
+from amqpd.broker.entry import Entry
+from amqpd.broker.queue_type import QueueType, Settle
 from amqpd.protocol import errors, frames
 from amqpd.protocol.content import ContentAssembler, MalformedContentHeader
 from amqpd.session import basic, publishing, topology
@@ -30,7 +31,7 @@ class Unacked:
 
     __slots__ = ("entry", "queue", "consumer")
 
-    def __init__(self, entry: Entry, queue: Queue, consumer: ChannelConsumer | None) -> None:
+    def __init__(self, entry: Entry, queue: QueueType, consumer: ChannelConsumer | None) -> None:
         self.entry = entry
         self.queue = queue
         self.consumer = consumer
@@ -45,7 +46,7 @@ class Channel:
         self.vhost = connection.vhost
         self.consumers: dict[str, ChannelConsumer] = {}
         self.last_queue = ""  # what an empty queue name refers to (RabbitMQ's shortcut)
-        self.reply_queue: Queue | None = None  # direct reply-to (session/reply_to.py)
+        self.reply_queue: QueueType | None = None  # direct reply-to (session/reply_to.py)
         self.unacked: dict[int, Unacked] = {}
         self.delivery_tag = 0
         self.prefetch = 0  # for consumers created from now on (global=false)
@@ -122,7 +123,7 @@ class Channel:
 
     # -- deliveries -----------------------------------------------------------------------------
 
-    def deliver(self, consumer: ChannelConsumer, queue: Queue, entry: Entry) -> None:
+    def deliver(self, consumer: ChannelConsumer, queue: QueueType, entry: Entry) -> None:
         """Write Basic.Deliver and the content to the outbox; track it until acked."""
         self.delivery_tag += 1
         message = entry.message
@@ -134,7 +135,7 @@ class Channel:
         if not consumer.no_ack:
             consumer.unacked += 1
 
-    def send_get_ok(self, queue: Queue, entry: Entry, no_ack: bool) -> None:
+    def send_get_ok(self, queue: QueueType, entry: Entry, no_ack: bool) -> None:
         """Basic.Get-Ok and the content for a message taken from the queue."""
         self.delivery_tag += 1
         message = entry.message
@@ -144,7 +145,7 @@ class Channel:
         frames.write_content(out, self.number, message.raw_properties, message.body, self.connection.frame_max)
         self._track(queue, entry, None, no_ack)
 
-    def _track(self, queue: Queue, entry: Entry, consumer: ChannelConsumer | None, no_ack: bool) -> None:
+    def _track(self, queue: QueueType, entry: Entry, consumer: ChannelConsumer | None, no_ack: bool) -> None:
         """After a delivery: forget it (no_ack) or hold it under its tag until settled."""
         if no_ack:
             queue.forget(entry)
@@ -153,23 +154,16 @@ class Channel:
             self.unacked[self.delivery_tag] = Unacked(entry, queue, consumer)
         self.connection.wakeup()
 
-    def settle(self, tags: list[int], requeue: bool | None) -> None:
-        """Finish deliveries: None acks, True requeues, False drops (rejected)."""
-        touched: dict[Queue, list[Entry]] = {}
+    def settle(self, tags: list[int], how: Settle) -> None:
+        """Finish deliveries: acked, requeued or dropped (rejected), queue by queue."""
+        touched: dict[QueueType, list[Entry]] = {}
         for tag in tags:
             item = self.unacked.pop(tag)
             if item.consumer is not None:
                 item.consumer.unacked -= 1
             touched.setdefault(item.queue, []).append(item.entry)
         for queue, entries in touched.items():
-            if requeue and not queue.deleted:
-                queue.requeue(entries)
-            else:
-                if requeue is False:
-                    queue.reject(entries)
-                else:
-                    queue.settle(entries)
-                queue.dispatch()
+            queue.settle(entries, how)
         if self.global_prefetch:
             self.resume()
 
@@ -213,7 +207,7 @@ class Channel:
             self.confirms.close()
         for consumer in list(self.consumers.values()):
             basic.remove_consumer(self, consumer)
-        self.settle(list(self.unacked), requeue=True)
+        self.settle(list(self.unacked), Settle.REQUEUE)
         self.tx = None
         self.content.reset()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING
 
+from amqpd.broker.queue_type import ACCEPTED, REJECTED, Enqueued
 from amqpd.protocol import frames
 
 if TYPE_CHECKING:
@@ -27,14 +28,15 @@ class PublisherConfirms:
         self.rejected: set[int] = set()  # publishes to nack (refused by a queue), not yet sent
         self.closed = False
 
-    def published(self, ticket: int) -> None:
-        """Count a publish; a positive ticket is the store batch its safety waits for, a
-        negative one (queue_options.REJECTED) means a queue refused it."""
+    def published(self, result: Enqueued) -> None:
+        """Count a publish: a STORED one waits for its store batch, a REJECTED one is nacked."""
         self.seq += 1
-        if not ticket:
+        if result is ACCEPTED:
             return
-        if ticket < 0:
-            self.rejected.add(self.seq)
+        ticket = result.batch
+        if not ticket:
+            if result is REJECTED:
+                self.rejected.add(self.seq)
             return
         self.waiting.append((self.seq, ticket))
         if ticket != self.watched:

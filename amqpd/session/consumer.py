@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from amqpd.broker.queue import Entry, Queue
+from amqpd.broker.entry import Entry
+from amqpd.broker.queue_type import QueueType
 from amqpd.protocol import frames
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ class ChannelConsumer:
 
     __slots__ = ("channel", "queue", "tag", "wire_tag", "no_ack", "exclusive", "priority", "prefetch", "unacked")
 
-    def __init__(self, channel: "Channel", queue: Queue, tag: str, no_ack: bool, exclusive: bool,
+    def __init__(self, channel: "Channel", queue: QueueType, tag: str, no_ack: bool, exclusive: bool,
                  priority: int, prefetch: int) -> None:
         self.channel = channel
         self.queue = queue
@@ -42,7 +43,7 @@ class ChannelConsumer:
             return False
         return not channel.global_prefetch or len(channel.unacked) < channel.global_prefetch
 
-    def deliver(self, queue: Queue, entry: Entry) -> None:
+    def deliver(self, queue: QueueType, entry: Entry) -> None:
         self.channel.deliver(self, queue, entry)
 
     def cancel_by_server(self) -> None:

@@ -9,7 +9,7 @@ from pamqp import commands
 from amqpd.broker import cc
 from amqpd.broker.exchange import Exchange
 from amqpd.broker.message import Message
-from amqpd.broker.queue_options import REJECTED, parse_expiration
+from amqpd.broker.queue_type import ACCEPTED, Enqueued, Outcome, Settle, combined
 from amqpd.protocol import errors, frames
 from amqpd.protocol.errors import ChannelError
 from amqpd.session import reply_to
@@ -24,11 +24,11 @@ class Transaction:
 
     def __init__(self) -> None:
         self.publishes: list[tuple[Exchange, Message, bool]] = []
-        self.settlements: list[tuple[list[int], bool | None]] = []
+        self.settlements: list[tuple[list[int], Settle]] = []
         self.settled: set[int] = set()
 
-    def settle(self, tags: list[int], requeue: bool | None) -> None:
-        self.settlements.append((tags, requeue))
+    def settle(self, tags: list[int], how: Settle) -> None:
+        self.settlements.append((tags, how))
         self.settled.update(tags)
 
 
@@ -47,11 +47,8 @@ def publish(channel: "Channel", m: frames.Publish) -> None:
         raise ChannelError(
             errors.PRECONDITION_FAILED,
             f"user_id property set to '{header.user_id}' but authenticated user was '{user}'")
-    if header.expiration is not None:
-        try:
-            parse_expiration(header.expiration)
-        except ValueError as exc:
-            raise ChannelError(errors.PRECONDITION_FAILED, f"invalid expiration '{header.expiration}': {exc}") from None
+    if header.expiration_error is not None:
+        raise ChannelError(errors.PRECONDITION_FAILED, header.expiration_error)
     message = Message(m.exchange, m.routing_key, header.raw_properties, m.body, header.delivery_mode,
                       header.priority, header.expiration)
     if message.raw_properties[0] & cc.HEADERS_BIT:
@@ -60,25 +57,25 @@ def publish(channel: "Channel", m: frames.Publish) -> None:
     if channel.tx is not None:
         channel.tx.publishes.append((exchange, message, m.mandatory))
         return
-    ticket = route(channel, exchange, message, m.mandatory)
+    result = route(channel, exchange, message, m.mandatory)
     if channel.confirms is not None:
-        channel.confirms.published(ticket)
+        channel.confirms.published(result)
 
 
-def route(channel: "Channel", exchange: Exchange, message: Message, mandatory: bool) -> int:
-    """Enqueue a message where it routes (or return it); the store ticket it waits on, 0, or
-    REJECTED when a queue's length limit refused it (the publish is then nacked)."""
+def route(channel: "Channel", exchange: Exchange, message: Message, mandatory: bool) -> Enqueued:
+    """Enqueue a message where it routes (or return it); what became of it over every queue
+    (REJECTED when a queue's length limit refused it: the publish is then nacked)."""
     extra_keys = cc.extra_keys(message) if message.raw_properties[0] & cc.HEADERS_BIT else ()
     queues = channel.vhost.route(exchange, message, extra_keys)
     if queues:
-        tickets = [queue.enqueue(message) for queue in queues]
-        return REJECTED if REJECTED in tickets else max(tickets)
+        results = [queue.enqueue(message) for queue in queues]
+        return results[0] if len(results) == 1 else combined(results)
     if mandatory:
         out = channel.connection.outbox
         out += frames.basic_return_head(channel.number, 312, "NO_ROUTE", message.exchange, message.routing_key)
         frames.write_content(out, channel.number, message.raw_properties, message.body, channel.connection.frame_max)
         channel.connection.wakeup()
-    return 0
+    return ACCEPTED
 
 
 def confirm_select(channel: "Channel", m: commands.Confirm.Select) -> None:
@@ -112,12 +109,12 @@ def tx_commit(channel: "Channel", m: commands.Tx.Commit) -> None:
     """
     tx = _transaction(channel)
     channel.tx = Transaction()
-    tickets = [route(channel, exchange, message, mandatory) for exchange, message, mandatory in tx.publishes]
-    for tags, requeue in tx.settlements:
-        channel.settle([t for t in tags if t in channel.unacked], requeue)
-    if REJECTED in tickets:
+    result = combined([route(channel, exchange, message, mandatory) for exchange, message, mandatory in tx.publishes])
+    for tags, how in tx.settlements:
+        channel.settle([t for t in tags if t in channel.unacked], how)
+    if result.outcome is Outcome.REJECTED:
         raise ChannelError(errors.PRECONDITION_FAILED, "partial tx completion")
-    ticket = max(tickets, default=0)
+    ticket = result.batch
     store = channel.connection.node.store
     if not ticket or store is None:
         channel.connection.send_method(channel.number, commands.Tx.CommitOk())

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from amqpd.broker.headers import Properties
 from amqpd.broker.message import Message
 from amqpd.broker.names import random_name
-from amqpd.broker.queue import Queue
+from amqpd.broker.queue_type import QueueType
 from amqpd.protocol import errors
 from amqpd.protocol.errors import ChannelError
 
@@ -26,7 +26,7 @@ _MARK = PSEUDO_QUEUE.encode()
 REPLY_RANDOM_BYTES = 18  # 24 base64 characters after the pseudo-queue's name
 
 
-def reply_queue(channel: "Channel", no_ack: bool) -> Queue:
+def reply_queue(channel: "Channel", no_ack: bool) -> QueueType:
     """The queue behind a Basic.Consume of the pseudo-queue (made for this consumer)."""
     if not no_ack:
         raise ChannelError(errors.PRECONDITION_FAILED, "reply consumer cannot acknowledge")

@@ -4,14 +4,14 @@ and the delivery-changing arguments driven by a settable clock."""
 import pytest
 from pamqp import commands
 
-from amqpd.broker import queue_options
+from amqpd.broker import timers
 from amqpd.broker.deadletter import is_cycle
 from amqpd.broker.message import Message
 from amqpd.broker.queue import Entry, Queue
-from amqpd.broker.queue_options import REJECTED
+from amqpd.broker.queue_type import ACCEPTED, REJECTED, Settle
 from amqpd.broker.timers import Timers
 from amqpd.broker.vhost import VirtualHost
-from amqpd.protocol.properties import encode_properties
+from amqpd.protocol.properties import encode_properties, parse_expiration
 
 
 class FakeConsumer:
@@ -66,7 +66,7 @@ def test_round_robin_over_consumers_with_credit():
     assert a.bodies() == [b"m0", b"m3", b"m6"]
     assert b.bodies() == [b"m1", b"m4"]
     assert c.bodies() == [b"m2", b"m5"]
-    assert q.unacked == 7 and q.message_count == 0
+    assert q.unacked_count == 7 and q.message_count == 0
 
 
 def test_messages_wait_when_no_consumer_has_credit():
@@ -119,11 +119,11 @@ def test_requeue_returns_entries_to_original_positions_marked_redelivered():
     taken = [q.take() for _ in range(3)]  # m0, m1, m2
     for entry in taken:
         q.hold(entry)
-    q.requeue([taken[2]])
-    q.requeue([taken[0]])
+    q.settle([taken[2]], Settle.REQUEUE)
+    q.settle([taken[0]], Settle.REQUEUE)
     order = [(e.message.body, e.redelivered) for e in q.ready]
     assert order == [(b"m0", True), (b"m2", True), (b"m3", False), (b"m4", False), (b"m5", False)]
-    assert q.unacked == 1
+    assert q.unacked_count == 1
 
 
 def test_requeue_into_the_middle_of_ready_messages():
@@ -133,8 +133,8 @@ def test_requeue_into_the_middle_of_ready_messages():
     entries = [q.take() for _ in range(5)]
     for entry in entries:
         q.hold(entry)
-    q.requeue([entries[0], entries[4]])
-    q.requeue([entries[2]])
+    q.settle([entries[0], entries[4]], Settle.REQUEUE)
+    q.settle([entries[2]], Settle.REQUEUE)
     assert [e.message.body for e in q.ready] == [b"m0", b"m2", b"m4"]
 
 
@@ -146,7 +146,7 @@ def test_requeue_dispatches_to_waiting_consumer():
     q.hold(entry)
     a = FakeConsumer("a")
     q.add_consumer(a)
-    q.requeue([entry])
+    q.settle([entry], Settle.REQUEUE)
     assert a.got == [entry] and entry.redelivered
 
 
@@ -157,7 +157,7 @@ def test_purge_drops_only_ready_messages():
     q.hold(q.take())
     q.hold(q.take())
     assert q.purge() == 3
-    assert q.message_count == 0 and q.unacked == 2
+    assert q.message_count == 0 and q.unacked_count == 2
 
 
 def test_auto_delete_only_after_having_had_a_consumer():
@@ -201,7 +201,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch):
     fake = Clock()
-    monkeypatch.setattr(queue_options, "clock", fake)
+    monkeypatch.setattr(timers, "clock", fake)
     return fake
 
 
@@ -212,8 +212,9 @@ def vhost():
 
 def message(body, **props):
     raw = encode_properties(commands.Basic.Properties(**props))
+    expiration = props.get("expiration")
     return Message("", "q", raw, body.encode(), props.get("delivery_mode") or 0, props.get("priority"),
-                   props.get("expiration"))
+                   None if expiration is None else parse_expiration(expiration))
 
 
 def declare(vhost, name, **args):
@@ -269,7 +270,7 @@ def test_plain_queue_schedules_nothing(vhost, clock):
     """A queue without arguments and messages without expiration never touch the timers."""
     q = declare(vhost, "q")
     fill(q, 3)
-    assert not q.special and len(vhost.timers) == 0 and q.message_count == 3
+    assert q.features is None and len(vhost.timers) == 0 and q.message_count == 3
 
 
 def test_head_expires_exactly_at_its_deadline(vhost, clock):
@@ -323,7 +324,7 @@ def test_priority_lanes_order_and_requeue(vhost, clock):
     assert (first.message.body, second.message.body) == (b"b", b"e")
     q.hold(first)
     q.hold(second)
-    q.requeue([second, first])
+    q.settle([second, first], Settle.REQUEUE)
     assert bodies_of(q) == ["b", "e", "a", "c", "d"]
 
 
@@ -334,7 +335,7 @@ def test_drop_head_and_reject_publish(vhost, clock):
     results = [refuse.enqueue(message(f"m{i}")) for i in range(3)]
     for i in range(3):
         head.enqueue(message(f"m{i}"))
-    assert results == [0, 0, REJECTED]
+    assert results == [ACCEPTED, ACCEPTED, REJECTED]
     assert bodies_of(head) == ["m1", "m2"] and bodies_of(refuse) == ["m0", "m1"]
 
 
@@ -343,7 +344,7 @@ def test_reject_publish_dlx_dead_letters_the_refused_one(vhost, clock):
     q = declare(vhost, "q", **{"x-max-length": 1, "x-overflow": "reject-publish-dlx",
                                "x-dead-letter-exchange": "", "x-dead-letter-routing-key": "dlq"})
     dlq = declare(vhost, "dlq")
-    assert [q.enqueue(message(body)) for body in ("a", "b")] == [0, REJECTED]
+    assert [q.enqueue(message(body)) for body in ("a", "b")] == [ACCEPTED, REJECTED]
     assert bodies_of(q) == ["a"] and bodies_of(dlq) == ["b"]
 
 
@@ -422,8 +423,8 @@ def test_ledger_counts_ready_and_unacked_bodies_until_they_leave(vhost, clock):
     consumer = FakeConsumer("c", credit=2)
     plain.add_consumer(consumer)  # two held awaiting their ack
     assert ledger.queued == 16
-    plain.requeue([consumer.got[1]])
-    plain.settle([consumer.got[0]])
+    plain.settle([consumer.got[1]], Settle.REQUEUE)
+    plain.settle([consumer.got[0]], Settle.ACK)
     assert ledger.queued == 12
     plain.forget(plain.take())  # a no-ack Get
     assert ledger.queued == 8

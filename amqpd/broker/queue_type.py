@@ -1,0 +1,170 @@
+"""The queue type interface: what the session (and the management plane) may ask of any queue.
+
+The classic queue (broker/queue.py) implements it; stream and quorum queues will implement it
+beside it. Outcomes are typed: ``Enqueued`` says what became of a published message, ``Settle``
+how a client finished a delivery.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Hashable, Iterable, Protocol
+
+if TYPE_CHECKING:
+    from amqpd.broker.entry import Entry
+    from amqpd.broker.message import Message
+
+
+class Outcome(enum.Enum):
+    ACCEPTED = "accepted"  # in the queue (or delivered), nothing to wait for
+    STORED = "stored"  # safe once the store's batch ``Enqueued.batch`` is on disk
+    DROPPED = "dropped"  # taken, but gone at once (a length limit of 0, a TTL already over)
+    REJECTED = "rejected"  # refused by a reject-publish length limit: the publish is nacked
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    """What ``enqueue`` did with a message (LavinMQ's PublishResult)."""
+
+    outcome: Outcome
+    batch: int = 0  # the store batch a STORED message waits on
+
+
+ACCEPTED = Enqueued(Outcome.ACCEPTED)
+DROPPED = Enqueued(Outcome.DROPPED)
+REJECTED = Enqueued(Outcome.REJECTED)
+_last_stored = Enqueued(Outcome.STORED, 0)
+
+
+def stored(batch: int) -> Enqueued:
+    """STORED in ``batch``; consecutive messages of one batch share one value (no allocation)."""
+    global _last_stored
+    if _last_stored.batch != batch:
+        _last_stored = Enqueued(Outcome.STORED, batch)
+    return _last_stored
+
+
+def combined(results: Iterable[Enqueued]) -> Enqueued:
+    """One message's outcome over every queue it reached: refused if any queue refused it,
+    else stored in the latest batch any copy waits on, else accepted (dropped if all dropped)."""
+    batch, outcome = 0, Outcome.DROPPED
+    for result in results:
+        if result.outcome is Outcome.REJECTED:
+            return REJECTED
+        if result.batch > batch:
+            batch = result.batch
+        if result.outcome is not Outcome.DROPPED:
+            outcome = Outcome.ACCEPTED
+    if batch:
+        return stored(batch)
+    return DROPPED if outcome is Outcome.DROPPED else ACCEPTED
+
+
+class Settle(enum.Enum):
+    """How a client finished a held delivery."""
+
+    ACK = "ack"  # acked: gone for good
+    REQUEUE = "requeue"  # back to its original position, marked redelivered
+    DROP = "drop"  # rejected without requeue: gone, and dead-lettered where configured
+
+
+class Consumer(Protocol):
+    """What a queue needs from a consumer (the session layer implements it)."""
+
+    tag: str
+    priority: int
+    exclusive: bool
+
+    def has_credit(self) -> bool: ...
+
+    def deliver(self, queue: "QueueType", entry: "Entry") -> None: ...
+
+    def cancel_by_server(self) -> None: ...
+
+
+class QueueType(ABC):
+    """A queue as the session and the management plane see it, whatever its type."""
+
+    name: str
+    vhost_name: str
+    durable: bool
+    auto_delete: bool
+    exclusive_owner: Hashable | None
+    arguments: dict[str, Any]  # as declared (redeclare equivalence, the store)
+    consumers: list[Consumer]
+    unacked_count: int  # messages delivered and awaiting their ack
+    deleted: bool
+
+    @property
+    def exclusive(self) -> bool:
+        return self.exclusive_owner is not None
+
+    @property
+    @abstractmethod
+    def message_count(self) -> int:
+        """Messages ready for delivery (what Declare-Ok and Get-Ok report)."""
+
+    @property
+    def consumer_count(self) -> int:
+        return len(self.consumers)
+
+    @abstractmethod
+    def enqueue(self, message: "Message") -> Enqueued: ...
+
+    @abstractmethod
+    def take(self) -> "Entry | None":
+        """Remove the next ready message (Basic.Get), or None."""
+
+    @abstractmethod
+    def hold(self, entry: "Entry") -> None:
+        """A delivered message now awaits its ack."""
+
+    @abstractmethod
+    def forget(self, entry: "Entry") -> None:
+        """A delivered message needs no ack (no_ack): it leaves the queue."""
+
+    @abstractmethod
+    def settle(self, entries: list["Entry"], how: Settle) -> None:
+        """Finish held deliveries (ack, requeue or drop), then dispatch again."""
+
+    @abstractmethod
+    def add_consumer(self, consumer: Consumer) -> None: ...
+
+    @abstractmethod
+    def remove_consumer(self, consumer: Consumer) -> None: ...
+
+    @abstractmethod
+    def has_exclusive_consumer(self) -> bool: ...
+
+    @property
+    @abstractmethod
+    def single_active_consumer(self) -> bool:
+        """Whether consumers take turns as one active consumer (x-single-active-consumer)."""
+
+    @property
+    @abstractmethod
+    def unused_auto_delete(self) -> bool:
+        """An auto-delete queue that had a consumer and lost the last one: it goes now."""
+
+    @abstractmethod
+    def dispatch(self) -> None:
+        """Offer ready messages to consumers with credit (after credit came back)."""
+
+    @abstractmethod
+    def touch(self) -> None:
+        """The queue was used (declare, Basic.Get): x-expires counts again from now."""
+
+    @abstractmethod
+    def purge(self) -> int:
+        """Drop every ready message; returns how many."""
+
+    @abstractmethod
+    def delete(self) -> int:
+        """The queue is gone: drop its messages, stop its timers, cancel its consumers."""
+
+    @abstractmethod
+    def apply_arguments(self, effective: dict[str, Any]) -> None:
+        """Recompute the queue's features from effective arguments (declared ones and a
+        policy's) and attach, change or remove them on the live queue, messages kept."""
