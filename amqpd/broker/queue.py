@@ -69,6 +69,7 @@ class Queue(QueueType):
         # body bytes of this queue's messages in memory, ready or unacked, count in the node's ledger
         self.memory = vhost.memory if vhost is not None else MemoryLedger()
         self.in_memory = 0  # Entry objects in ready (the rest are Paged)
+        self.delivered_before_restart: set[Paged] = set()  # paged ids that come back redelivered
         self.ready_bytes = 0  # body bytes of the ready entries (kept while there are features)
         self._next_consumer = 0
         self._had_consumers = False
@@ -111,7 +112,7 @@ class Queue(QueueType):
         if self._stores(message):
             result = self._put(message)
             if self.in_memory >= self.window:
-                self.ready.append(Paged(message.id))
+                self.ready.append(message.id)
                 return result
         self.ready.append(Entry(message))
         self.in_memory += 1
@@ -123,7 +124,8 @@ class Queue(QueueType):
     def restore(self, stored_messages: list[tuple[int, bool]]) -> None:
         """Messages recovered from the store, in order, left on disk until needed (a queue with
         features reads them all back: their TTL starts again now)."""
-        items: deque[Entry | Paged] = deque(Paged(mid, delivered) for mid, delivered in stored_messages)
+        items: deque[Entry | Paged] = deque(mid for mid, _ in stored_messages)
+        self.delivered_before_restart.update(mid for mid, delivered in stored_messages if delivered)
         if self.features is not None:
             self._restore_featured(items)
         else:
@@ -149,8 +151,11 @@ class Queue(QueueType):
         paged: list[Paged] = []
         while lane and type(lane[0]) is Paged and len(paged) < PAGE_SIZE:
             paged.append(lane.popleft())  # type: ignore[arg-type]
-        rows = self.store.load(self.store_id, [p.seq for p in paged])  # type: ignore[union-attr,arg-type]
-        entries = [Entry(Message.restore(p.seq, *rows[p.seq]), redelivered=p.delivered) for p in paged if p.seq in rows]
+        rows = self.store.load(self.store_id, paged)  # type: ignore[union-attr,arg-type]
+        delivered = self.delivered_before_restart
+        entries = [Entry(Message.restore(seq, *rows[seq]), redelivered=seq in delivered) for seq in paged if seq in rows]
+        if delivered:
+            delivered.difference_update(paged)
         self.memory.queued += sum(len(entry.message.body) for entry in entries)
         return entries
 
@@ -204,8 +209,9 @@ class Queue(QueueType):
                 if type(item) is not Paged:
                     self.forget(item)  # type: ignore[arg-type]
                 elif stored_here:
-                    self.store.remove_message(self.store_id, item.seq)  # type: ignore[union-attr,arg-type]
+                    self.store.remove_message(self.store_id, item)  # type: ignore[union-attr,arg-type]
             lane.clear()
+        self.delivered_before_restart.clear()
         self.in_memory = 0
         self.ready_bytes = 0
         return count
