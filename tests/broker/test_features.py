@@ -13,27 +13,7 @@ from amqpd.broker.message import Message
 from amqpd.broker.queue_type import ACCEPTED, DROPPED, REJECTED, Enqueued, Outcome, Settle, combined, stored
 from amqpd.broker.vhost import VirtualHost
 from amqpd.protocol.properties import encode_properties
-from tests.broker.test_queue import FakeConsumer
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    fake = Clock()
-    monkeypatch.setattr(timers, "clock", fake)
-    return fake
-
-
-@pytest.fixture
-def vhost():
-    return VirtualHost("/")
+from tests.broker.test_queue import FakeConsumer, clock, vhost  # noqa: F401 (fixtures)
 
 
 def message(body, priority=None):

@@ -22,7 +22,7 @@ import trustme
 from pamqp import commands
 from structlog.testing import capture_logs
 
-from tests.integration.test_cli import Amqpd, clean_env, run
+from tests.integration.test_cli import Amqpd, amqpd, clean_env, run  # noqa: F401 (amqpd: the fixture)
 from tests.support.raw import RawClient
 from tests.support.server import BrokerThread
 
@@ -286,20 +286,6 @@ def test_stalled_and_garbage_handshakes_are_dropped_while_a_real_client_connects
 
 AMQPS_LINE = re.compile(r"started TLS listener on amqps://127\.0\.0\.1:(\d+)")
 STARTUP = re.compile(r"Server startup complete; listening on amqp://127\.0\.0\.1:(\d+) ")
-
-
-@pytest.fixture
-def amqpd(tmp_path):
-    started: list[Amqpd] = []
-
-    def start(*args: str, **kwargs: Any) -> Amqpd:
-        process = Amqpd(*args, data_dir=tmp_path / "data", **kwargs)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.kill()
 
 
 def tls_args(tls_files: dict[str, str]) -> list[str]:
