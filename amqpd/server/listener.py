@@ -49,6 +49,11 @@ class Server:
         self._sessions.add(session)
         try:
             await session.run()
+        except Exception as exc:  # a bug in one connection's tasks costs that connection, never the listener
+            while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:  # the session's nursery wraps it
+                exc = exc.exceptions[0]
+            self.node.log_limiter.log(log.error, "internal error in a connection's tasks", conn=session.conn.id,
+                                      exc_info=exc)
         finally:
             self._sessions.discard(session)
             self._session_ended.set()

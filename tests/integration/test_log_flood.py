@@ -4,6 +4,8 @@ rate-limited too."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from pamqp import commands
 from structlog.testing import capture_logs
@@ -99,3 +101,28 @@ def test_internal_errors_log_a_bounded_traceback_a_bounded_number_of_times(broke
         assert "frames left out" in entry["exception"]
         assert len(entry["exception"]) <= logs.TRACEBACK_CHARS
     assert len([entry for entry in captured if entry["event"] == "connection error"]) == LINES_PER_INTERVAL
+
+
+def test_a_bug_while_releasing_a_connection_costs_that_connection_only(broker, clock, monkeypatch):
+    """Connection.lost raising (a bug) is logged with its traceback; the listener goes on
+    accepting and serving other connections."""
+    lost, failed = Connection.lost, threading.Event()
+
+    def failing_lost(self):
+        lost(self)
+        failed.set()
+        raise RuntimeError("bug in lost")
+
+    monkeypatch.setattr(Connection, "lost", failing_lost)
+    with capture_logs(processors=[logs.format_exc_info]) as captured:
+        with RawClient(broker.port) as raw:
+            raw.handshake()
+        assert failed.wait(10)
+        monkeypatch.setattr(Connection, "lost", lost)
+        broker.call(lambda: None)  # the broker thread has gone past the session's end
+        with RawClient(broker.port) as raw:  # the listener still serves
+            raw.handshake()
+            raw.send(1, commands.Channel.Open())
+            raw.expect(commands.Channel.OpenOk, 1)
+    [entry] = [entry for entry in captured if entry["event"] == "internal error in a connection's tasks"]
+    assert "RuntimeError: bug in lost" in entry["exception"]
