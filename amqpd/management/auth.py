@@ -11,11 +11,15 @@ import base64
 import binascii
 from dataclasses import dataclass
 from enum import Enum
+from typing import NoReturn
+
+import structlog
 
 from amqpd.auth.users import MANAGEMENT_TAGS, User, check_password, is_loopback
 from amqpd.broker.node import Node
 from amqpd.management.errors import ApiError, login_failed, malformed, no_credentials, not_authorised
 
+log = structlog.get_logger("amqpd.management")
 _DUMMY_HASH = "AAAAAMZjJ7xbC4uQN639Y8Kp8ZIs4hRKpROzkNSLw4euPr/2"  # compared when the user is unknown
 
 
@@ -61,14 +65,20 @@ def authenticate(node: Node, authorization: str | None, peer_host: str | None) -
     user = node.users.users.get(name)
     if user is None:
         check_password(password, _DUMMY_HASH)  # the same work as for a known name
-        raise login_failed()
+        _denied(node, name, "user does not exist")
     if not check_password(password, user.password_hash, user.hashing_algorithm):
-        raise login_failed()
+        _denied(node, name, "invalid credentials")
     if user.loopback_only and not (peer_host is not None and is_loopback(peer_host)):
         raise not_authorised("User can only log in via localhost")
     if not set(user.tags) & set(MANAGEMENT_TAGS):
         raise not_authorised("Not management user")
     return Caller(user)
+
+
+def _denied(node: Node, name: str, reason: str) -> NoReturn:
+    """Log a failed login as RabbitMQ does (the name, never the password; rate-limited) and refuse it."""
+    node.log_limiter.log(log.warning, "HTTP access denied", key="http-login", user=name[:100], reason=reason)
+    raise login_failed()
 
 
 def authorize(caller: Caller, node: Node, need: Need, vhost: str | None = None) -> None:
