@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from amqpd.broker.node import Node
 from amqpd.management import health, overview, users, vhosts
@@ -33,19 +33,57 @@ MAX_BODY = 20_000_000  # bytes; RabbitMQ's default management max body size
 
 
 class RawPath:
-    """ASGI middleware: route on the undecoded path, without one trailing slash (cowboy's rules)."""
+    """ASGI middleware: route on the undecoded path, without one trailing slash (cowboy's rules).
+
+    The request body is read whole (up to MAX_BODY) before the app answers: hypercorn keeps a
+    connection alive only when the request was read to its end by the time the response ends,
+    so a 404 or 405 answered early would otherwise close the connection under a keep-alive client.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            raw = scope.get("raw_path")
-            path = raw.decode("latin-1") if raw else scope["path"]
-            if len(path) > 1 and path.endswith("/"):
-                path = path[:-1]
-            scope = {**scope, "path": path, "root_path": ""}
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        raw = scope.get("raw_path")
+        path = raw.decode("latin-1") if raw else scope["path"]
+        if len(path) > 1 and path.endswith("/"):
+            path = path[:-1]
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        too_large = declared.isdigit() and int(declared) > MAX_BODY
+        body = None if too_large else await _read_body(receive)
+        if body is None:
+            await ApiError(413, "bad_request", "request body too large", {"connection": "close"}).response()(
+                scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app({**scope, "path": path, "root_path": ""}, replay, send)
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole request body, or None past MAX_BODY (the rest is not read)."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def create_app(node: Node, listeners: list[Listener],
@@ -83,7 +121,7 @@ def _dispatcher(node: Node, methods: dict[str, Endpoint], listeners: list[Listen
             return Response(b"", 200, headers={"allow": _allow(methods)})
         endpoint = methods[method]
         try:
-            raw_body = await _read_body(request) if method in ("PUT", "POST", "DELETE") else b""
+            raw_body = await request.body()  # read whole, and bounded, by RawPath
             return _run(node, endpoint, request, raw_body, listeners, frozenset(alarms()))
         except ApiError as exc:
             return exc.response()
@@ -92,20 +130,6 @@ def _dispatcher(node: Node, methods: dict[str, Endpoint], listeners: list[Listen
                       error=f"{type(exc).__name__}: {exc}"[:200])
             return Response(b"", 500)
     return dispatch
-
-
-async def _read_body(request: Request) -> bytes:
-    """The request body, refused (413) past MAX_BODY without reading the rest."""
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY:
-        raise ApiError(413, "bad_request", "request body too large")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise ApiError(413, "bad_request", "request body too large")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _run(node: Node, endpoint: Endpoint, request: Request, raw_body: bytes, listeners: list[Listener],
