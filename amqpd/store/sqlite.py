@@ -98,6 +98,7 @@ TABLES = {
     "vhosts": "name, metadata",
     "permissions": "user, vhost, configure, write, read",
 }
+ACCESS_TABLES = ("users", "vhosts", "permissions")  # the management API's; a salvage names them if it kept rows
 
 
 class StoreError(Exception):
@@ -380,7 +381,8 @@ class SqliteEngine:
             fresh.executemany(f"INSERT OR IGNORE INTO {table} ({TABLES[table]}) VALUES ({marks})", table_rows)
         fresh.execute("COMMIT")
         fresh.close()
-        kept = ", ".join(f"{len(rows.get(table, ()))} {table}" for table in TABLES if table != "meta")
+        kept = ", ".join(f"{len(rows.get(table, ()))} {table}" for table in TABLES
+                         if table != "meta" and (table not in ACCESS_TABLES or rows.get(table)))
         self.problems.append(f"{self.path.name} is damaged ({reason}); kept every readable record ({kept})"
                              f" in a fresh file{': ' if lost else ''}{'; '.join(lost)};"
                              f" the damaged file is kept as {aside.name}")

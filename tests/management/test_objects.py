@@ -190,6 +190,9 @@ def test_what_the_api_changed_survives_a_restart(broker_factory, tmp_path):
         api.put("/api/permissions/made/app", json={**FULL, "write": "^w"})
         api.put("/api/cluster-name", json={"name": "my-cluster"})
         api.put("/api/vhosts/gone")
+        conn = amqp(first, vhost="gone")
+        conn.channel().queue_declare("durable-in-gone", durable=True)
+        conn.close()
         api.delete("/api/vhosts/gone")
         api.put("/api/users/gone", json={"password": "x", "tags": ""})
         api.delete("/api/users/gone")
@@ -203,6 +206,8 @@ def test_what_the_api_changed_survives_a_restart(broker_factory, tmp_path):
         assert [u["name"] for u in api.get("/api/users").json()] == ["app", "guest"]
         assert api.get("/api/permissions/made/app").json()["write"] == "^w"
         assert api.get("/api/cluster-name").json() == {"name": "my-cluster"}
+        assert api.get("/api/vhosts/gone").status_code == 404
+    assert "gone" not in second.node.vhosts  # nor was it brought back by its durable queue
     amqp(second, "app", "app-pw", "made").close()
     with pytest.raises(pika.exceptions.ProbableAuthenticationError):
         amqp(second, "guest", "guest")
