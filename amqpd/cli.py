@@ -17,6 +17,7 @@ from amqpd import __version__, config, logs
 from amqpd.broker.node import Node
 from amqpd.server import tls
 from amqpd.server.listener import Server
+from amqpd.settings import ConfigError, Settings
 from amqpd.store.sqlite import StoreError
 from amqpd.store.writer import Store
 
@@ -93,7 +94,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def settings_from(argv: Sequence[str] | None) -> config.Settings:
+def settings_from(argv: Sequence[str] | None) -> Settings:
     """Settings from argv, the --config file and the environment; --vhost, --user and
     --permission add to the file's."""
     args = parser().parse_args(argv)
@@ -121,7 +122,7 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-async def run(settings: config.Settings, store: Store, tls_context: ssl.SSLContext | None = None) -> None:
+async def run(settings: Settings, store: Store, tls_context: ssl.SSLContext | None = None) -> None:
     """Serve until SIGINT or SIGTERM, then close every connection (320) and stop.
 
     The signal receiver is installed before the startup line is logged, so a signal that follows
@@ -148,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = settings_from(argv)
         tls_context = tls.context_for(settings)
-    except config.ConfigError as exc:
+    except ConfigError as exc:
         print(f"amqpd: error: {exc}", file=sys.stderr)
         return 1
     logs.configure(settings.log_level, settings.log_format)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from amqpd import cli, config
-from amqpd.config import ConfigError, Settings, build, load_file
+from amqpd.config import build, load_file
+from amqpd.settings import ConfigError, Settings
 
 
 @pytest.fixture

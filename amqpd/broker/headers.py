@@ -12,7 +12,7 @@ import struct
 from typing import Any
 
 from amqpd.protocol import tables
-from amqpd.protocol.properties import _LAYOUT, HEADERS_FLAG
+from amqpd.protocol.properties import HEADERS_FLAG, LAYOUT
 
 EXPIRATION_FLAG = 0x0100
 REPLY_TO_FLAG = 0x0200
@@ -36,7 +36,7 @@ class Properties:
         (self.flags,) = struct.unpack_from(">H", raw, 0)
         self.encoded: dict[int, bytes] = {}
         pos = 2
-        for bit, kind in _LAYOUT:
+        for bit, kind in LAYOUT:
             if self.flags & bit:
                 size = _field_size(raw, pos, kind)
                 self.encoded[bit] = raw[pos:pos + size]
@@ -74,7 +74,7 @@ class Properties:
 
     def encode(self) -> bytes:
         parts = [struct.pack(">H", self.flags)]
-        parts.extend(self.encoded[bit] for bit, _ in _LAYOUT if bit in self.encoded)
+        parts.extend(self.encoded[bit] for bit, _ in LAYOUT if bit in self.encoded)
         return b"".join(parts)
 
 

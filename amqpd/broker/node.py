@@ -13,9 +13,9 @@ from amqpd.broker.memory import MemoryLedger
 from amqpd.broker.recovery import restore
 from amqpd.broker.timers import Timers
 from amqpd.broker.vhost import VirtualHost
-from amqpd.config import Settings
 from amqpd.logs import LogLimiter
 from amqpd.protocol import errors
+from amqpd.settings import Settings
 
 if TYPE_CHECKING:
     from amqpd.store.writer import Store

@@ -112,7 +112,8 @@ class Queue(SpecialPath):
             return self._enqueue_special(message)
         ticket = 0
         if self._stores(message):
-            ticket = self.store.put_message(self.store_id, message)  # type: ignore[union-attr,arg-type]
+            ticket = self.store.put_message(self.store_id, message.id, message.exchange, message.routing_key,  # type: ignore[union-attr,arg-type]
+                                            message.raw_properties, message.body)
             if self.in_memory >= self.window:
                 self.ready.append(message.id)
                 return ticket

@@ -178,7 +178,8 @@ class SpecialPath:
             return REJECTED
         ticket = 0
         if self._stores(message):
-            ticket = self.store.put_message(self.store_id, message)  # type: ignore[union-attr,arg-type]
+            ticket = self.store.put_message(self.store_id, message.id, message.exchange, message.routing_key,  # type: ignore[union-attr,arg-type]
+                                            message.raw_properties, message.body)
         now = clock()
         entry = Entry(message, expires=self._deadline(message, now))
         self.memory.queued += message.size

@@ -1,4 +1,8 @@
-"""Start-up: rebuild durable exchanges, queues, bindings and queued messages from the store."""
+"""Start-up: rebuild durable exchanges, queues, bindings and queued messages from the store.
+
+It sits in the broker, above the store: it reads the store's plain records (store/records.py)
+and makes broker objects of them, so the store never needs to know those objects.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import structlog
 
 from amqpd.broker.exchange import EXCHANGE_TYPES
 from amqpd.broker.message import reserve_ids
-from amqpd.store.sqlite import Recovered
+from amqpd.store.records import Recovered
 from amqpd.store.writer import decode_table
 
 if TYPE_CHECKING:
@@ -26,12 +30,14 @@ def restore(node: "Node", recovered: Recovered) -> None:
     for problem in recovered.problems:
         log.warning("store damaged; recovered every intact record", problem=problem)
     reserve_ids(recovered.next_message_id)
-    for vhost_name, name, kind, auto_delete, internal, args in recovered.exchanges:
-        cls = EXCHANGE_TYPES.get(kind)
+    for exchange in recovered.exchanges:
+        cls = EXCHANGE_TYPES.get(exchange.kind)
         if cls is None:
-            log.warning("skipped stored exchange of unknown type", vhost=vhost_name, exchange=name, type=kind)
+            log.warning("skipped stored exchange of unknown type", vhost=exchange.vhost, exchange=exchange.name,
+                        type=exchange.kind)
             continue
-        node.add_vhost(vhost_name).exchanges[name] = cls(name, True, auto_delete, internal, decode_table(args))
+        node.add_vhost(exchange.vhost).exchanges[exchange.name] = cls(
+            exchange.name, True, exchange.auto_delete, exchange.internal, decode_table(exchange.arguments))
     messages = 0
     for stored in recovered.queues:
         vhost = node.add_vhost(stored.vhost)
@@ -40,12 +46,12 @@ def restore(node: "Node", recovered: Recovered) -> None:
         queue.restore(stored.messages)
         messages += len(stored.messages)
     bindings = 0
-    for vhost_name, source_name, to_queue, destination_name, routing_key, args in recovered.bindings:
-        vhost = node.vhosts[vhost_name] if vhost_name in node.vhosts else None
-        source = vhost.exchanges.get(source_name) if vhost else None
-        destination = (vhost.queues if to_queue else vhost.exchanges).get(destination_name) if vhost else None
+    for binding in recovered.bindings:
+        vhost = node.vhosts.get(binding.vhost)
+        source = vhost.exchanges.get(binding.source) if vhost else None
+        destination = (vhost.queues if binding.to_queue else vhost.exchanges).get(binding.destination) if vhost else None
         if source is not None and destination is not None:
-            source.bind(destination, routing_key, decode_table(args))
+            source.bind(destination, binding.routing_key, decode_table(binding.arguments))
             bindings += 1
     log.info("recovered durable state", exchanges=len(recovered.exchanges), queues=len(recovered.queues),
              bindings=bindings, messages=messages)

@@ -6,8 +6,6 @@ reply code and text; the session layer adds the offending method's ids.
 
 from __future__ import annotations
 
-import base64
-import os
 from typing import TYPE_CHECKING, Any, Hashable, Sequence
 
 from amqpd.broker import arguments
@@ -15,6 +13,7 @@ from amqpd.broker.cc import KeyView
 from amqpd.broker.exchange import EXCHANGE_TYPES, Exchange
 from amqpd.broker.memory import MemoryLedger
 from amqpd.broker.message import Message
+from amqpd.broker.names import random_name
 from amqpd.broker.queue import Queue
 from amqpd.broker.routing import validate_x_match
 from amqpd.broker.timers import Timers
@@ -37,11 +36,6 @@ DEFAULT_EXCHANGE_REFUSED = "operation not permitted on the default exchange"
 
 def _bool(value: bool) -> str:
     return "true" if value else "false"
-
-
-def server_named_queue() -> str:
-    """RabbitMQ's form: amq.gen- and 22 characters of URL-safe base64 randomness."""
-    return "amq.gen-" + base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
 
 
 class VirtualHost:
@@ -142,7 +136,7 @@ class VirtualHost:
         arguments.validate_exchange(args, rs)
         exchange = EXCHANGE_TYPES[kind](name, durable, auto_delete, internal, args)
         if durable and self.store is not None:  # stored before it exists: a failure leaves nothing
-            self.store.save_exchange(self.name, exchange)
+            self.store.save_exchange(self.name, name, exchange.kind, auto_delete, internal, args)
         self.exchanges[name] = exchange
         return exchange
 
@@ -193,7 +187,7 @@ class VirtualHost:
             queue.touch()
             return queue
         if not name:
-            name = server_named_queue()
+            name = random_name("amq.gen-")
         elif name.startswith("amq."):
             raise ChannelError(
                 errors.ACCESS_REFUSED, f"queue name '{name}' contains reserved prefix 'amq.*'"
@@ -230,7 +224,7 @@ class VirtualHost:
         store = self.store if durable else None
         queue = Queue(name, self.name, durable, owner, auto_delete, args, store, self.queue_window, self)
         if save and store is not None:
-            queue.store_id = store.save_queue(queue)
+            queue.store_id = store.save_queue(self.name, name, auto_delete, args)
         self.queues[name] = queue
         return queue
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from pamqp import commands, encode
 from pamqp import frame as pamqp_frame
 
-from amqpd.protocol import errors, tables
+from amqpd.protocol import erlang, errors, tables
 from amqpd.protocol.erlang import Atom
+
+if TYPE_CHECKING:
+    from amqpd.protocol.properties import ContentHeader
 
 FRAME_METHOD = 1
 FRAME_HEADER = 2
@@ -50,6 +53,17 @@ class FrameReader:
     def feed(self, data: bytes) -> None:
         self.buffer += data
 
+    def take(self, size: int) -> bytes | None:
+        """The first size bytes buffered, removed (the protocol header), or None while fewer are."""
+        if len(self.buffer) < size:
+            return None
+        data = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        return data
+
+    def clear(self) -> None:
+        self.buffer.clear()
+
     def frames(self) -> Iterator[tuple[int, int, bytes]]:
         """Every complete frame buffered so far, in order; a partial tail stays for the next feed.
 
@@ -79,12 +93,15 @@ class FrameReader:
 
 @dataclass(slots=True)
 class Publish:
-    """Basic.Publish decoded by hand (the per-message method)."""
+    """Basic.Publish decoded by hand (the per-message method); protocol/content.py's
+    ContentAssembler fills in its content header and body."""
 
     exchange: str
     routing_key: str
     mandatory: bool
     immediate: bool
+    header: ContentHeader | None = None
+    body: bytes = b""
     index = BASIC_PUBLISH
     name = "Basic.Publish"
 
@@ -122,6 +139,20 @@ def decode_method(payload: bytes) -> tuple[int, Any]:
     except (struct.error, IndexError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"cannot decode {method_class.__name__}: {exc}") from exc
     return index, method
+
+
+def decode_method_frame(payload: bytes) -> tuple[int, Any]:
+    """decode_method with its faults as RabbitMQ's reader answers them: unknown ids end the
+    connection without a frame, arguments that do not decode are a 501 naming the method."""
+    try:
+        return decode_method(payload)
+    except KeyError:
+        raise errors.SilentClose(f"unknown method ids {payload[:4].hex()}") from None
+    except ValueError:
+        index = int.from_bytes(payload[:4], "big")
+        raise errors.ConnectionError(
+            errors.FRAME_ERROR, "cannot decode " + erlang.write(payload[4:]), index >> 16, index & 0xFFFF
+        ) from None
 
 
 _FIXED_ARGUMENTS = {"octet": struct.Struct(">B"), "short": struct.Struct(">H"), "long": _U32,

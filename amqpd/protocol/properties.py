@@ -21,7 +21,7 @@ from amqpd.protocol import tables
 _CONTENT_PREFIX = struct.Struct(">HHQH")
 
 # (flag bit, kind) in wire order; kinds: s = short string, t = table, o = octet, q = u64
-_LAYOUT = (
+LAYOUT = (
     (0x8000, "s"),  # content_type
     (0x4000, "s"),  # content_encoding
     (0x2000, "t"),  # headers
@@ -69,7 +69,7 @@ def parse_content_header(payload: bytes, check_headers: bool = True) -> ContentH
     delivery_mode, priority, expiration, user_id = 0, None, None, None
     plan = _PLANS.get(flags)
     if plan is None:
-        plan = _PLANS[flags] = tuple((bit, kind) for bit, kind in _LAYOUT if flags & bit)
+        plan = _PLANS[flags] = tuple((bit, kind) for bit, kind in LAYOUT if flags & bit)
     for bit, kind in plan:
         if pos >= end:
             raise ValueError("property list is truncated")
@@ -108,7 +108,7 @@ def decode_headers(raw_properties: bytes) -> dict[str, Any]:
     if not flags & HEADERS_FLAG:
         return {}
     pos = 2
-    for bit, _kind in _LAYOUT[:2]:
+    for bit, _kind in LAYOUT[:2]:
         if flags & bit:
             pos += 1 + raw_properties[pos]
     return tables.decode_table(raw_properties, pos)[0]

@@ -1,4 +1,9 @@
-"""The I/O of one client connection: reader, writer and timers around a sans-IO Connection."""
+"""The I/O of one client connection: reader, writer and timers around a sans-IO Connection.
+
+What this uses of the Connection is its contract with the server: feed / FeedResult,
+data_to_send / output_sent / output_full / output_drained, state (a ConnectionState),
+close_plan, heartbeat, blocked / set_blocked, assembling, send_heartbeat, close_with and lost.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ import trio
 from amqpd.broker.node import Node
 from amqpd.protocol import errors, frames
 from amqpd.server.alarms import ResourceAlarms
-from amqpd.session.connection import PLAIN_TCP, Connection, Transport
+from amqpd.session.connection import (
+    PLAIN_TCP, AwaitCloseOk, CloseAfterFlush, Connection, ConnectionState, FeedResult, Transport)
 
 log = structlog.get_logger("amqpd.server")
 
@@ -19,7 +25,6 @@ READ_SIZE = 64 * 1024
 # (a manual-ack consumer gets only one ack round trip per turn of the publisher's reader). Counted
 # in frames, not bytes, because the work is per frame: 150 frames are 50 small messages.
 FRAMES_PER_TURN = 150
-HANDSHAKE_STATES = ("header", "start-ok", "tune-ok", "open")  # until Connection.Open succeeded
 # A blocked connection is not read, so its socket is polled for the client's hang-up instead.
 HANG_UP = select.POLLHUP | select.POLLERR | getattr(select, "POLLRDHUP", 0)
 HANG_UP_CHECK = 1.0
@@ -94,13 +99,13 @@ class ClientSession:
 
     def _drop(self, why: str) -> None:
         """Close the socket now, without a frame (timeouts)."""
-        self.node.log_limiter.log(log.info, why, conn=self.conn.id, state=self.conn.state)
+        self.node.log_limiter.log(log.info, why, conn=self.conn.id, state=self.conn.state.value)
         self.conn.lost()
         self.nursery.cancel_scope.cancel()
 
     async def _reader(self) -> None:
         conn, alarms = self.conn, self.alarms
-        while conn.state != "closed":
+        while conn.state is not ConnectionState.CLOSED:
             try:
                 data = await self.stream.receive_some(READ_SIZE)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -108,22 +113,23 @@ class ClientSession:
             if not data:
                 return
             self.received += len(data)
-            conn.has_published = False
-            more = self._feed(data)
-            while more:
+            result = self._feed(data)
+            published = result.published
+            while result.more:
                 if conn.output_full:
                     await self._output_drained()
                 else:
                     await trio.lowlevel.checkpoint()
-                more = self._feed(b"")
+                result = self._feed(b"")
+                published = published or result.published
             if conn.output_full:
                 await self._output_drained()
-            if conn.tuned and conn.heartbeat and not self.heartbeats_started:
+            if conn.state.tuned and conn.heartbeat and not self.heartbeats_started:
                 self.heartbeats_started = True
                 self.nursery.start_soon(self._send_heartbeats, conn.heartbeat)
                 self.nursery.start_soon(self._monitor_heartbeats, conn.heartbeat)
             alarms.check()  # what was just read may have raised the memory alarm
-            if alarms.active and conn.publishing:
+            if alarms.active and (published or conn.assembling):
                 # as RabbitMQ: a publish under a resource alarm blocks the connection (no reads)
                 conn.set_blocked(True, alarms.reason)
                 if not await self._blocked_until_cleared():
@@ -156,22 +162,21 @@ class ClientSession:
             nursery.cancel_scope.cancel()
         return not hung_up
 
-    def _feed(self, data: bytes) -> bool:
-        """Hand bytes to the connection, FRAMES_PER_TURN frames at a time (True: frames remain)."""
+    def _feed(self, data: bytes) -> FeedResult:
+        """Hand bytes to the connection, FRAMES_PER_TURN frames at a time."""
         try:
             return self.conn.feed(data, FRAMES_PER_TURN)
         except Exception as exc:  # a bug must cost one connection, never the broker (nor the disk: bounded)
             self.node.log_limiter.log(log.error, "internal error while handling a frame", conn=self.conn.id,
                                       exc_info=exc)
             self.conn.close_with(errors.ConnectionError(errors.INTERNAL_ERROR, "internal error"))
-            return False
+            return FeedResult(published=False, more=False)
 
     async def _writer(self) -> None:
         conn, stream = self.conn, self.stream
         while True:
             await self.waker.wait()
-            while conn.outbox:
-                data = conn.take_output()
+            while data := conn.data_to_send():
                 try:
                     await stream.send_all(data)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -181,17 +186,18 @@ class ClientSession:
                     self.last_sent = trio.current_time()
                 conn.output_sent()
                 self.drained.set()
-            if conn.close_when_flushed:
-                await trio.sleep(conn.close_delay)
+            plan = conn.close_plan
+            if isinstance(plan, CloseAfterFlush):
+                await trio.sleep(plan.delay)
                 self.nursery.cancel_scope.cancel()
                 return
-            if conn.state == "closing" and not self.close_ok_timer_started:
+            if isinstance(plan, AwaitCloseOk) and not self.close_ok_timer_started:
                 self.close_ok_timer_started = True
-                self.nursery.start_soon(self._close_ok_timeout, conn.close_ok_timeout)
+                self.nursery.start_soon(self._close_ok_timeout, plan.timeout)
 
     async def _handshake_timeout(self) -> None:
         await trio.sleep_until(self.accepted + self.node.settings.handshake_timeout)
-        if self.conn.state in HANDSHAKE_STATES:
+        if self.conn.state.handshaking:
             self._drop("handshake timed out")
 
     async def _close_ok_timeout(self, timeout: float) -> None:
@@ -200,11 +206,11 @@ class ClientSession:
 
     async def _send_heartbeats(self, heartbeat: int) -> None:
         """A heartbeat on every tick of heartbeat/2 s in which nothing else was written."""
-        while self.conn.state != "closed":
+        while self.conn.state is not ConnectionState.CLOSED:
             tick = trio.current_time()
             await trio.sleep(heartbeat / 2)
-            if self.last_sent <= tick and self.conn.state in ("open", "opened"):
-                self.conn.send(frames.HEARTBEAT_FRAME)
+            if self.last_sent <= tick and self.conn.state.tuned:
+                self.conn.send_heartbeat()
 
     async def _monitor_heartbeats(self, heartbeat: int) -> None:
         """Drop the client after two consecutive heartbeat ticks without any byte received.

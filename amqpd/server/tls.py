@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import trio
 
-from amqpd.config import ConfigError, Settings
+from amqpd.settings import ConfigError, Settings
 
 
 class Verify(enum.Enum):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import os
 from itertools import takewhile
 from typing import TYPE_CHECKING, Any, Callable
 
 from pamqp import commands
 
+from amqpd.broker.names import random_name
 from amqpd.broker.tables import type_class
 from amqpd.protocol import errors, frames
 from amqpd.protocol.errors import ChannelError
@@ -40,7 +39,7 @@ def qos(channel: "Channel", m: commands.Basic.Qos) -> None:
 def consume(channel: "Channel", m: commands.Basic.Consume) -> None:
     """Subscribe; a reused tag is checked before the queue, as RabbitMQ does (530 even for a missing queue)."""
     vhost = channel.vhost
-    tag = m.consumer_tag or "amq.ctag-" + base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+    tag = m.consumer_tag or random_name("amq.ctag-")
     if tag in channel.consumers:
         raise errors.ConnectionError(errors.NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'")
     if m.queue == reply_to.PSEUDO_QUEUE:

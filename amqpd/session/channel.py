@@ -1,8 +1,9 @@
-"""One channel: method dispatch, content assembly, deliveries, unacked messages and closing.
+"""One channel: method dispatch, deliveries, unacked messages and closing.
 
 The methods of each AMQP class live in their own module (topology, basic, publishing) as
 functions of (channel, method); this module wires them to method indexes and turns the
-errors they raise into Channel.Close or Connection.Close.
+errors they raise into Channel.Close or Connection.Close. A publish's frames go to the
+channel's ContentAssembler (protocol/content.py); publishing gets each complete publish once.
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pamqp import commands
 
-from amqpd.broker.message import Message
 from amqpd.broker.queue import Entry, Queue
 from amqpd.protocol import errors, frames
-from amqpd.protocol.properties import ContentHeader, parse_content_header
+from amqpd.protocol.content import ContentAssembler, MalformedContentHeader
 from amqpd.session import basic, publishing, topology
 from amqpd.session.confirms import PublisherConfirms
 from amqpd.session.consumer import ChannelConsumer
@@ -53,12 +53,7 @@ class Channel:
         self.confirms: PublisherConfirms | None = None  # set by Confirm.Select
         self.closed = False
         self.tx: publishing.Transaction | None = None
-        self._publish: frames.Publish | None = None
-        self._header: ContentHeader | None = None
-        self._body: list[bytes] = []
-        self._received = 0
-        self._held = 0  # bytes of a body still incomplete, counted in the node's memory ledger
-        self._memory = connection.node.memory
+        self.content = ContentAssembler(connection.node.settings.max_message_size, connection.node.memory)
         self._dispatching = False  # a method handler of this channel is running
         self._deferred: list[bytes] = []  # frames to send after that handler's reply
 
@@ -70,12 +65,17 @@ class Channel:
         Frame-order faults carry the ids of the publish being assembled, or 0/0 when none is
         (RabbitMQ's class_id/method_id for an out-of-place content frame).
         """
-        index = frames.BASIC_PUBLISH if self._publish is not None else 0
+        content = self.content
+        index = frames.BASIC_PUBLISH if content.publish is not None else 0
         try:
             if ftype == frames.FRAME_METHOD:
-                if self._publish is not None:
-                    raise errors.ConnectionError(errors.UNEXPECTED_FRAME, self._expected())
-                index, method = self.connection._decode(payload)
+                if content.publish is not None:
+                    raise content.unexpected_method()
+                index, method = frames.decode_method_frame(payload)
+                if index == frames.BASIC_PUBLISH:
+                    content.start(method)
+                    self.connection.publish_received()
+                    return
                 handler = HANDLERS.get(index)
                 if handler is None:
                     raise errors.ConnectionError(errors.COMMAND_INVALID, "unimplemented method")
@@ -87,10 +87,18 @@ class Channel:
                     if self._deferred:
                         self.connection.send(b"".join(self._deferred))
                         self._deferred.clear()
-            elif ftype == frames.FRAME_HEADER:
-                self._on_header(payload)
             elif ftype == frames.FRAME_BODY:
-                self._on_body(payload)
+                done = content.body(payload)
+                if done is not None:
+                    publishing.publish(self, done)
+            elif ftype == frames.FRAME_HEADER:
+                try:
+                    done = content.header(payload)
+                except MalformedContentHeader as exc:
+                    self.connection.log.warning("malformed content header", reason=exc.reason)
+                    raise
+                if done is not None:
+                    publishing.publish(self, done)
             else:
                 raise errors.ConnectionError(errors.FRAME_ERROR, f"unknown frame type {ftype}")
         except errors.ChannelError as exc:
@@ -98,84 +106,19 @@ class Channel:
         except errors.ConnectionError as exc:
             raise exc.with_method(index >> 16, index & 0xFFFF)
 
-    def _expected(self) -> str:
-        """RabbitMQ's UNEXPECTED_FRAME text for a wrong frame while a publish is being assembled."""
-        if self._header is None:
-            return "expected content header for class 60, got non content header frame instead"
-        return "expected content body, got non content body frame instead"
-
-    def _on_header(self, payload: bytes) -> None:
-        if self._publish is None:
-            raise errors.ConnectionError(
-                errors.UNEXPECTED_FRAME, "expected method frame, got non method frame instead")
-        if self._header is not None or payload[2:4] != b"\0\0":  # a second header, or weight != 0
-            raise errors.ConnectionError(errors.UNEXPECTED_FRAME, self._expected())
-        try:
-            header = parse_content_header(payload)
-        except ValueError as exc:  # RabbitMQ: 541 INTERNAL_ERROR with no method ids
-            self.connection.log.warning("malformed content header", reason=str(exc))
-            raise errors.InternalError() from None
-        if header.class_id != 60:
-            raise errors.ConnectionError(
-                errors.UNEXPECTED_FRAME,
-                f"expected content header for class 60, got one for class {header.class_id} instead")
-        limit = self.connection.node.settings.max_message_size
-        if header.body_size > limit:
-            self._publish = None
-            raise errors.ChannelError(
-                errors.PRECONDITION_FAILED,
-                f"message size {header.body_size} is larger than configured max size {limit}")
-        self._header = header
-        if header.body_size == 0:
-            self._complete()
-
-    def _on_body(self, payload: bytes) -> None:
-        """Collect body frames; a body longer than announced never completes (as in RabbitMQ,
-        the next method frame is then an UNEXPECTED_FRAME), and its excess is not kept."""
-        header = self._header
-        if header is None:
-            if self._publish is None:
-                raise errors.ConnectionError(
-                    errors.UNEXPECTED_FRAME, "expected method frame, got non method frame instead")
-            raise errors.ConnectionError(errors.UNEXPECTED_FRAME, self._expected())
-        received = self._received + len(payload)
-        if received > header.body_size:
-            self._received = header.body_size + 1
-            self._drop_body()
-            return
-        self._received = received
-        self._body.append(payload)
-        if received == header.body_size:
-            self._complete()
-        else:
-            self._held += len(payload)
-            self._memory.buffered += len(payload)
-
     @property
     def assembling(self) -> bool:
         """A published message's content is still arriving (its publisher is mid-publish)."""
-        return self._publish is not None
+        return self.content.publish is not None
 
-    def _drop_body(self) -> None:
-        """Let go of the body frames collected so far (and of their count in the ledger)."""
-        self._body.clear()
-        if self._held:
-            self._memory.buffered -= self._held
-            self._held = 0
+    @property
+    def dispatching(self) -> bool:
+        """A method handler of this channel is running (its reply is not sent yet)."""
+        return self._dispatching
 
-    def _complete(self) -> None:
-        publish, header = self._publish, self._header
-        assert publish is not None and header is not None
-        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
-        if self._held:
-            self._drop_body()
-        self._publish, self._header, self._body, self._received = None, None, [], 0
-        message = Message(publish.exchange, publish.routing_key, header.raw_properties, body,
-                          header.delivery_mode, header.priority, header.expiration)
-        publishing.publish(self, publish, header, message)
-
-    def start_content(self, method: frames.Publish) -> None:
-        self._publish = method
+    def defer(self, frame: bytes) -> None:
+        """Send a frame after the reply of the method this channel is handling."""
+        self._deferred.append(frame)
 
     # -- deliveries -----------------------------------------------------------------------------
 
@@ -245,12 +188,8 @@ class Channel:
         connection = self.connection
         if not connection.capabilities.get("consumer_cancel_notify"):
             return
-        frame = frames.encode_method(self.number, commands.Basic.Cancel(consumer_tag=consumer.tag, nowait=True))
-        busy = next((ch for ch in connection.channels.values() if ch._dispatching), None)
-        if busy is not None:
-            busy._deferred.append(frame)
-        else:
-            connection.send(frame)
+        connection.send_after_reply(
+            frames.encode_method(self.number, commands.Basic.Cancel(consumer_tag=consumer.tag, nowait=True)))
 
     # -- confirms -------------------------------------------------------------------------------
 
@@ -271,13 +210,12 @@ class Channel:
         self.closed = True
         self.flush_confirms()
         if self.confirms is not None:
-            self.confirms.closed = True
+            self.confirms.close()
         for consumer in list(self.consumers.values()):
             basic.remove_consumer(self, consumer)
         self.settle(list(self.unacked), requeue=True)
         self.tx = None
-        self._publish = None
-        self._drop_body()
+        self.content.reset()
 
 
 def _close(channel: Channel, method: commands.Channel.Close) -> None:

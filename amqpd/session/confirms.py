@@ -77,6 +77,10 @@ class PublisherConfirms:
     def _send(self, ack: bool, tag: int, multiple: bool) -> None:
         self.channel.connection.send(frames.confirm_frame(self.channel.number, ack, tag, multiple))
 
+    def close(self) -> None:
+        """The channel is gone: batches that become durable from now on confirm nothing."""
+        self.closed = True
+
     def _batch_done(self, ticket: int, ok: bool) -> None:
         if self.closed:
             return

@@ -1,12 +1,15 @@
 """One client connection, sans-IO: the handshake, tuning, the channel table and closing.
 
-The server feeds received bytes in and sends whatever accumulates in ``outbox``; nothing here
-awaits or touches a socket. Faults become Connection.Close / Channel.Close exactly where
-RabbitMQ sends them.
+The server's contract, in the h11/h2 style (nothing here awaits or touches a socket):
+``feed(bytes)`` returns a FeedResult, ``data_to_send()`` hands over the pending output and
+``output_sent()`` says it is on the wire; ``state`` is a ConnectionState named for what it
+awaits, and ``close_plan`` says how the socket ends. Faults become Connection.Close /
+Channel.Close exactly where RabbitMQ sends them.
 """
 
 from __future__ import annotations
 
+import enum
 import itertools
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -14,10 +17,11 @@ from typing import Any, Callable
 import structlog
 from pamqp import commands
 
+from amqpd.auth import sasl
 from amqpd.auth.users import is_loopback
 from amqpd.broker.node import COMPATIBLE_VERSION, PRODUCT, Node
 from amqpd.broker.vhost import VirtualHost
-from amqpd.protocol import erlang, errors, frames, tables
+from amqpd.protocol import erlang, errors, frames
 from amqpd.session.channel import Channel
 from amqpd.session.consumer import OUTBOX_HIGH_WATER
 
@@ -39,10 +43,79 @@ CHANNEL_MIN = 1
 SILENT_CLOSE_DELAY = 3.0  # RabbitMQ's pause before closing on a client it does not trust yet
 CLOSE_OK_TIMEOUT = 30.0  # how long RabbitMQ waits for Connection.Close-Ok after its Close
 OUTPUT_LOW_WATER = OUTBOX_HIGH_WATER // 4  # a client no longer read for its unsent output is read again below this
-# our states -> RabbitMQ's connection_state names, which appear in its reply texts
-_RABBIT_STATES = {"start-ok": "starting", "tune-ok": "tuning", "open": "opening", "opened": "running"}
-_UNTRUSTED = ("header", "start-ok", "tune-ok")  # faults here close silently after the delay
 _ids = itertools.count(1)
+
+
+class ConnectionState(enum.Enum):
+    """What the connection awaits. The value is the name logs print; ``rabbit_name`` is
+    RabbitMQ's connection_state, which its reply texts quote."""
+
+    AWAIT_PROTOCOL_HEADER = "header"
+    AWAIT_START_OK = "start-ok"
+    AWAIT_TUNE_OK = "tune-ok"
+    AWAIT_OPEN = "open"
+    OPEN = "opened"
+    AWAIT_CLOSE_OK = "closing"  # the broker sent Connection.Close
+    CLOSED = "closed"
+
+    @property
+    def rabbit_name(self) -> str:
+        return _RABBIT_NAMES.get(self, self.value)
+
+    @property
+    def trusted(self) -> bool:
+        """Login succeeded and Tune-Ok was accepted: faults are answered with Connection.Close
+        (before, RabbitMQ closes silently after SILENT_CLOSE_DELAY)."""
+        return self not in _UNTRUSTED
+
+    @property
+    def handshaking(self) -> bool:
+        """Connection.Open has not succeeded yet (the handshake timeout runs)."""
+        return self in _HANDSHAKE
+
+    @property
+    def tuned(self) -> bool:
+        """Tune-Ok was accepted and the connection is not closing (heartbeats run)."""
+        return self is ConnectionState.AWAIT_OPEN or self is ConnectionState.OPEN
+
+
+_RABBIT_NAMES = {ConnectionState.AWAIT_START_OK: "starting", ConnectionState.AWAIT_TUNE_OK: "tuning",
+                 ConnectionState.AWAIT_OPEN: "opening", ConnectionState.OPEN: "running"}
+_UNTRUSTED = frozenset({ConnectionState.AWAIT_PROTOCOL_HEADER, ConnectionState.AWAIT_START_OK,
+                        ConnectionState.AWAIT_TUNE_OK})
+_HANDSHAKE = _UNTRUSTED | {ConnectionState.AWAIT_OPEN}
+# module-level names for the identity tests made on every frame (no Enum attribute lookup)
+_OPEN, _CLOSED, _AWAIT_CLOSE_OK = ConnectionState.OPEN, ConnectionState.CLOSED, ConnectionState.AWAIT_CLOSE_OK
+
+
+@dataclass(frozen=True)
+class CloseAfterFlush:
+    """The connection is over: send what is pending, wait ``delay`` seconds, close the socket.
+    A delay with nothing pending is RabbitMQ's silent close of a client it does not trust yet."""
+
+    delay: float
+
+
+@dataclass(frozen=True)
+class AwaitCloseOk:
+    """Connection.Close was sent: wait up to ``timeout`` seconds for Close-Ok, then drop the
+    socket (Close-Ok, or the client's own Close, turns the plan into CloseAfterFlush(0))."""
+
+    timeout: float
+
+
+ClosePlan = CloseAfterFlush | AwaitCloseOk
+
+
+@dataclass(frozen=True, slots=True)
+class FeedResult:
+    """What one ``feed`` did. ``published``: a Basic.Publish was among the frames handled (what a
+    resource alarm blocks). ``more``: complete frames remain unhandled, because the turn's frame
+    budget ran out or the output is over its high-water mark; call ``feed(b"")`` again after
+    letting other connections run (or, while ``output_full``, after the output drained)."""
+
+    published: bool
+    more: bool
 
 
 @dataclass(frozen=True)
@@ -55,10 +128,8 @@ class Transport:
 
 
 PLAIN_TCP = Transport()
-# offered in this order, as RabbitMQ lists them; EXTERNAL (rabbitmq_auth_mechanism_ssl) only
-# with a verified client certificate
-PASSWORD_MECHANISMS = ("AMQPLAIN", "PLAIN")
-CERTIFICATE_MECHANISMS = (*PASSWORD_MECHANISMS, "EXTERNAL")
+# EXTERNAL (rabbitmq_auth_mechanism_ssl) only with a verified client certificate
+CERTIFICATE_MECHANISMS = (*sasl.PASSWORD_MECHANISMS, "EXTERNAL")
 
 
 def server_properties() -> dict[str, Any]:
@@ -79,14 +150,13 @@ def server_properties() -> dict[str, Any]:
 class Connection:
     """Protocol state of one connection; owns its channels and its outbox.
 
-    The server honours two timings set here: once ``close_when_flushed`` is set it flushes the
-    outbox, waits ``close_delay`` seconds and closes the socket; in state "closing" it waits at
-    most ``close_ok_timeout`` seconds for the client's Close-Ok.
+    The server honours ``close_plan`` once it is set (see CloseAfterFlush, AwaitCloseOk).
 
-    Output is bounded per connection: the server takes the outbox with ``take_output``, reports
+    Output is bounded per connection: the server takes the outbox with ``data_to_send``, reports
     ``output_sent``, and stops feeding a connection while ``output_full`` until ``output_drained``.
     What the connection holds (unsent output, its read buffer) is kept in the node's memory ledger
-    each time it is fed or its output is taken or sent; incomplete bodies are counted by the channels.
+    each time it is fed or its output is taken or sent; incomplete bodies are counted by the
+    channels' content assemblers.
     """
 
     def __init__(self, node: Node, peer: tuple[str, int] | None = None, wakeup: Callable[[], None] | None = None,
@@ -101,10 +171,8 @@ class Connection:
         self._sending = 0  # output taken by the server and not yet sent
         self._paused_consumers = False  # the output taken last was over the high-water mark
         self._accounted = 0  # bytes of outbox, output being sent and read buffer in the node's ledger
-        self.state = "header"  # header, start-ok, tune-ok, open, opened, closing, closed
-        self.close_when_flushed = False
-        self.close_delay = 0.0
-        self.close_ok_timeout = CLOSE_OK_TIMEOUT
+        self.state = ConnectionState.AWAIT_PROTOCOL_HEADER
+        self.close_plan: ClosePlan | None = None
         self.channels: dict[int, Channel] = {}
         self.closing_channels: set[int] = set()
         settings = node.settings
@@ -115,7 +183,7 @@ class Connection:
         self.user: str | None = None
         self.vhost: VirtualHost | None = None
         self.blocked = False
-        self.has_published = False  # a publish was in the bytes fed last (the server blocks it under an alarm)
+        self._published = False  # a publish was among the frames of the current feed
         self.log = log.bind(conn=self.id, peer=f"{peer[0]}:{peer[1]}" if peer else None)
 
     # -- output --------------------------------------------------------------------------------
@@ -127,8 +195,23 @@ class Connection:
     def send_method(self, channel: int, method: Any) -> None:
         self.send(frames.encode_method(channel, method))
 
-    def take_output(self) -> bytes:
-        """All the output accumulated, for the server to send; it counts until ``output_sent``."""
+    def send_heartbeat(self) -> None:
+        self.send(frames.HEARTBEAT_FRAME)
+
+    def send_after_reply(self, frame: bytes) -> None:
+        """Send a frame now, or, while a channel's method handler runs, after that method's
+        reply (RabbitMQ's reply to the method that caused it comes first)."""
+        busy = next((ch for ch in self.channels.values() if ch.dispatching), None)
+        if busy is not None:
+            busy.defer(frame)
+        else:
+            self.send(frame)
+
+    def data_to_send(self) -> bytes:
+        """Hand over all the output accumulated (b"" when none), for the server to send; it
+        counts against the output bound and in the memory ledger until ``output_sent``."""
+        if not self.outbox:
+            return b""
         data = bytes(self.outbox)
         self._paused_consumers = len(data) > OUTBOX_HIGH_WATER
         self.outbox.clear()
@@ -156,10 +239,14 @@ class Connection:
         return len(self.outbox) + self._sending <= OUTPUT_LOW_WATER
 
     @property
-    def publishing(self) -> bool:
-        """A publish was in the bytes fed last, or a message's content is still arriving: what
-        a resource alarm blocks."""
-        return self.has_published or any(ch.assembling for ch in self.channels.values())
+    def assembling(self) -> bool:
+        """A message's content is still arriving on some channel: with a publish fed, what a
+        resource alarm blocks."""
+        return any(ch.assembling for ch in self.channels.values())
+
+    def publish_received(self) -> None:
+        """A channel took a Basic.Publish (reported by ``feed``)."""
+        self._published = True
 
     def _account(self) -> None:
         """Bring this connection's buffers' share of the node's memory ledger up to date."""
@@ -172,39 +259,36 @@ class Connection:
         caps = self.client_properties.get("capabilities")
         return caps if isinstance(caps, dict) else {}
 
-    @property
-    def tuned(self) -> bool:
-        """Tune-Ok was accepted (heartbeats run from here on)."""
-        return self.state in ("open", "opened")
-
     # -- input ---------------------------------------------------------------------------------
 
-    def feed(self, data: bytes, max_frames: int = 0) -> bool:
+    def feed(self, data: bytes, max_frames: int = 0) -> FeedResult:
         """Process received bytes; replies and deliveries land in the outbox.
 
         Stops after max_frames frames (0: no such limit; a method frame counts one more per KiB),
-        or as soon as the outbox is over its high-water mark, and returns True when complete
+        or as soon as the outbox is over its high-water mark, with ``more`` set when complete
         frames remain buffered: the server lets other connections run (or waits for the output
         to drain), then calls feed(b"") again.
         Once all that was buffered is handled, the publisher confirms earned go out (one
         Basic.Ack covers them).
         """
+        self._published = False
         try:
-            return self._feed(data, max_frames)
+            more = self._feed(data, max_frames)
         finally:
             self._account()
+        return FeedResult(self._published, more)
 
     def _feed(self, data: bytes, max_frames: int) -> bool:
-        if self.state == "closed":
+        if self.state is _CLOSED:
             return False
-        if self.state == "header":
-            self.reader.buffer += data
-            if len(self.reader.buffer) < 8:
+        if self.state is ConnectionState.AWAIT_PROTOCOL_HEADER:
+            self.reader.feed(data)
+            header = self.reader.take(8)
+            if header is None:
                 return False
-            self._on_protocol_header(bytes(self.reader.buffer[:8]))
-            del self.reader.buffer[:8]
+            self._on_protocol_header(header)
             data = b""
-            if self.state == "closed":
+            if self.state is _CLOSED:
                 return False
         self.reader.feed(data)
         received = self.reader.frames()
@@ -213,7 +297,7 @@ class Connection:
         try:
             for ftype, channel, payload in received:
                 self._on_frame(ftype, channel, payload)
-                if self.state == "closed":
+                if self.state is _CLOSED:
                     break
                 # a method frame weighs one frame per KiB: decoding and applying its tables is
                 # linear in its size, and a turn must stay short for the other connections
@@ -228,7 +312,7 @@ class Connection:
             self._terminate()
         finally:
             received.close()
-        if stopped and self.state not in ("closing", "closed"):
+        if stopped and self.state is not _AWAIT_CLOSE_OK and self.state is not _CLOSED:
             return True
         for ch in self.channels.values():
             ch.flush_confirms()
@@ -239,28 +323,28 @@ class Connection:
             self.send(frames.PROTOCOL_HEADER)
             self._terminate()
             return
-        self.state = "start-ok"
+        self.state = ConnectionState.AWAIT_START_OK
         self.send(frames.connection_start(server_properties(), mechanisms=" ".join(self._mechanisms()), locales="en_US"))
 
     def _mechanisms(self) -> tuple[str, ...]:
         """EXTERNAL only when TLS verified a client certificate with a CN. RabbitMQ offers it only
         when configured (not by default), and clients such as amqpstorm choose EXTERNAL whenever
         it is offered: offering it to a client without a certificate would break their logins."""
-        return CERTIFICATE_MECHANISMS if self.transport.peer_cert_cn is not None else PASSWORD_MECHANISMS
+        return CERTIFICATE_MECHANISMS if self.transport.peer_cert_cn is not None else sasl.PASSWORD_MECHANISMS
 
     def _on_frame(self, ftype: int, channel: int, payload: bytes) -> None:
         """Frame-level checks in RabbitMQ's order, then channel 0 or the channel's own handler."""
-        if channel and self.state == "opened" and (ftype == frames.FRAME_BODY or (
+        if channel and self.state is _OPEN and (ftype == frames.FRAME_BODY or (
                 ftype == frames.FRAME_METHOD and len(payload) >= 4) or (
                 ftype == frames.FRAME_HEADER and len(payload) >= 12)):
             ch = self.channels.get(channel)
             if ch is not None:  # the per-message case: a well-formed frame for an open channel
                 ch.on_frame(ftype, payload)
                 return
-        if self.state == "closing":
+        if self.state is _AWAIT_CLOSE_OK:
             self._on_frame_while_closing(ftype, channel, payload)
             return
-        if channel != 0 and self.state != "opened":
+        if channel != 0 and self.state is not _OPEN:
             raise errors.unexpected_frame(ftype, payload)
         if not _well_formed(ftype, payload):
             raise errors.frame_error(ftype, payload, erlang.Atom("unknown_frame"))
@@ -282,29 +366,23 @@ class Connection:
             return
         ch.on_frame(ftype, payload)
 
-    def _decode(self, payload: bytes) -> tuple[int, Any]:
-        """Decode a method frame; faults carry the method's ids like RabbitMQ's."""
-        try:
-            return frames.decode_method(payload)
-        except KeyError:
-            raise errors.SilentClose(f"unknown method ids {payload[:4].hex()}") from None
-        except ValueError:
-            index = int.from_bytes(payload[:4], "big")
-            raise errors.ConnectionError(
-                errors.FRAME_ERROR, "cannot decode " + erlang.write(payload[4:]), index >> 16, index & 0xFFFF
-            ) from None
-
     # -- channel 0 -----------------------------------------------------------------------------
 
     def _on_connection_method(self, payload: bytes) -> None:
-        index, method = self._decode(payload)
-        handler = self._CONNECTION_HANDLERS.get((self.state, index))
-        if handler is None:
+        """A channel-0 method: the transition table says who handles it in this state and
+        which state follows (unless the handler closed the connection)."""
+        index, method = frames.decode_method_frame(payload)
+        state = self.state
+        transition = TRANSITIONS.get((state, index))
+        if transition is None:
             raise errors.ConnectionError(
-                errors.CHANNEL_ERROR, f"unexpected method in connection state {_RABBIT_STATES[self.state]}",
+                errors.CHANNEL_ERROR, f"unexpected method in connection state {state.rabbit_name}",
                 index >> 16, index & 0xFFFF)
+        handler, after = transition
         try:
             handler(self, method)
+            if self.state is state:
+                self.state = after
         except errors.AMQPError as exc:
             exc.with_method(index >> 16, index & 0xFFFF)
             if isinstance(exc, errors.ConnectionError):
@@ -319,13 +397,16 @@ class Connection:
             user = self._external_user()
             allowed = self.node.users.admit(user, from_loopback) is not None
         else:
-            user, password = self._credentials(method.mechanism, method.response)
-            allowed = self.node.users.authenticate(user, password, from_loopback) is not None
+            try:
+                found = sasl.credentials(method.mechanism, method.response)
+            except sasl.SaslError as exc:
+                raise errors.ConnectionError(exc.code, exc.detail) from None
+            user = found.user
+            allowed = self.node.users.authenticate(user, found.password, from_loopback) is not None
         if not allowed:
             self._refuse_login(user, method.mechanism)
             return
         self.user = user
-        self.state = "tune-ok"
         self.send_method(0, commands.Connection.Tune(
             channel_max=self.channel_max, frame_max=self.frame_max, heartbeat=self.heartbeat))
 
@@ -340,8 +421,7 @@ class Connection:
         self.send_method(0, commands.Connection.Close(
             reply_code=errors.ACCESS_REFUSED, reply_text=errors.reply_text(errors.ACCESS_REFUSED, text),
             class_id=0, method_id=0))
-        self.state = "closing"
-        self.close_ok_timeout = SILENT_CLOSE_DELAY
+        self._await_close_ok(SILENT_CLOSE_DELAY)
 
     def _external_user(self) -> str:
         """EXTERNAL: the user is the verified client certificate's subject CN (RabbitMQ's
@@ -349,33 +429,6 @@ class Connection:
         if self.transport.peer_cert_cn is None:
             raise errors.ConnectionError(errors.COMMAND_INVALID, "invalid authentication mechanism 'EXTERNAL'")
         return self.transport.peer_cert_cn
-
-    def _credentials(self, mechanism: str, response: Any) -> tuple[str, str]:
-        """User and password from a PLAIN or AMQPLAIN response; any fault is a ConnectionError.
-
-        A malformed response gets RabbitMQ's 502 text with the response left out: it holds the
-        password, and the text is logged.
-        """
-        raw = response.encode("utf-8") if isinstance(response, str) else bytes(response or b"")
-        if mechanism == "PLAIN":
-            parts = raw.split(b"\x00")
-            if len(parts) != 3 or parts[0]:
-                raise errors.ConnectionError(errors.SYNTAX_ERROR, "response <<...>> invalid")
-            return parts[1].decode("utf-8", "replace"), parts[2].decode("utf-8", "replace")
-        if mechanism == "AMQPLAIN":
-            try:
-                table = tables.decode_table(len(raw).to_bytes(4, "big") + raw)[0]
-            except ValueError:
-                table = {}
-            login, password = table.get("LOGIN"), table.get("PASSWORD")
-            if isinstance(login, bytes):
-                login = login.decode("utf-8", "replace")
-            if isinstance(password, bytes):
-                password = password.decode("utf-8", "replace")
-            if not (isinstance(login, str) and isinstance(password, str)):
-                raise errors.ConnectionError(errors.ACCESS_REFUSED, "AMQPLAIN response lacks LOGIN or PASSWORD")
-            return login, password
-        raise errors.ConnectionError(errors.COMMAND_INVALID, f"unknown authentication mechanism '{mechanism}'")
 
     def _on_tune_ok(self, method: commands.Connection.TuneOk) -> None:
         """Adopt the client's values; out-of-range ones fail (silently, as the state is untrusted)."""
@@ -385,7 +438,6 @@ class Connection:
         self.frame_max = method.frame_max
         self.heartbeat = method.heartbeat  # the server proposes, the client's Tune-Ok decides
         self.reader.frame_max = self.frame_max
-        self.state = "open"
 
     def _on_open(self, method: commands.Connection.Open) -> None:
         vhost = self.node.vhosts.get(method.virtual_host)
@@ -395,7 +447,6 @@ class Connection:
             raise errors.ConnectionError(
                 errors.NOT_ALLOWED, f"access to vhost '{vhost.name}' refused for user '{self.user}'")
         self.vhost = vhost
-        self.state = "opened"
         self.node.connections.add(self)
         self.send_method(0, commands.Connection.OpenOk())
         self.log.info("connection opened", user=self.user, vhost=vhost.name)
@@ -405,13 +456,6 @@ class Connection:
         self.log.info("connection closed by client", code=method.reply_code, text=method.reply_text)
         self._terminate()
 
-    _CONNECTION_HANDLERS: dict[tuple[str, int], Callable[["Connection", Any], None]] = {
-        ("start-ok", commands.Connection.StartOk.index): _on_start_ok,
-        ("tune-ok", commands.Connection.TuneOk.index): _on_tune_ok,
-        ("open", commands.Connection.Open.index): _on_open,
-        ("opened", commands.Connection.Close.index): _on_close,
-    }
-
     # -- channels ------------------------------------------------------------------------------
 
     def _on_frame_for_new_channel(self, ftype: int, channel: int, payload: bytes) -> None:
@@ -420,7 +464,7 @@ class Connection:
         if ftype != frames.FRAME_METHOD:
             raise errors.ConnectionError(
                 errors.UNEXPECTED_FRAME, "expected method frame, got non method frame instead")
-        index, method = self._decode(payload)
+        index, method = frames.decode_method_frame(payload)
         if index != commands.Channel.Open.index:
             raise errors.ConnectionError(
                 errors.CHANNEL_ERROR, "expected 'channel.open'", index >> 16, index & 0xFFFF)
@@ -472,11 +516,11 @@ class Connection:
         A broken frame stream: Connection.Close, then the socket closes after that delay.
         Otherwise: Connection.Close, then wait for Close-Ok (up to close_ok_timeout).
         """
-        if self.state in ("closing", "closed"):
+        if self.state is _AWAIT_CLOSE_OK or self.state is _CLOSED:
             return
         self.node.log_limiter.log(self.log.warning, "connection error", key=exc.code,
-                                  code=exc.code, text=exc.text, state=self.state)
-        if self.state in _UNTRUSTED:
+                                  code=exc.code, text=exc.text, state=self.state.value)
+        if not self.state.trusted:
             self._terminate(SILENT_CLOSE_DELAY)
             return
         self.send_method(0, commands.Connection.Close(
@@ -485,15 +529,18 @@ class Connection:
             self._terminate(SILENT_CLOSE_DELAY)
             return
         self._release()
-        self.state = "closing"
+        self._await_close_ok(CLOSE_OK_TIMEOUT)
+
+    def _await_close_ok(self, timeout: float) -> None:
+        self.state = ConnectionState.AWAIT_CLOSE_OK
+        self.close_plan = AwaitCloseOk(timeout)
 
     def _terminate(self, delay: float = 0.0) -> None:
         """The connection is over: release everything and close the socket once flushed and
         delay seconds have passed."""
         self._release()
-        self.state = "closed"
-        self.close_when_flushed = True
-        self.close_delay = delay
+        self.state = ConnectionState.CLOSED
+        self.close_plan = CloseAfterFlush(delay)
         self.wakeup()
 
     def _release(self) -> None:
@@ -507,15 +554,16 @@ class Connection:
 
     def lost(self) -> None:
         """The socket went away (or timed out): release state without sending anything."""
-        if self.state != "closed":
-            if self.state == "opened":
-                self.log.info("connection lost", state=self.state)
+        state = self.state
+        if state is not _CLOSED:
+            if state is _OPEN:
+                self.log.info("connection lost", state=state.value)
             else:  # before login or after an error: as often as a client likes, so rate-limited
-                self.node.log_limiter.log(self.log.info, "connection lost", key=self.state, state=self.state)
+                self.node.log_limiter.log(self.log.info, "connection lost", key=state.value, state=state.value)
             self._release()
-            self.state = "closed"
+            self.state = ConnectionState.CLOSED
         self.outbox.clear()
-        self.reader.buffer.clear()
+        self.reader.clear()
         self._sending = 0
         self._account()
 
@@ -526,13 +574,30 @@ class Connection:
         if blocked == self.blocked:
             return
         self.blocked = blocked
-        if self.state == "opened" and self.capabilities.get("connection.blocked"):
+        if self.state is _OPEN and self.capabilities.get("connection.blocked"):
             self.send_method(0, commands.Connection.Blocked(reason) if blocked else commands.Connection.Unblocked())
 
     def resume_consumers(self) -> None:
         """The outbox drained below the low-water mark: feed the consumers that were paused."""
         for ch in list(self.channels.values()):
             ch.resume()
+
+
+TRANSITIONS: dict[tuple[ConnectionState, int], tuple[Callable[[Connection, Any], None], ConnectionState]] = {
+    (ConnectionState.AWAIT_START_OK, commands.Connection.StartOk.index):
+        (Connection._on_start_ok, ConnectionState.AWAIT_TUNE_OK),
+    (ConnectionState.AWAIT_TUNE_OK, commands.Connection.TuneOk.index):
+        (Connection._on_tune_ok, ConnectionState.AWAIT_OPEN),
+    (ConnectionState.AWAIT_OPEN, commands.Connection.Open.index): (Connection._on_open, ConnectionState.OPEN),
+    (ConnectionState.OPEN, commands.Connection.Close.index): (Connection._on_close, ConnectionState.CLOSED),
+}
+"""The channel-0 methods each state accepts: (state, method index) -> (handler, next state),
+h11's _state.py idea. The rest of the state machine: the protocol header moves
+AWAIT_PROTOCOL_HEADER to AWAIT_START_OK (``_on_protocol_header``); a refused login, a
+hard error or a lost socket move any state to AWAIT_CLOSE_OK or CLOSED (``close_with``,
+``_refuse_login``, ``lost``); in AWAIT_CLOSE_OK only Close-Ok and Close count
+(``_on_frame_while_closing``), both ending in CLOSED. Anything else on channel 0 is 504
+"unexpected method in connection state <RabbitMQ's name>"."""
 
 
 def _well_formed(ftype: int, payload: bytes) -> bool:

@@ -12,7 +12,6 @@ from amqpd.broker.message import Message
 from amqpd.broker.queue_options import REJECTED, parse_expiration
 from amqpd.protocol import errors, frames
 from amqpd.protocol.errors import ChannelError
-from amqpd.protocol.properties import ContentHeader
 from amqpd.session import reply_to
 from amqpd.session.confirms import PublisherConfirms
 
@@ -33,15 +32,11 @@ class Transaction:
         self.settled.update(tags)
 
 
-def begin_publish(channel: "Channel", m: frames.Publish) -> None:
-    if m.immediate:
-        raise errors.ConnectionError(errors.NOT_IMPLEMENTED, "immediate=true")
-    channel.connection.has_published = True
-    channel.start_content(m)
-
-
-def publish(channel: "Channel", m: frames.Publish, header: ContentHeader, message: Message) -> None:
-    """A complete message arrived: check it, then route it now or at commit."""
+def publish(channel: "Channel", m: frames.Publish) -> None:
+    """A complete publish (its content assembled by the channel): check it, then route it now
+    or at commit."""
+    header = m.header
+    assert header is not None
     vhost = channel.vhost
     exchange = vhost.exchange(m.exchange)
     if exchange.internal:
@@ -57,6 +52,8 @@ def publish(channel: "Channel", m: frames.Publish, header: ContentHeader, messag
             parse_expiration(header.expiration)
         except ValueError as exc:
             raise ChannelError(errors.PRECONDITION_FAILED, f"invalid expiration '{header.expiration}': {exc}") from None
+    message = Message(m.exchange, m.routing_key, header.raw_properties, m.body, header.delivery_mode,
+                      header.priority, header.expiration)
     if message.raw_properties[0] & cc.HEADERS_BIT:
         message = cc.prepare(message)
     message = reply_to.rewrite(channel, message)
@@ -145,7 +142,6 @@ def tx_rollback(channel: "Channel", m: commands.Tx.Rollback) -> None:
 
 
 HANDLERS: dict[int, Callable[["Channel", Any], None]] = {
-    frames.BASIC_PUBLISH: begin_publish,
     commands.Confirm.Select.index: confirm_select,
     commands.Tx.Select.index: tx_select,
     commands.Tx.Commit.index: tx_commit,

@@ -9,12 +9,11 @@ does, and routing, delivery and no-ack bookkeeping are the ordinary ones.
 
 from __future__ import annotations
 
-import base64
-import os
 from typing import TYPE_CHECKING
 
 from amqpd.broker.headers import Properties
 from amqpd.broker.message import Message
+from amqpd.broker.names import random_name
 from amqpd.broker.queue import Queue
 from amqpd.protocol import errors
 from amqpd.protocol.errors import ChannelError
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
 
 PSEUDO_QUEUE = "amq.rabbitmq.reply-to"
 _MARK = PSEUDO_QUEUE.encode()
+REPLY_RANDOM_BYTES = 18  # 24 base64 characters after the pseudo-queue's name
 
 
 def reply_queue(channel: "Channel", no_ack: bool) -> Queue:
@@ -32,7 +32,7 @@ def reply_queue(channel: "Channel", no_ack: bool) -> Queue:
         raise ChannelError(errors.PRECONDITION_FAILED, "reply consumer cannot acknowledge")
     if channel.reply_queue is not None and not channel.reply_queue.deleted:
         raise ChannelError(errors.PRECONDITION_FAILED, "reply consumer already set")
-    name = f"{PSEUDO_QUEUE}.{base64.urlsafe_b64encode(os.urandom(18)).decode()}"
+    name = random_name(f"{PSEUDO_QUEUE}.", REPLY_RANDOM_BYTES)
     channel.reply_queue = channel.vhost.new_queue(name, False, None, True, {})
     return channel.reply_queue
 

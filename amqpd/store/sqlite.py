@@ -18,9 +18,11 @@ import os
 import sqlite3
 import struct
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
+
+from amqpd.store.records import (Op, Recovered, RecoveredAccess, StoredBinding, StoredContent, StoredExchange,
+                                 StoredQueue)
 
 FORMAT_VERSION = 1
 DB_NAME = "amqpd.sqlite3"
@@ -86,7 +88,6 @@ STATEMENTS = {
     "permission-delete": "DELETE FROM permissions WHERE user = ? AND vhost = ?",
     "setting": "INSERT OR REPLACE INTO meta VALUES (?, ?)",
 }
-Op = tuple[Any, ...]
 # Every table's columns, in the order a salvage copies them.
 TABLES = {
     "meta": "key, value",
@@ -113,39 +114,6 @@ def _damaged(exc: sqlite3.DatabaseError) -> bool:
     """Whether an error says the file is damaged (not locked, read-only, full or missing)."""
     code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
     return isinstance(exc, DamagedError) or code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
-
-
-@dataclass
-class StoredQueue:
-    id: int
-    vhost: str
-    name: str
-    auto_delete: bool
-    arguments: bytes
-    messages: list[tuple[int, bool]] = field(default_factory=list)  # (message id, delivered)
-
-
-@dataclass
-class Recovered:
-    """Everything durable, as found at start-up."""
-
-    exchanges: list[tuple[str, str, str, bool, bool, bytes]]
-    queues: list[StoredQueue]
-    bindings: list[tuple[str, str, bool, str, str, bytes]]
-    next_message_id: int
-    next_queue_id: int
-    problems: list[str]
-
-
-@dataclass
-class RecoveredAccess:
-    """The users, vhosts, permissions and settings that the management API stored, as found at start-up."""
-
-    users: list[tuple[str, str, str, str]]  # name, password hash, hashing algorithm, tags (JSON list)
-    vhosts: list[tuple[str, str]]  # name, metadata (JSON object)
-    permissions: list[tuple[str, str, str, str, str]]  # user, vhost, configure, write, read
-    settings: dict[str, str]
-    problems: list[str]
 
 
 def _open_private(path: Path) -> int:
@@ -440,11 +408,11 @@ class SqliteEngine:
         """Read the durable state; an unreadable part is reported in problems and skipped."""
         problems = list(self.problems)
         db = self.reader
-        exchanges = [(v, n, t, bool(a), bool(i), args) for v, n, t, a, i, args in
+        exchanges = [StoredExchange(v, n, t, bool(a), bool(i), args) for v, n, t, a, i, args in
                      self._rows(db, "SELECT vhost, name, type, auto_delete, internal, arguments FROM exchanges", problems)]
         queues = {qid: StoredQueue(qid, v, n, bool(a), args) for qid, v, n, a, args in
                   self._rows(db, "SELECT id, vhost, name, auto_delete, arguments FROM queues", problems)}
-        bindings = [(v, s, bool(q), d, k, args) for v, s, q, d, k, args in
+        bindings = [StoredBinding(v, s, bool(q), d, k, args) for v, s, q, d, k, args in
                     self._rows(db, "SELECT vhost, source, to_queue, destination, routing_key, arguments FROM bindings",
                                problems)]
         max_id = 0
@@ -478,7 +446,7 @@ class SqliteEngine:
             problems.append(f"stopped reading after {len(rows)} rows of '{sql.split(' FROM ')[1].split()[0]}': {exc}")
         return rows
 
-    def load(self, queue_id: int, ids: list[int]) -> dict[int, tuple[str, str, bytes, bytes]]:
+    def load(self, queue_id: int, ids: list[int]) -> dict[int, StoredContent]:
         """Exchange, routing key, raw properties and body of stored messages, by id."""
         marks = ",".join("?" * len(ids))
         rows = self.reader.execute(

@@ -3,8 +3,9 @@
 Operations gather while the previous batch is being written; one fsync covers them all. The
 broker never waits: each call returns the ticket of the batch that will hold it, and work that
 must not be reported before it is on disk (publisher confirms, Tx.Commit-Ok) asks for a
-callback on that ticket. The engine (store/sqlite.py) only sees plain operation tuples, so a
-second engine can be put behind the same calls.
+callback on that ticket. Every call takes plain values (names, flags, argument tables, ids,
+bytes), never broker objects: the store sits below the broker. The engine (store/sqlite.py)
+only sees plain operation tuples, so a second engine can be put behind the same calls.
 """
 
 from __future__ import annotations
@@ -12,22 +13,19 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import structlog
 import trio
 
 from amqpd.protocol import tables
-from amqpd.store.sqlite import Op, Recovered, RecoveredAccess, SqliteEngine
-
-if TYPE_CHECKING:
-    from amqpd.broker.exchange import Exchange
-    from amqpd.broker.message import Message
-    from amqpd.broker.queue import Queue
+from amqpd.store.records import Op, Recovered, RecoveredAccess, StoredContent
+from amqpd.store.sqlite import SqliteEngine
 
 log = structlog.get_logger("amqpd.store")
 
-Durable = Callable[[bool], None]
+OnDurable = Callable[[bool], None]  # called with True once a batch is on disk, False if it failed
 RETRY_INTERVAL = 1.0  # seconds between attempts while writes fail
 
 
@@ -46,6 +44,15 @@ def decode_table(raw: bytes) -> dict[str, Any]:
     return tables.decode_table(raw)[0] if raw else {}
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """The operations of one batch, being written, and the keys of the messages it puts."""
+
+    ticket: int
+    ops: list[Op]
+    puts: list[tuple[int, int]]
+
+
 class Store:
     """Durable topology and persistent messages, written in batches by a worker thread."""
 
@@ -57,14 +64,13 @@ class Store:
     def __init__(self, engine: SqliteEngine) -> None:
         self.engine = engine
         self.ticket = 1  # the batch now gathering operations
-        self.durable = 0  # the last batch known to be on disk
         self.failing = False
         self.on_failing: Callable[[bool], None] = lambda failing: None
         self.next_queue_id = 1
         self._ops: list[Op] = []
-        self._callbacks: dict[int, list[Durable]] = defaultdict(list)
-        self._unwritten: dict[tuple[int, int], Message] = {}  # (queue id, message id) until on disk
-        self._unwritten_by_ticket: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        self._callbacks: dict[int, list[OnDurable]] = defaultdict(list)
+        self._unwritten: dict[tuple[int, int], Op] = {}  # (queue id, message id) -> its "put" until on disk
+        self._puts: list[tuple[int, int]] = []  # the keys of the messages put in the gathering batch
         self._wake = trio.Event()
 
     # -- operations ------------------------------------------------------------------------------
@@ -74,19 +80,19 @@ class Store:
         self._wake.set()
         return self.ticket
 
-    def save_exchange(self, vhost: str, exchange: Exchange) -> None:
-        self._append(("exchange", vhost, exchange.name, exchange.kind, exchange.auto_delete, exchange.internal,
-                      encode_table(exchange.arguments)))
+    def save_exchange(self, vhost: str, name: str, kind: str, auto_delete: bool, internal: bool,
+                      arguments: dict[str, Any]) -> None:
+        self._append(("exchange", vhost, name, kind, auto_delete, internal, encode_table(arguments)))
 
     def delete_exchange(self, vhost: str, name: str) -> None:
         self._append(("exchange-delete", vhost, name))
         self._append(("exchange-bindings-delete", vhost, name, name))
 
-    def save_queue(self, queue: Queue) -> int:
+    def save_queue(self, vhost: str, name: str, auto_delete: bool, arguments: dict[str, Any]) -> int:
         """Record a durable queue; returns the id its messages are stored under."""
         queue_id = self.next_queue_id
         self.next_queue_id += 1
-        self._append(("queue", queue_id, queue.vhost, queue.name, queue.auto_delete, encode_table(queue.arguments)))
+        self._append(("queue", queue_id, vhost, name, auto_delete, encode_table(arguments)))
         return queue_id
 
     def delete_queue(self, queue_id: int, vhost: str, name: str) -> None:
@@ -102,13 +108,17 @@ class Store:
                        arguments: dict[str, Any]) -> None:
         self._append(("binding-delete", vhost, source, to_queue, destination, routing_key, encode_table(arguments)))
 
-    def put_message(self, queue_id: int, message: Message) -> int:
-        ticket = self._append(("put", queue_id, message.id, message.exchange, message.routing_key,
-                               message.raw_properties, message.body))
-        key = (queue_id, message.id)
-        self._unwritten[key] = message
-        self._unwritten_by_ticket[ticket].append(key)
-        return ticket
+    def put_message(self, queue_id: int, message_id: int, exchange: str, routing_key: str, raw_properties: bytes,
+                    body: bytes) -> int:
+        """Store a persistent message in a queue; returns the ticket of the batch that holds it.
+        (_append inlined: this runs once per persistent message.)"""
+        op = ("put", queue_id, message_id, exchange, routing_key, raw_properties, body)
+        self._ops.append(op)
+        self._wake.set()
+        key = (queue_id, message_id)
+        self._unwritten[key] = op
+        self._puts.append(key)
+        return self.ticket
 
     def mark_delivered(self, queue_id: int, message_id: int) -> None:
         self._append(("delivered", queue_id, message_id))
@@ -154,23 +164,23 @@ class Store:
         self.next_queue_id = recovered.next_queue_id
         return recovered
 
-    def load(self, queue_id: int, ids: list[int]) -> dict[int, tuple[str, str, bytes, bytes]]:
+    def load(self, queue_id: int, ids: list[int]) -> dict[int, StoredContent]:
         """Stored messages by id, including those whose batch is not written yet."""
-        found: dict[int, tuple[str, str, bytes, bytes]] = {}
+        found: dict[int, StoredContent] = {}
         missing = []
         for mid in ids:
-            message = self._unwritten.get((queue_id, mid))
-            if message is None:
+            put = self._unwritten.get((queue_id, mid))
+            if put is None:
                 missing.append(mid)
             else:
-                found[mid] = (message.exchange, message.routing_key, message.raw_properties, message.body)
+                found[mid] = put[3:]
         if missing:
             found.update(self.engine.load(queue_id, missing))
         return found
 
     # -- durability --------------------------------------------------------------------------------
 
-    def when_durable(self, ticket: int, callback: Durable) -> None:
+    def when_durable(self, ticket: int, callback: OnDurable) -> None:
         """Call back with True once the batch is on disk, False if writing it failed."""
         self._callbacks[ticket].append(callback)
 
@@ -191,54 +201,53 @@ class Store:
                 await self._wake.wait()
             self._wake = trio.Event()
             if self._ops:
-                ops, ticket = self._take()
+                batch = self._take()
                 try:
-                    await trio.to_thread.run_sync(self.engine.write, ops)
+                    await trio.to_thread.run_sync(self.engine.write, batch.ops)
                 except sqlite3.Error as exc:
-                    self._finish(ops, ticket, exc)
+                    self._finish(batch, exc)
                 else:
-                    self._finish(ops, ticket, None)
+                    self._finish(batch, None)
 
-    def _take(self) -> tuple[list[Op], int]:
-        ops, ticket = self._ops, self.ticket
-        self._ops = []
+    def _take(self) -> _Batch:
+        batch = _Batch(self.ticket, self._ops, self._puts)
+        self._ops, self._puts = [], []
         self.ticket += 1
-        return ops, ticket
+        return batch
 
-    def _finish(self, ops: list[Op], ticket: int, error: Exception | None) -> None:
+    def _finish(self, batch: _Batch, error: Exception | None) -> None:
         """A batch ended. The operations of a failed one go back in front of the pending ones;
         its messages stay readable from memory until a later batch writes them."""
         ok = error is None
-        keys = self._unwritten_by_ticket.pop(ticket, [])
         if ok:
-            for key in keys:
+            for key in batch.puts:
                 self._unwritten.pop(key, None)
-            self.durable = ticket
             if self.failing:
                 log.info("store writes succeed again")
         else:
-            self._ops[:0] = ops
-            self._unwritten_by_ticket[self.ticket][:0] = keys
+            self._ops[:0] = batch.ops
+            self._puts[:0] = batch.puts
             if not self.failing:
                 log.error("store write failed; publishers are nacked and blocked until writes succeed",
                           error=str(error))
         if self.failing == ok:
             self.failing = not ok
             self.on_failing(self.failing)
-        for callback in self._callbacks.pop(ticket, ()):
+        for callback in self._callbacks.pop(batch.ticket, ()):
             callback(ok)
 
     def flush(self) -> None:
         """Write what is pending on this thread (graceful shutdown); one attempt, reported if it fails."""
         if not self._ops:
             return
-        ops, ticket = self._take()
+        batch = self._take()
         try:
-            self.engine.write(ops)
+            self.engine.write(batch.ops)
         except sqlite3.Error as exc:
-            log.error("store write failed at shutdown; its operations are lost", error=str(exc), operations=len(ops))
+            log.error("store write failed at shutdown; its operations are lost", error=str(exc),
+                      operations=len(batch.ops))
             return
-        self._finish(ops, ticket, None)
+        self._finish(batch, None)
 
     def close(self) -> None:
         self.flush()

@@ -193,6 +193,27 @@ static void cleanup(void) {
   n_queues = n_exchanges = 0;
 }
 
+/* How most scenarios start: a connection with channel 1 open and the queue P.suffix declared on
+ * it (recorded, so that cleanup() deletes it at exit however the scenario ends); *q is its name. */
+static amqp_connection_state_t connect_with_queue(const char *suffix, const char **q) {
+  amqp_connection_state_t c = connect_ok();
+  open_channel(c, 1);
+  *q = name(suffix);
+  declare_queue(c, 1, *q, 0);
+  return c;
+}
+
+/* basic.qos (when prefetch > 0) and basic.consume of q on channel ch; returns the consume-ok. */
+static amqp_basic_consume_ok_t *consume(amqp_connection_state_t c, amqp_channel_t ch, const char *q, uint16_t prefetch, int no_ack) {
+  if (prefetch > 0) {
+    amqp_basic_qos(c, ch, 0, prefetch, 0);
+    ok_or_die(c, "basic.qos");
+  }
+  amqp_basic_consume_ok_t *ok = amqp_basic_consume(c, ch, amqp_cstring_bytes(q), amqp_empty_bytes, 0, no_ack, 0, amqp_empty_table);
+  ok_or_die(c, "basic.consume");
+  return ok;
+}
+
 static int count(amqp_connection_state_t c, amqp_channel_t ch, const char *q) {
   amqp_queue_declare_ok_t *ok = amqp_queue_declare(c, ch, amqp_cstring_bytes(q), 1, 0, 0, 0, amqp_empty_table);
   ok_or_die(c, "queue.declare passive");
@@ -429,10 +450,8 @@ static const char *sc_declare(void) {
 }
 
 static const char *sc_roundtrip(void) {
-  amqp_connection_state_t c = connect_ok();
-  open_channel(c, 1);
-  const char *q = name("q");
-  declare_queue(c, 1, q, 0);
+  const char *q;
+  amqp_connection_state_t c = connect_with_queue("q", &q);
   unsigned char body[256];
   for (int i = 0; i < 256; i++) body[i] = (unsigned char)i;
   amqp_basic_properties_t p = {0};
@@ -456,8 +475,7 @@ static const char *sc_roundtrip(void) {
   p.app_id = B("interop");
   p.cluster_id = B("cluster-1");
   publish(c, 1, "", q, 0, &p, (amqp_bytes_t){256, body});
-  amqp_basic_consume(c, 1, B(q), amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
-  ok_or_die(c, "basic.consume");
+  consume(c, 1, q, 0, 0);
   amqp_envelope_t env;
   CHECK(next_delivery(c, &env, 10000, NULL, NULL), "timed out waiting for delivery");
   amqp_basic_properties_t *g = &env.message.properties;
@@ -524,10 +542,8 @@ static const char *sc_fanout(void) {
 }
 
 static const char *sc_work_queue(void) {
-  amqp_connection_state_t c = connect_ok();
-  open_channel(c, 1);
-  const char *q = name("q");
-  declare_queue(c, 1, q, 0);
+  const char *q;
+  amqp_connection_state_t c = connect_with_queue("q", &q);
   char b[8];
   for (int i = 0; i < 10; i++) {
     snprintf(b, sizeof b, "%d", i);
@@ -536,10 +552,7 @@ static const char *sc_work_queue(void) {
   /* channel 2 = slow consumer (never acks), channel 3 = fast consumer (acks each) */
   open_channel(c, 2);
   open_channel(c, 3);
-  amqp_basic_qos(c, 2, 0, 1, 0);
-  ok_or_die(c, "basic.qos");
-  amqp_basic_consume(c, 2, B(q), amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
-  ok_or_die(c, "basic.consume");
+  consume(c, 2, q, 1, 0);
   amqp_envelope_t env;
   CHECK(next_delivery(c, &env, 10000, NULL, NULL), "timed out waiting for the first delivery to the slow consumer");
   CHECK(env.channel == 2, "first delivery on channel %d", env.channel);
@@ -547,10 +560,7 @@ static const char *sc_work_queue(void) {
   snprintf(slow, sizeof slow, "%.*s", (int)env.message.body.len, (char *)env.message.body.bytes);
   uint64_t slow_tag = env.delivery_tag;
   amqp_destroy_envelope(&env);
-  amqp_basic_qos(c, 3, 0, 1, 0);
-  ok_or_die(c, "basic.qos");
-  amqp_basic_consume(c, 3, B(q), amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
-  ok_or_die(c, "basic.consume");
+  consume(c, 3, q, 1, 0);
   char fast[256] = "";
   int slow_more = 0, n_fast = 0;
   while (n_fast < 9) {
@@ -573,18 +583,13 @@ static const char *sc_work_queue(void) {
 }
 
 static const char *sc_ack_nack_reject(void) {
-  amqp_connection_state_t c = connect_ok();
-  open_channel(c, 1);
-  const char *q = name("q");
-  declare_queue(c, 1, q, 0);
+  const char *q;
+  amqp_connection_state_t c = connect_with_queue("q", &q);
   publish_text(c, 1, "", q, "ack");
   publish_text(c, 1, "", q, "nack");
   publish_text(c, 1, "", q, "reject");
   open_channel(c, 2);
-  amqp_basic_qos(c, 2, 0, 10, 0);
-  ok_or_die(c, "basic.qos");
-  amqp_basic_consume(c, 2, B(q), amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
-  ok_or_die(c, "basic.consume");
+  consume(c, 2, q, 10, 0);
   const char *want[] = {"ack", "nack", "reject"};
   uint64_t tags[3];
   amqp_envelope_t env;
@@ -609,10 +614,8 @@ static const char *sc_ack_nack_reject(void) {
 }
 
 static const char *sc_basic_get(void) {
-  amqp_connection_state_t c = connect_ok();
-  open_channel(c, 1);
-  const char *q = name("q");
-  declare_queue(c, 1, q, 0);
+  const char *q;
+  amqp_connection_state_t c = connect_with_queue("q", &q);
   publish_text(c, 1, "", q, "one");
   publish_text(c, 1, "", q, "two");
   got_t g = get(c, 1, q, 0);
@@ -666,10 +669,8 @@ static int wait_confirms(amqp_connection_state_t c, uint64_t last) {
 }
 
 static const char *sc_confirms(void) {
-  amqp_connection_state_t c = connect_ok();
-  open_channel(c, 1);
-  const char *q = name("q");
-  declare_queue(c, 1, q, 0);
+  const char *q;
+  amqp_connection_state_t c = connect_with_queue("q", &q);
   amqp_confirm_select(c, 1);
   ok_or_die(c, "confirm.select");
   char b[8];
@@ -711,14 +712,12 @@ static const char *sc_rpc(void) {
   open_channel(c, 2); /* client */
   const char *q = name("requests");
   declare_queue(c, 1, q, 0);
-  amqp_basic_consume(c, 1, B(q), amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
-  ok_or_die(c, "basic.consume");
+  consume(c, 1, q, 0, 0);
   amqp_queue_declare_ok_t *cb = amqp_queue_declare(c, 2, amqp_empty_bytes, 0, 0, 1, 0, amqp_empty_table);
   ok_or_die(c, "callback queue.declare");
   char callback[256];
   snprintf(callback, sizeof callback, "%.*s", (int)cb->queue.len, (char *)cb->queue.bytes);
-  amqp_basic_consume(c, 2, B(callback), amqp_empty_bytes, 0, 1, 0, amqp_empty_table);
-  ok_or_die(c, "basic.consume");
+  consume(c, 2, callback, 0, 1);
   const char *words[] = {"alpha", "beta", "gamma"};
   char cids[3][64];
   for (int i = 0; i < 3; i++) {
@@ -760,10 +759,8 @@ static const char *sc_rpc(void) {
 }
 
 static const char *sc_tx(void) {
-  amqp_connection_state_t c = connect_ok();
-  open_channel(c, 1);
-  const char *q = name("q");
-  declare_queue(c, 1, q, 0);
+  const char *q;
+  amqp_connection_state_t c = connect_with_queue("q", &q);
   amqp_tx_select(c, 1);
   ok_or_die(c, "tx.select");
   publish_text(c, 1, "", q, "rolled back");
@@ -791,8 +788,7 @@ static const char *sc_consumer_cancel(void) {
   open_channel(c, 2);
   const char *q = name("q");
   declare_queue(c, 1, q, 0);
-  amqp_basic_consume_ok_t *ok = amqp_basic_consume(c, 1, B(q), amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
-  ok_or_die(c, "basic.consume");
+  amqp_basic_consume_ok_t *ok = consume(c, 1, q, 0, 0);
   char tag[256];
   snprintf(tag, sizeof tag, "%.*s", (int)ok->consumer_tag.len, (char *)ok->consumer_tag.bytes);
   amqp_queue_delete(c, 2, B(q), 0, 0);
@@ -818,16 +814,13 @@ static const char *sc_consumer_cancel(void) {
 }
 
 static const char *sc_large_message(void) {
-  amqp_connection_state_t c = connect_ok();
-  open_channel(c, 1);
-  const char *q = name("q");
-  declare_queue(c, 1, q, 0);
+  const char *q;
+  amqp_connection_state_t c = connect_with_queue("q", &q);
   size_t n = 5 * 1024 * 1024;
   unsigned char *body = malloc(n);
   for (size_t i = 0; i < n; i++) body[i] = (unsigned char)(i % 251);
   publish(c, 1, "", q, 0, NULL, (amqp_bytes_t){n, body});
-  amqp_basic_consume(c, 1, B(q), amqp_empty_bytes, 0, 1, 0, amqp_empty_table);
-  ok_or_die(c, "basic.consume");
+  consume(c, 1, q, 0, 1);
   amqp_envelope_t env;
   CHECK(next_delivery(c, &env, 30000, NULL, NULL), "timed out waiting for the 5 MiB delivery");
   CHECK(env.message.body.len == n, "size %zu", env.message.body.len);

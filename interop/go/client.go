@@ -174,6 +174,46 @@ func declareQueue(ch *amqp.Channel, name string, durable bool) {
 	must(err)
 }
 
+// exchange is an exchange for declared: a name and a type.
+type exchange struct{ name, kind string }
+
+// declared declares the exchanges and then the queues (plain: not durable, not exclusive, no
+// arguments) and returns what deletes them again, for `defer declared(ch, queues, xs...)()`;
+// if a declaration fails, what it already declared is deleted before the panic goes on.
+func declared(ch *amqp.Channel, queues []string, exchanges ...exchange) (cleanup func()) {
+	names := make([]string, len(exchanges))
+	for i, x := range exchanges {
+		names[i] = x.name
+	}
+	cleanup = deleting(ch, queues, names...)
+	defer func() {
+		if r := recover(); r != nil {
+			cleanup()
+			panic(r)
+		}
+	}()
+	for _, x := range exchanges {
+		must(ch.ExchangeDeclare(x.name, x.kind, false, false, false, false, nil))
+	}
+	for _, q := range queues {
+		declareQueue(ch, q, false)
+	}
+	return cleanup
+}
+
+// deleting returns what deletes the queues and then the exchanges, for a deferred cleanup of
+// what a scenario declares itself.
+func deleting(ch *amqp.Channel, queues []string, exchanges ...string) func() {
+	return func() {
+		for _, q := range queues {
+			ch.QueueDelete(q, false, false, false)
+		}
+		for _, x := range exchanges {
+			ch.ExchangeDelete(x, false, false)
+		}
+	}
+}
+
 func publish(ch *amqp.Channel, exchange, key string, msg amqp.Publishing) {
 	must(ch.Publish(exchange, key, false, false, msg))
 }
@@ -237,15 +277,12 @@ func declare() string {
 	defer conn.Close()
 	ch := channel(conn)
 	kinds := []string{"direct", "fanout", "topic", "headers"}
-	defer func() {
-		ch.QueueDelete(p+".q", false, false, false)
-		for _, k := range kinds {
-			ch.ExchangeDelete(p+"."+k, false, false)
-		}
-	}()
-	for _, k := range kinds {
-		must(ch.ExchangeDeclare(p+"."+k, k, false, false, false, false, nil))
+	xs := make([]exchange, len(kinds))
+	for i, k := range kinds {
+		xs[i] = exchange{p + "." + k, k}
 	}
+	defer declared(ch, nil, xs...)()
+	defer deleting(ch, []string{p + ".q"})()
 	ok, err := ch.QueueDeclare(p+".q", false, false, false, false, queueArgs())
 	must(err)
 	eq("declare-ok", []interface{}{ok.Name, ok.Messages}, []interface{}{p + ".q", 0})
@@ -270,8 +307,7 @@ func roundtrip() string {
 	defer conn.Close()
 	ch := channel(conn)
 	q := p + ".q"
-	declareQueue(ch, q, false)
-	defer ch.QueueDelete(q, false, false, false)
+	defer declared(ch, []string{q})()
 	ts := time.Unix(1700000000, 0)
 	want := amqp.Publishing{
 		ContentType: "application/octet-stream", ContentEncoding: "identity", Headers: headers(),
@@ -305,14 +341,7 @@ func topic() string {
 	conn := connect(brokerURL, 0)
 	defer conn.Close()
 	ch := channel(conn)
-	defer func() {
-		ch.QueueDelete(p+".q1", false, false, false)
-		ch.QueueDelete(p+".q2", false, false, false)
-		ch.ExchangeDelete(p+".x", false, false)
-	}()
-	must(ch.ExchangeDeclare(p+".x", "topic", false, false, false, false, nil))
-	declareQueue(ch, p+".q1", false)
-	declareQueue(ch, p+".q2", false)
+	defer declared(ch, []string{p + ".q1", p + ".q2"}, exchange{p + ".x", "topic"})()
 	must(ch.QueueBind(p+".q1", "orders.*.eu", p+".x", false, nil))
 	must(ch.QueueBind(p+".q2", "orders.#", p+".x", false, nil))
 	for _, k := range topicKeys {
@@ -328,15 +357,8 @@ func fanout() string {
 	defer conn.Close()
 	ch := channel(conn)
 	queues := []string{p + ".q0", p + ".q1", p + ".q2"}
-	defer func() {
-		for _, q := range queues {
-			ch.QueueDelete(q, false, false, false)
-		}
-		ch.ExchangeDelete(p+".x", false, false)
-	}()
-	must(ch.ExchangeDeclare(p+".x", "fanout", false, false, false, false, nil))
+	defer declared(ch, queues, exchange{p + ".x", "fanout"})()
 	for i, q := range queues {
-		declareQueue(ch, q, false)
 		must(ch.QueueBind(q, fmt.Sprintf("key%d", i), p+".x", false, nil))
 	}
 	publish(ch, p+".x", "anything", text("to all"))
@@ -359,8 +381,7 @@ func workQueue() string {
 	defer conn.Close()
 	ch := channel(conn)
 	q := p + ".q"
-	declareQueue(ch, q, false)
-	defer ch.QueueDelete(q, false, false, false)
+	defer declared(ch, []string{q})()
 	for i := 0; i < 10; i++ {
 		publish(ch, "", q, text(fmt.Sprint(i)))
 	}
@@ -385,8 +406,7 @@ func ackNackReject() string {
 	defer conn.Close()
 	ch := channel(conn)
 	q := p + ".q"
-	declareQueue(ch, q, false)
-	defer ch.QueueDelete(q, false, false, false)
+	defer declared(ch, []string{q})()
 	for _, b := range []string{"ack", "nack", "reject"} {
 		publish(ch, "", q, text(b))
 	}
@@ -414,8 +434,7 @@ func basicGet() string {
 	defer conn.Close()
 	ch := channel(conn)
 	q := p + ".q"
-	declareQueue(ch, q, false)
-	defer ch.QueueDelete(q, false, false, false)
+	defer declared(ch, []string{q})()
 	publish(ch, "", q, text("one"))
 	publish(ch, "", q, text("two"))
 	get := func() amqp.Delivery {
@@ -444,8 +463,7 @@ func confirms() string {
 	defer conn.Close()
 	ch := channel(conn)
 	q := p + ".q"
-	declareQueue(ch, q, false)
-	defer ch.QueueDelete(q, false, false, false)
+	defer declared(ch, []string{q})()
 	must(ch.Confirm(false))
 	acks := ch.NotifyPublish(make(chan amqp.Confirmation, 50))
 	for i := 0; i < 50; i++ {
@@ -467,8 +485,7 @@ func mandatoryReturn() string {
 	conn := connect(brokerURL, 0)
 	defer conn.Close()
 	ch := channel(conn)
-	must(ch.ExchangeDeclare(p+".x", "direct", false, false, false, false, nil))
-	defer ch.ExchangeDelete(p+".x", false, false)
+	defer declared(ch, nil, exchange{p + ".x", "direct"})()
 	returns := ch.NotifyReturn(make(chan amqp.Return, 1))
 	must(ch.Publish(p+".x", "nowhere", true, false, text("bounce")))
 	select {
@@ -486,8 +503,7 @@ func rpc() string {
 	defer conn.Close()
 	server, client := channel(conn), channel(conn)
 	q := p + ".requests"
-	declareQueue(server, q, false)
-	defer server.QueueDelete(q, false, false, false)
+	defer declared(server, []string{q})()
 	collect(consume(server, q, false), func(d amqp.Delivery) {
 		server.Publish("", d.ReplyTo, false, false, amqp.Publishing{CorrelationId: d.CorrelationId,
 			Body: []byte(strings.ToUpper(string(d.Body)))})
@@ -516,8 +532,7 @@ func tx() string {
 	defer conn.Close()
 	ch := channel(conn)
 	q := p + ".q"
-	declareQueue(ch, q, false)
-	defer ch.QueueDelete(q, false, false, false)
+	defer declared(ch, []string{q})()
 	must(ch.Tx())
 	publish(ch, "", q, text("rolled back"))
 	must(ch.TxRollback())
@@ -564,8 +579,7 @@ func largeMessage() string {
 	defer conn.Close()
 	ch := channel(conn)
 	q := p + ".q"
-	declareQueue(ch, q, false)
-	defer ch.QueueDelete(q, false, false, false)
+	defer declared(ch, []string{q})()
 	body := make([]byte, largeSize)
 	for i := range body {
 		body[i] = byte(i % 251)
@@ -641,12 +655,8 @@ func persistPublish() string {
 func persistCheck() string {
 	conn := connect(brokerURL, 0)
 	defer conn.Close()
-	defer func() {
-		c := channel(conn)
-		c.QueueDelete(p+".q", false, false, false)
-		c.QueueDelete(p+".transient-q", false, false, false)
-		c.ExchangeDelete(p+".x", false, false)
-	}()
+	// the cleanup has a channel of its own: a failed check may close the one it uses
+	defer deleting(channel(conn), []string{p + ".q", p + ".transient-q"}, p+".x")()
 	ch := channel(conn)
 	eq("messages in the durable queue after restart", count(ch, p+".q"), 1)
 	d, ok, err := ch.Get(p+".q", false)

@@ -140,6 +140,39 @@ public class InteropClient {
         return ch;
     }
 
+    /** What a scenario declares on ch, deleted again when its try-with-resources block ends,
+     *  however it ends: the queues first, then the exchanges. */
+    static final class Declared implements AutoCloseable {
+        final Channel ch;
+        final List<String> queues = new ArrayList<>(), exchanges = new ArrayList<>();
+
+        Declared(Channel ch) { this.ch = ch; }
+
+        Declared exchange(String name, String kind) throws IOException {
+            ch.exchangeDeclare(name, kind, false, false, null);
+            exchanges.add(name);
+            return this;
+        }
+
+        Declared queue(String name) throws IOException {
+            declareQueue(ch, name);
+            queues.add(name);
+            return this;
+        }
+
+        /** A queue the scenario declares itself (how is what it checks), deleted all the same. */
+        Declared deletesQueue(String name) { queues.add(name); return this; }
+
+        Declared deletesExchange(String name) { exchanges.add(name); return this; }
+
+        @Override public void close() throws IOException {
+            for (String q : queues) ch.queueDelete(q);
+            for (String x : exchanges) ch.exchangeDelete(x);
+        }
+    }
+
+    static Declared declared(Channel ch) { return new Declared(ch); }
+
     // ---- scenarios
     static String connectOk() throws Exception {
         try (Connection c = connect()) {
@@ -160,275 +193,228 @@ public class InteropClient {
     }
 
     static String declare() throws Exception {
-        try (Connection c = connect()) {
-            Channel ch = c.createChannel();
-            String[] kinds = {"direct", "fanout", "topic", "headers"};
-            try {
-                for (String k : kinds) ch.exchangeDeclare(p + "." + k, k, false, false, null);
-                AMQP.Queue.DeclareOk ok = ch.queueDeclare(p + ".q", false, false, false, queueArgs());
-                eq("declare-ok", List.of(ok.getQueue(), ok.getMessageCount()), List.of(p + ".q", 0));
-                ch.queueDeclare(p + ".q", false, false, false, queueArgs());
-                ch.queueDeclarePassive(p + ".q");
-                for (String k : List.of("direct", "fanout", "topic")) ch.queueBind(p + ".q", p + "." + k, "k");
-                ch.queueBind(p + ".q", p + ".headers", "", Map.of("x-match", "all", "h", "v"));
-                ch.basicPublish(p + ".headers", "", new AMQP.BasicProperties.Builder().headers(Map.of("h", "other")).build(), "other".getBytes());
-                ch.basicPublish(p + ".headers", "", new AMQP.BasicProperties.Builder().headers(Map.of("h", "v")).build(), "match".getBytes());
-                eq("routed by the headers exchange", drain(ch, p + ".q"), List.of("match"));
-                String anon = ch.queueDeclare().getQueue();
-                check(anon.startsWith("amq.gen-"), "server-named queue " + anon);
-            } finally {
-                ch.queueDelete(p + ".q");
-                for (String k : kinds) ch.exchangeDelete(p + "." + k);
-            }
+        String[] kinds = {"direct", "fanout", "topic", "headers"};
+        try (Connection c = connect(); Declared cleanup = declared(c.createChannel()).deletesQueue(p + ".q")) {
+            Channel ch = cleanup.ch;
+            for (String k : kinds) cleanup.exchange(p + "." + k, k);
+            AMQP.Queue.DeclareOk ok = ch.queueDeclare(p + ".q", false, false, false, queueArgs());
+            eq("declare-ok", List.of(ok.getQueue(), ok.getMessageCount()), List.of(p + ".q", 0));
+            ch.queueDeclare(p + ".q", false, false, false, queueArgs());
+            ch.queueDeclarePassive(p + ".q");
+            for (String k : List.of("direct", "fanout", "topic")) ch.queueBind(p + ".q", p + "." + k, "k");
+            ch.queueBind(p + ".q", p + ".headers", "", Map.of("x-match", "all", "h", "v"));
+            ch.basicPublish(p + ".headers", "", new AMQP.BasicProperties.Builder().headers(Map.of("h", "other")).build(), "other".getBytes());
+            ch.basicPublish(p + ".headers", "", new AMQP.BasicProperties.Builder().headers(Map.of("h", "v")).build(), "match".getBytes());
+            eq("routed by the headers exchange", drain(ch, p + ".q"), List.of("match"));
+            String anon = ch.queueDeclare().getQueue();
+            check(anon.startsWith("amq.gen-"), "server-named queue " + anon);
         }
         return "";
     }
 
     static String roundtrip() throws Exception {
-        try (Connection c = connect()) {
-            Channel ch = declareQueue(c.createChannel(), p + ".q");
-            String q = p + ".q";
-            try {
-                AMQP.BasicProperties want = fullProps();
-                ch.basicPublish("", q, want, BODY);
-                List<Delivery> got = consume(ch, q, false, new CopyOnWriteArrayList<>());
-                until(() -> !got.isEmpty(), "delivery", 10000);
-                Delivery d = got.get(0);
-                check(Arrays.equals(d.body, BODY), "body differs");
-                AMQP.BasicProperties g = d.props;
-                eq("content_type", g.getContentType(), want.getContentType());
-                eq("content_encoding", g.getContentEncoding(), want.getContentEncoding());
-                eq("headers", g.getHeaders(), want.getHeaders());
-                eq("delivery_mode", g.getDeliveryMode(), want.getDeliveryMode());
-                eq("priority", g.getPriority(), want.getPriority());
-                eq("correlation_id", g.getCorrelationId(), want.getCorrelationId());
-                eq("reply_to", g.getReplyTo(), want.getReplyTo());
-                eq("expiration", g.getExpiration(), want.getExpiration());
-                eq("message_id", g.getMessageId(), want.getMessageId());
-                eq("timestamp", g.getTimestamp(), want.getTimestamp());
-                eq("type", g.getType(), want.getType());
-                eq("user_id", g.getUserId(), want.getUserId());
-                eq("app_id", g.getAppId(), want.getAppId());
-                eq("cluster_id", g.getClusterId(), want.getClusterId());
-                eq("delivery", List.of(d.env.getExchange(), d.env.getRoutingKey(), d.env.isRedeliver()), List.of("", q, false));
-                ch.basicAck(d.env.getDeliveryTag(), false);
-            } finally {
-                ch.queueDelete(q);
-            }
+        String q = p + ".q";
+        try (Connection c = connect(); Declared cleanup = declared(c.createChannel()).queue(q)) {
+            Channel ch = cleanup.ch;
+            AMQP.BasicProperties want = fullProps();
+            ch.basicPublish("", q, want, BODY);
+            List<Delivery> got = consume(ch, q, false, new CopyOnWriteArrayList<>());
+            until(() -> !got.isEmpty(), "delivery", 10000);
+            Delivery d = got.get(0);
+            check(Arrays.equals(d.body, BODY), "body differs");
+            AMQP.BasicProperties g = d.props;
+            eq("content_type", g.getContentType(), want.getContentType());
+            eq("content_encoding", g.getContentEncoding(), want.getContentEncoding());
+            eq("headers", g.getHeaders(), want.getHeaders());
+            eq("delivery_mode", g.getDeliveryMode(), want.getDeliveryMode());
+            eq("priority", g.getPriority(), want.getPriority());
+            eq("correlation_id", g.getCorrelationId(), want.getCorrelationId());
+            eq("reply_to", g.getReplyTo(), want.getReplyTo());
+            eq("expiration", g.getExpiration(), want.getExpiration());
+            eq("message_id", g.getMessageId(), want.getMessageId());
+            eq("timestamp", g.getTimestamp(), want.getTimestamp());
+            eq("type", g.getType(), want.getType());
+            eq("user_id", g.getUserId(), want.getUserId());
+            eq("app_id", g.getAppId(), want.getAppId());
+            eq("cluster_id", g.getClusterId(), want.getClusterId());
+            eq("delivery", List.of(d.env.getExchange(), d.env.getRoutingKey(), d.env.isRedeliver()), List.of("", q, false));
+            ch.basicAck(d.env.getDeliveryTag(), false);
         }
         return "";
     }
 
     static String topic() throws Exception {
-        try (Connection c = connect()) {
-            Channel ch = c.createChannel();
-            try {
-                ch.exchangeDeclare(p + ".x", "topic", false, false, null);
-                declareQueue(ch, p + ".q1").queueBind(p + ".q1", p + ".x", "orders.*.eu");
-                declareQueue(ch, p + ".q2").queueBind(p + ".q2", p + ".x", "orders.#");
-                for (String k : TOPIC_KEYS) ch.basicPublish(p + ".x", k, null, k.getBytes());
-                eq("q1", drain(ch, p + ".q1"), List.of("orders.new.eu"));
-                eq("q2", drain(ch, p + ".q2"), List.of("orders.new.eu", "orders.new.us", "orders", "orders.new.eu.extra"));
-            } finally {
-                ch.queueDelete(p + ".q1");
-                ch.queueDelete(p + ".q2");
-                ch.exchangeDelete(p + ".x");
-            }
+        try (Connection c = connect();
+             Declared cleanup = declared(c.createChannel()).exchange(p + ".x", "topic").queue(p + ".q1").queue(p + ".q2")) {
+            Channel ch = cleanup.ch;
+            ch.queueBind(p + ".q1", p + ".x", "orders.*.eu");
+            ch.queueBind(p + ".q2", p + ".x", "orders.#");
+            for (String k : TOPIC_KEYS) ch.basicPublish(p + ".x", k, null, k.getBytes());
+            eq("q1", drain(ch, p + ".q1"), List.of("orders.new.eu"));
+            eq("q2", drain(ch, p + ".q2"), List.of("orders.new.eu", "orders.new.us", "orders", "orders.new.eu.extra"));
         }
         return "";
     }
 
     static String fanout() throws Exception {
-        try (Connection c = connect()) {
-            Channel ch = c.createChannel();
-            try {
-                ch.exchangeDeclare(p + ".x", "fanout", false, false, null);
-                for (int i = 0; i < 3; i++) declareQueue(ch, p + ".q" + i).queueBind(p + ".q" + i, p + ".x", "key" + i);
-                ch.basicPublish(p + ".x", "anything", null, "to all".getBytes());
-                for (int i = 0; i < 3; i++) eq(p + ".q" + i, drain(ch, p + ".q" + i), List.of("to all"));
-            } finally {
-                for (int i = 0; i < 3; i++) ch.queueDelete(p + ".q" + i);
-                ch.exchangeDelete(p + ".x");
+        try (Connection c = connect(); Declared cleanup = declared(c.createChannel()).exchange(p + ".x", "fanout")) {
+            Channel ch = cleanup.ch;
+            for (int i = 0; i < 3; i++) {
+                cleanup.queue(p + ".q" + i);
+                ch.queueBind(p + ".q" + i, p + ".x", "key" + i);
             }
+            ch.basicPublish(p + ".x", "anything", null, "to all".getBytes());
+            for (int i = 0; i < 3; i++) eq(p + ".q" + i, drain(ch, p + ".q" + i), List.of("to all"));
         }
         return "";
     }
 
     static String workQueue() throws Exception {
-        try (Connection c = connect()) {
-            String q = p + ".q";
-            Channel ch = declareQueue(c.createChannel(), q);
-            try {
-                for (int i = 0; i < 10; i++) ch.basicPublish("", q, null, String.valueOf(i).getBytes());
-                Channel slowCh = c.createChannel(), fastCh = c.createChannel();
-                slowCh.basicQos(1);
-                List<Delivery> slow = consume(slowCh, q, false, new CopyOnWriteArrayList<>());
-                until(() -> !slow.isEmpty(), "first delivery to the slow consumer", 10000);
-                fastCh.basicQos(1);
-                List<String> fast = new CopyOnWriteArrayList<>();
-                fastCh.basicConsume(q, false, new DefaultConsumer(fastCh) {
-                    @Override public void handleDelivery(String tag, Envelope env, AMQP.BasicProperties pr, byte[] body) throws IOException {
-                        fast.add(new String(body, StandardCharsets.UTF_8));
-                        fastCh.basicAck(env.getDeliveryTag(), false);
-                    }
-                });
-                until(() -> fast.size() >= 9, "9 deliveries to the fast consumer", 10000);
-                Thread.sleep(200);
-                eq("slow consumer (prefetch 1, never acks) got", List.of(slow.get(0).text(), slow.size()), List.of("0", 1));
-                eq("fast consumer got", fast, List.of("1", "2", "3", "4", "5", "6", "7", "8", "9"));
-                slowCh.basicAck(slow.get(0).env.getDeliveryTag(), false);
-                Thread.sleep(100);
-                eq("left in queue", count(ch, q), 0);
-            } finally {
-                ch.queueDelete(q);
-            }
+        String q = p + ".q";
+        try (Connection c = connect(); Declared cleanup = declared(c.createChannel()).queue(q)) {
+            Channel ch = cleanup.ch;
+            for (int i = 0; i < 10; i++) ch.basicPublish("", q, null, String.valueOf(i).getBytes());
+            Channel slowCh = c.createChannel(), fastCh = c.createChannel();
+            slowCh.basicQos(1);
+            List<Delivery> slow = consume(slowCh, q, false, new CopyOnWriteArrayList<>());
+            until(() -> !slow.isEmpty(), "first delivery to the slow consumer", 10000);
+            fastCh.basicQos(1);
+            List<String> fast = new CopyOnWriteArrayList<>();
+            fastCh.basicConsume(q, false, new DefaultConsumer(fastCh) {
+                @Override public void handleDelivery(String tag, Envelope env, AMQP.BasicProperties pr, byte[] body) throws IOException {
+                    fast.add(new String(body, StandardCharsets.UTF_8));
+                    fastCh.basicAck(env.getDeliveryTag(), false);
+                }
+            });
+            until(() -> fast.size() >= 9, "9 deliveries to the fast consumer", 10000);
+            Thread.sleep(200);
+            eq("slow consumer (prefetch 1, never acks) got", List.of(slow.get(0).text(), slow.size()), List.of("0", 1));
+            eq("fast consumer got", fast, List.of("1", "2", "3", "4", "5", "6", "7", "8", "9"));
+            slowCh.basicAck(slow.get(0).env.getDeliveryTag(), false);
+            Thread.sleep(100);
+            eq("left in queue", count(ch, q), 0);
         }
         return "";
     }
 
     static String ackNackReject() throws Exception {
-        try (Connection c = connect()) {
-            String q = p + ".q";
-            Channel ch = declareQueue(c.createChannel(), q);
-            try {
-                for (String b : List.of("ack", "nack", "reject")) ch.basicPublish("", q, null, b.getBytes());
-                Channel cch = c.createChannel();
-                cch.basicQos(10);
-                List<Delivery> got = consume(cch, q, false, new CopyOnWriteArrayList<>());
-                until(() -> got.size() >= 3, "3 deliveries", 10000);
-                eq("first deliveries", List.of(got.get(0).text(), got.get(1).text(), got.get(2).text()), List.of("ack", "nack", "reject"));
-                cch.basicAck(got.get(0).env.getDeliveryTag(), false);
-                cch.basicNack(got.get(1).env.getDeliveryTag(), false, true);
-                cch.basicReject(got.get(2).env.getDeliveryTag(), false);
-                until(() -> got.size() >= 4, "redelivery after nack", 10000);
-                eq("redelivery", List.of(got.get(3).text(), got.get(3).env.isRedeliver()), List.of("nack", true));
-                cch.basicAck(got.get(3).env.getDeliveryTag(), false);
-                Thread.sleep(200);
-                eq("deliveries", got.size(), 4);
-                eq("left in queue", count(ch, q), 0);
-            } finally {
-                ch.queueDelete(q);
-            }
+        String q = p + ".q";
+        try (Connection c = connect(); Declared cleanup = declared(c.createChannel()).queue(q)) {
+            Channel ch = cleanup.ch;
+            for (String b : List.of("ack", "nack", "reject")) ch.basicPublish("", q, null, b.getBytes());
+            Channel cch = c.createChannel();
+            cch.basicQos(10);
+            List<Delivery> got = consume(cch, q, false, new CopyOnWriteArrayList<>());
+            until(() -> got.size() >= 3, "3 deliveries", 10000);
+            eq("first deliveries", List.of(got.get(0).text(), got.get(1).text(), got.get(2).text()), List.of("ack", "nack", "reject"));
+            cch.basicAck(got.get(0).env.getDeliveryTag(), false);
+            cch.basicNack(got.get(1).env.getDeliveryTag(), false, true);
+            cch.basicReject(got.get(2).env.getDeliveryTag(), false);
+            until(() -> got.size() >= 4, "redelivery after nack", 10000);
+            eq("redelivery", List.of(got.get(3).text(), got.get(3).env.isRedeliver()), List.of("nack", true));
+            cch.basicAck(got.get(3).env.getDeliveryTag(), false);
+            Thread.sleep(200);
+            eq("deliveries", got.size(), 4);
+            eq("left in queue", count(ch, q), 0);
         }
         return "";
     }
 
     static String basicGet() throws Exception {
-        try (Connection c = connect()) {
-            String q = p + ".q";
-            Channel ch = declareQueue(c.createChannel(), q);
-            try {
-                ch.basicPublish("", q, null, "one".getBytes());
-                ch.basicPublish("", q, null, "two".getBytes());
-                GetResponse r = ch.basicGet(q, false);
-                eq("first get", List.of(new String(r.getBody()), r.getMessageCount(), r.getEnvelope().isRedeliver()), List.of("one", 1, false));
-                ch.basicAck(r.getEnvelope().getDeliveryTag(), false);
-                r = ch.basicGet(q, false);
-                eq("second get", List.of(new String(r.getBody()), r.getMessageCount()), List.of("two", 0));
-                ch.basicReject(r.getEnvelope().getDeliveryTag(), true);
-                r = ch.basicGet(q, false);
-                eq("get after reject", List.of(new String(r.getBody()), r.getEnvelope().isRedeliver()), List.of("two", true));
-                ch.basicAck(r.getEnvelope().getDeliveryTag(), false);
-                check(ch.basicGet(q, false) == null, "get on the empty queue returned a message");
-            } finally {
-                ch.queueDelete(q);
-            }
+        String q = p + ".q";
+        try (Connection c = connect(); Declared cleanup = declared(c.createChannel()).queue(q)) {
+            Channel ch = cleanup.ch;
+            ch.basicPublish("", q, null, "one".getBytes());
+            ch.basicPublish("", q, null, "two".getBytes());
+            GetResponse r = ch.basicGet(q, false);
+            eq("first get", List.of(new String(r.getBody()), r.getMessageCount(), r.getEnvelope().isRedeliver()), List.of("one", 1, false));
+            ch.basicAck(r.getEnvelope().getDeliveryTag(), false);
+            r = ch.basicGet(q, false);
+            eq("second get", List.of(new String(r.getBody()), r.getMessageCount()), List.of("two", 0));
+            ch.basicReject(r.getEnvelope().getDeliveryTag(), true);
+            r = ch.basicGet(q, false);
+            eq("get after reject", List.of(new String(r.getBody()), r.getEnvelope().isRedeliver()), List.of("two", true));
+            ch.basicAck(r.getEnvelope().getDeliveryTag(), false);
+            check(ch.basicGet(q, false) == null, "get on the empty queue returned a message");
         }
         return "";
     }
 
     static String confirms() throws Exception {
-        try (Connection c = connect()) {
-            String q = p + ".q";
-            Channel ch = declareQueue(c.createChannel(), q);
-            try {
-                ch.confirmSelect();
-                for (int i = 0; i < 50; i++) ch.basicPublish("", q, null, String.valueOf(i).getBytes());
-                ch.waitForConfirmsOrDie(10000);     // throws on a nack or a timeout
-                eq("queued", count(ch, q), 50);
-            } finally {
-                ch.queueDelete(q);
-            }
+        String q = p + ".q";
+        try (Connection c = connect(); Declared cleanup = declared(c.createChannel()).queue(q)) {
+            Channel ch = cleanup.ch;
+            ch.confirmSelect();
+            for (int i = 0; i < 50; i++) ch.basicPublish("", q, null, String.valueOf(i).getBytes());
+            ch.waitForConfirmsOrDie(10000);     // throws on a nack or a timeout
+            eq("queued", count(ch, q), 50);
         }
         return "";
     }
 
     static String mandatoryReturn() throws Exception {
-        try (Connection c = connect()) {
-            Channel ch = c.createChannel();
-            try {
-                ch.exchangeDeclare(p + ".x", "direct", false, false, null);
-                List<List<Object>> returned = new CopyOnWriteArrayList<>();
-                ch.addReturnListener(new ReturnListener() {
-                    @Override public void handleReturn(int code, String text, String exchange, String key, AMQP.BasicProperties pr, byte[] body) {
-                        returned.add(List.of(code, text, exchange, key, new String(body, StandardCharsets.UTF_8)));
-                    }
-                });
-                ch.basicPublish(p + ".x", "nowhere", true, null, "bounce".getBytes());
-                until(() -> !returned.isEmpty(), "basic.return", 10000);
-                eq("return", returned.get(0), List.of(312, "NO_ROUTE", p + ".x", "nowhere", "bounce"));
-            } finally {
-                ch.exchangeDelete(p + ".x");
-            }
+        try (Connection c = connect(); Declared cleanup = declared(c.createChannel()).exchange(p + ".x", "direct")) {
+            Channel ch = cleanup.ch;
+            List<List<Object>> returned = new CopyOnWriteArrayList<>();
+            ch.addReturnListener(new ReturnListener() {
+                @Override public void handleReturn(int code, String text, String exchange, String key, AMQP.BasicProperties pr, byte[] body) {
+                    returned.add(List.of(code, text, exchange, key, new String(body, StandardCharsets.UTF_8)));
+                }
+            });
+            ch.basicPublish(p + ".x", "nowhere", true, null, "bounce".getBytes());
+            until(() -> !returned.isEmpty(), "basic.return", 10000);
+            eq("return", returned.get(0), List.of(312, "NO_ROUTE", p + ".x", "nowhere", "bounce"));
         }
         return "";
     }
 
     static String rpc() throws Exception {
-        try (Connection c = connect()) {
-            String q = p + ".requests";
-            Channel server = declareQueue(c.createChannel(), q), client = c.createChannel();
-            try {
-                server.basicConsume(q, false, new DefaultConsumer(server) {
-                    @Override public void handleDelivery(String tag, Envelope env, AMQP.BasicProperties pr, byte[] body) throws IOException {
-                        server.basicPublish("", pr.getReplyTo(), new AMQP.BasicProperties.Builder().correlationId(pr.getCorrelationId()).build(),
-                                new String(body, StandardCharsets.UTF_8).toUpperCase().getBytes());
-                        server.basicAck(env.getDeliveryTag(), false);
-                    }
-                });
-                String callback = client.queueDeclare().getQueue();
-                Map<String, String> replies = new ConcurrentHashMap<>();
-                client.basicConsume(callback, true, new DefaultConsumer(client) {
-                    @Override public void handleDelivery(String tag, Envelope env, AMQP.BasicProperties pr, byte[] body) {
-                        replies.put(pr.getCorrelationId(), new String(body, StandardCharsets.UTF_8));
-                    }
-                });
-                Map<String, String> want = new HashMap<>();
-                for (String w : List.of("alpha", "beta", "gamma")) {
-                    String cid = UUID.randomUUID().toString();
-                    want.put(cid, w.toUpperCase());
-                    client.basicPublish("", q, new AMQP.BasicProperties.Builder().replyTo(callback).correlationId(cid).build(), w.getBytes());
+        String q = p + ".requests";
+        try (Connection c = connect(); Declared cleanup = declared(c.createChannel()).queue(q)) {
+            Channel server = cleanup.ch, client = c.createChannel();
+            server.basicConsume(q, false, new DefaultConsumer(server) {
+                @Override public void handleDelivery(String tag, Envelope env, AMQP.BasicProperties pr, byte[] body) throws IOException {
+                    server.basicPublish("", pr.getReplyTo(), new AMQP.BasicProperties.Builder().correlationId(pr.getCorrelationId()).build(),
+                            new String(body, StandardCharsets.UTF_8).toUpperCase().getBytes());
+                    server.basicAck(env.getDeliveryTag(), false);
                 }
-                until(() -> replies.size() >= 3, "3 replies", 10000);
-                eq("replies by correlation_id", new TreeMap<>(replies), new TreeMap<>(want));
-            } finally {
-                server.queueDelete(q);
+            });
+            String callback = client.queueDeclare().getQueue();
+            Map<String, String> replies = new ConcurrentHashMap<>();
+            client.basicConsume(callback, true, new DefaultConsumer(client) {
+                @Override public void handleDelivery(String tag, Envelope env, AMQP.BasicProperties pr, byte[] body) {
+                    replies.put(pr.getCorrelationId(), new String(body, StandardCharsets.UTF_8));
+                }
+            });
+            Map<String, String> want = new HashMap<>();
+            for (String w : List.of("alpha", "beta", "gamma")) {
+                String cid = UUID.randomUUID().toString();
+                want.put(cid, w.toUpperCase());
+                client.basicPublish("", q, new AMQP.BasicProperties.Builder().replyTo(callback).correlationId(cid).build(), w.getBytes());
             }
+            until(() -> replies.size() >= 3, "3 replies", 10000);
+            eq("replies by correlation_id", new TreeMap<>(replies), new TreeMap<>(want));
         }
         return "";
     }
 
     static String tx() throws Exception {
-        try (Connection c = connect()) {
-            String q = p + ".q";
-            Channel ch = declareQueue(c.createChannel(), q);
-            try {
-                ch.txSelect();
-                ch.basicPublish("", q, null, "rolled back".getBytes());
-                ch.txRollback();
-                eq("after rollback", count(ch, q), 0);
-                ch.basicPublish("", q, null, "committed".getBytes());
-                eq("before commit", count(ch, q), 0);
-                ch.txCommit();
-                eq("after commit", count(ch, q), 1);
-                GetResponse r = ch.basicGet(q, false);
-                eq("body", new String(r.getBody()), "committed");
-                ch.basicAck(r.getEnvelope().getDeliveryTag(), false);
-                ch.txCommit();
-                eq("after acked commit", count(ch, q), 0);
-            } finally {
-                ch.queueDelete(q);
-            }
+        String q = p + ".q";
+        try (Connection c = connect(); Declared cleanup = declared(c.createChannel()).queue(q)) {
+            Channel ch = cleanup.ch;
+            ch.txSelect();
+            ch.basicPublish("", q, null, "rolled back".getBytes());
+            ch.txRollback();
+            eq("after rollback", count(ch, q), 0);
+            ch.basicPublish("", q, null, "committed".getBytes());
+            eq("before commit", count(ch, q), 0);
+            ch.txCommit();
+            eq("after commit", count(ch, q), 1);
+            GetResponse r = ch.basicGet(q, false);
+            eq("body", new String(r.getBody()), "committed");
+            ch.basicAck(r.getEnvelope().getDeliveryTag(), false);
+            ch.txCommit();
+            eq("after acked commit", count(ch, q), 0);
         }
         return "";
     }
@@ -451,19 +437,15 @@ public class InteropClient {
     }
 
     static String largeMessage() throws Exception {
-        try (Connection c = connect()) {
-            String q = p + ".q";
-            Channel ch = declareQueue(c.createChannel(), q);
-            try {
-                byte[] body = largeBody();
-                ch.basicPublish("", q, null, body);
-                List<Delivery> got = consume(ch, q, true, new CopyOnWriteArrayList<>());
-                until(() -> !got.isEmpty(), "the 5 MiB delivery", 30000);
-                eq("size", got.get(0).body.length, LARGE);
-                check(Arrays.equals(got.get(0).body, body), "body differs");
-            } finally {
-                ch.queueDelete(q);
-            }
+        String q = p + ".q";
+        try (Connection c = connect(); Declared cleanup = declared(c.createChannel()).queue(q)) {
+            Channel ch = cleanup.ch;
+            byte[] body = largeBody();
+            ch.basicPublish("", q, null, body);
+            List<Delivery> got = consume(ch, q, true, new CopyOnWriteArrayList<>());
+            until(() -> !got.isEmpty(), "the 5 MiB delivery", 30000);
+            eq("size", got.get(0).body.length, LARGE);
+            check(Arrays.equals(got.get(0).body, body), "body differs");
         }
         return "";
     }
@@ -514,26 +496,22 @@ public class InteropClient {
     }
 
     static String persistCheck() throws Exception {
-        try (Connection c = connect()) {
+        // the cleanup has a channel of its own: a failed check may close the one it uses
+        try (Connection c = connect();
+             Declared cleanup = declared(c.createChannel())
+                     .deletesQueue(p + ".q").deletesQueue(p + ".transient-q").deletesExchange(p + ".x")) {
             Channel ch = c.createChannel();
+            eq("messages in the durable queue after restart", count(ch, p + ".q"), 1);
+            GetResponse r = ch.basicGet(p + ".q", false);
+            eq("message", List.of(new String(r.getBody()), r.getProps().getDeliveryMode()), List.of("persisted", 2));
+            ch.basicAck(r.getEnvelope().getDeliveryTag(), false);
+            ch.basicPublish(p + ".x", "k", null, "via binding".getBytes());
+            check(ch.basicGet(p + ".q", true) != null, "the durable binding did not survive the restart");
             try {
-                eq("messages in the durable queue after restart", count(ch, p + ".q"), 1);
-                GetResponse r = ch.basicGet(p + ".q", false);
-                eq("message", List.of(new String(r.getBody()), r.getProps().getDeliveryMode()), List.of("persisted", 2));
-                ch.basicAck(r.getEnvelope().getDeliveryTag(), false);
-                ch.basicPublish(p + ".x", "k", null, "via binding".getBytes());
-                check(ch.basicGet(p + ".q", true) != null, "the durable binding did not survive the restart");
-                try {
-                    c.createChannel().queueDeclarePassive(p + ".transient-q");
-                    throw new Fail("the non-durable queue survived the restart");
-                } catch (IOException e) {
-                    eq("passive declare of the non-durable queue", channelCloseCode(e), 404);
-                }
-            } finally {
-                Channel d = c.createChannel();
-                d.queueDelete(p + ".q");
-                d.queueDelete(p + ".transient-q");
-                d.exchangeDelete(p + ".x");
+                c.createChannel().queueDeclarePassive(p + ".transient-q");
+                throw new Fail("the non-durable queue survived the restart");
+            } catch (IOException e) {
+                eq("passive declare of the non-durable queue", channelCloseCode(e), 404);
             }
         }
         return "";

@@ -65,6 +65,20 @@ async function withConn(fn, u = url) {
   try { return await fn(conn); } finally { await conn.close().catch(() => {}); }
 }
 
+// Declares the exchanges ({name: type}) and then the queues on ch, runs fn, and however it ends
+// deletes those queues and the queues in deletes, then those exchanges and the exchanges in
+// deletesExchanges (what fn declares itself).
+async function withDeclared(ch, { queues = [], exchanges = {}, deletes = [], deletesExchanges = [] }, fn) {
+  try {
+    for (const [x, type] of Object.entries(exchanges)) await ch.assertExchange(x, type, { durable: false });
+    for (const q of queues) await ch.assertQueue(q, { durable: false });
+    return await fn();
+  } finally {
+    for (const q of [...queues, ...deletes]) await ch.deleteQueue(q);
+    for (const x of [...Object.keys(exchanges), ...deletesExchanges]) await ch.deleteExchange(x);
+  }
+}
+
 const scenarios = {
   async connect() {
     return withConn(async (conn) => {
@@ -89,8 +103,8 @@ const scenarios = {
     return withConn(async (conn) => {
       const ch = await channel(conn);
       const kinds = ['direct', 'fanout', 'topic', 'headers'];
-      try {
-        for (const k of kinds) await ch.assertExchange(`${p}.${k}`, k, { durable: false });
+      const exchanges = Object.fromEntries(kinds.map((k) => [`${p}.${k}`, k]));
+      await withDeclared(ch, { exchanges, deletes: [`${p}.q`] }, async () => {
         const args = { ...QUEUE_ARGS, 'x-dead-letter-exchange': `${p}.fanout` };
         const ok = await ch.assertQueue(`${p}.q`, { durable: false, arguments: args });
         eq('declare-ok', [ok.queue, ok.messageCount], [`${p}.q`, 0]);
@@ -103,10 +117,7 @@ const scenarios = {
         eq('routed by the headers exchange', await drain(ch, `${p}.q`), ['match']);
         const anon = await ch.assertQueue('', { exclusive: true });
         check(anon.queue.startsWith('amq.gen-'), `server-named queue ${anon.queue}`);
-      } finally {
-        await ch.deleteQueue(`${p}.q`);
-        for (const k of kinds) await ch.deleteExchange(`${p}.${k}`);
-      }
+      });
     });
   },
 
@@ -114,8 +125,7 @@ const scenarios = {
     return withConn(async (conn) => {
       const ch = await channel(conn);
       const q = `${p}.q`;
-      try {
-        await ch.assertQueue(q, { durable: false });
+      await withDeclared(ch, { queues: [q] }, async () => {
         ch.sendToQueue(q, BODY, PROPS);
         const got = [];
         await ch.consume(q, live((m) => got.push(m)));
@@ -125,7 +135,7 @@ const scenarios = {
         for (const [k, v] of Object.entries(PROPS)) eq(`property ${k}`, m.properties[k], v);
         eq('delivery', [m.fields.exchange, m.fields.routingKey, m.fields.redelivered], ['', q, false]);
         ch.ack(m);
-      } finally { await ch.deleteQueue(q); }
+      });
       return 'partial: 13 of 14 properties (amqplib never sends cluster_id)';
     });
   },
@@ -133,20 +143,12 @@ const scenarios = {
   async topic() {
     return withConn(async (conn) => {
       const ch = await channel(conn);
-      try {
-        await ch.assertExchange(`${p}.x`, 'topic', { durable: false });
-        for (const [q, key] of [[`${p}.q1`, 'orders.*.eu'], [`${p}.q2`, 'orders.#']]) {
-          await ch.assertQueue(q, { durable: false });
-          await ch.bindQueue(q, `${p}.x`, key);
-        }
+      await withDeclared(ch, { queues: [`${p}.q1`, `${p}.q2`], exchanges: { [`${p}.x`]: 'topic' } }, async () => {
+        for (const [q, key] of [[`${p}.q1`, 'orders.*.eu'], [`${p}.q2`, 'orders.#']]) await ch.bindQueue(q, `${p}.x`, key);
         for (const key of TOPIC_KEYS) ch.publish(`${p}.x`, key, Buffer.from(key));
         eq('q1', await drain(ch, `${p}.q1`), ['orders.new.eu']);
         eq('q2', await drain(ch, `${p}.q2`), ['orders.new.eu', 'orders.new.us', 'orders', 'orders.new.eu.extra']);
-      } finally {
-        await ch.deleteQueue(`${p}.q1`);
-        await ch.deleteQueue(`${p}.q2`);
-        await ch.deleteExchange(`${p}.x`);
-      }
+      });
     });
   },
 
@@ -154,18 +156,11 @@ const scenarios = {
     return withConn(async (conn) => {
       const ch = await channel(conn);
       const queues = [0, 1, 2].map((i) => `${p}.q${i}`);
-      try {
-        await ch.assertExchange(`${p}.x`, 'fanout', { durable: false });
-        for (const [i, q] of queues.entries()) {
-          await ch.assertQueue(q, { durable: false });
-          await ch.bindQueue(q, `${p}.x`, `key${i}`);
-        }
+      await withDeclared(ch, { queues, exchanges: { [`${p}.x`]: 'fanout' } }, async () => {
+        for (const [i, q] of queues.entries()) await ch.bindQueue(q, `${p}.x`, `key${i}`);
         ch.publish(`${p}.x`, 'anything', Buffer.from('to all'));
         for (const q of queues) eq(q, await drain(ch, q), ['to all']);
-      } finally {
-        for (const q of queues) await ch.deleteQueue(q);
-        await ch.deleteExchange(`${p}.x`);
-      }
+      });
     });
   },
 
@@ -173,8 +168,7 @@ const scenarios = {
     return withConn(async (conn) => {
       const ch = await channel(conn);
       const q = `${p}.q`;
-      try {
-        await ch.assertQueue(q, { durable: false });
+      await withDeclared(ch, { queues: [q] }, async () => {
         for (let i = 0; i < 10; i++) ch.sendToQueue(q, Buffer.from(String(i)));
         const slowCh = await channel(conn);
         const fastCh = await channel(conn);
@@ -191,7 +185,7 @@ const scenarios = {
         slowCh.ack(slow[0]);
         await sleep(100);
         eq('left in queue', (await ch.checkQueue(q)).messageCount, 0);
-      } finally { await ch.deleteQueue(q); }
+      });
     });
   },
 
@@ -199,8 +193,7 @@ const scenarios = {
     return withConn(async (conn) => {
       const ch = await channel(conn);
       const q = `${p}.q`;
-      try {
-        await ch.assertQueue(q, { durable: false });
+      await withDeclared(ch, { queues: [q] }, async () => {
         for (const b of ['ack', 'nack', 'reject']) ch.sendToQueue(q, Buffer.from(b));
         const cch = await channel(conn);
         await cch.prefetch(10);
@@ -217,7 +210,7 @@ const scenarios = {
         await sleep(200);
         eq('deliveries', got.length, 4);
         eq('left in queue', (await ch.checkQueue(q)).messageCount, 0);
-      } finally { await ch.deleteQueue(q); }
+      });
     });
   },
 
@@ -225,8 +218,7 @@ const scenarios = {
     return withConn(async (conn) => {
       const ch = await channel(conn);
       const q = `${p}.q`;
-      try {
-        await ch.assertQueue(q, { durable: false });
+      await withDeclared(ch, { queues: [q] }, async () => {
         ch.sendToQueue(q, Buffer.from('one'));
         ch.sendToQueue(q, Buffer.from('two'));
         let m = await ch.get(q);
@@ -239,7 +231,7 @@ const scenarios = {
         eq('get after reject', [m.content.toString(), m.fields.redelivered], ['two', true]);
         ch.ack(m);
         eq('get on the empty queue', await ch.get(q), false);
-      } finally { await ch.deleteQueue(q); }
+      });
     });
   },
 
@@ -247,8 +239,7 @@ const scenarios = {
     return withConn(async (conn) => {
       const ch = await channel(conn, true);
       const q = `${p}.q`;
-      try {
-        await ch.assertQueue(q, { durable: false });
+      await withDeclared(ch, { queues: [q] }, async () => {
         const acks = [];
         for (let i = 0; i < 50; i++) {
           acks.push(new Promise((resolve, reject) => ch.sendToQueue(q, Buffer.from(String(i)), {},
@@ -257,15 +248,14 @@ const scenarios = {
         await Promise.all(acks);
         await ch.waitForConfirms();
         eq('queued', (await ch.checkQueue(q)).messageCount, 50);
-      } finally { await ch.deleteQueue(q); }
+      });
     });
   },
 
   async 'mandatory-return'() {
     return withConn(async (conn) => {
       const ch = await channel(conn);
-      try {
-        await ch.assertExchange(`${p}.x`, 'direct', { durable: false });
+      await withDeclared(ch, { exchanges: { [`${p}.x`]: 'direct' } }, async () => {
         const returned = [];
         ch.on('return', (m) => returned.push(m));
         ch.publish(`${p}.x`, 'nowhere', Buffer.from('bounce'), { mandatory: true });
@@ -273,7 +263,7 @@ const scenarios = {
         const f = returned[0].fields;
         eq('return', [f.replyCode, f.replyText, f.exchange, f.routingKey, returned[0].content.toString()],
           [312, 'NO_ROUTE', `${p}.x`, 'nowhere', 'bounce']);
-      } finally { await ch.deleteExchange(`${p}.x`); }
+      });
     });
   },
 
@@ -282,8 +272,7 @@ const scenarios = {
       const server = await channel(conn);
       const client = await channel(conn);
       const q = `${p}.requests`;
-      try {
-        await server.assertQueue(q, { durable: false });
+      await withDeclared(server, { queues: [q] }, async () => {
         await server.consume(q, live((m) => {
           server.sendToQueue(m.properties.replyTo, Buffer.from(m.content.toString().toUpperCase()),
             { correlationId: m.properties.correlationId });
@@ -301,7 +290,7 @@ const scenarios = {
         }
         await until(() => Object.keys(replies).length >= 3, '3 replies');
         eq('replies by correlation_id', replies, want);
-      } finally { await server.deleteQueue(q); }
+      });
     });
   },
 
@@ -324,15 +313,14 @@ const scenarios = {
       const ch = await channel(conn);
       const q = `${p}.q`;
       const body = largeBody();
-      try {
-        await ch.assertQueue(q, { durable: false });
+      await withDeclared(ch, { queues: [q] }, async () => {
         ch.sendToQueue(q, body);
         const got = [];
         await ch.consume(q, live((m) => got.push(m.content)), { noAck: true });
         await until(() => got.length, 'the 5 MiB delivery', 30000);
         eq('size', got[0].length, LARGE);
         check(got[0].equals(body), 'body differs');
-      } finally { await ch.deleteQueue(q); }
+      });
     });
   },
 
@@ -385,7 +373,9 @@ const scenarios = {
   async 'persist-check'() {
     return withConn(async (conn) => {
       const ch = await channel(conn);
-      try {
+      // the cleanup has a channel of its own: a failed check may close the one it uses
+      const cleanup = await channel(conn);
+      await withDeclared(cleanup, { deletes: [`${p}.q`, `${p}.transient-q`], deletesExchanges: [`${p}.x`] }, async () => {
         eq('messages in the durable queue after restart', (await ch.checkQueue(`${p}.q`)).messageCount, 1);
         const m = await ch.get(`${p}.q`);
         eq('message', [m.content.toString(), m.properties.deliveryMode], ['persisted', 2]);
@@ -400,12 +390,7 @@ const scenarios = {
           if (e instanceof Fail) throw e;
           eq('passive declare of the non-durable queue', e.code, 404);
         }
-      } finally {
-        const c = await channel(conn);
-        await c.deleteQueue(`${p}.q`);
-        await c.deleteQueue(`${p}.transient-q`);
-        await c.deleteExchange(`${p}.x`);
-      }
+      });
     });
   },
 };

@@ -86,6 +86,23 @@ function drain($ch, string $q): array {
 function count_msgs($ch, string $q): int { return $ch->queue_declare($q, true)[1]; }
 function msg(string $body, array $props = []): AMQPMessage { return new AMQPMessage($body, $props); }
 
+/** On a new connection's channel, declare the exchanges (name => type) and then the queues, run
+ *  $body($ch, $c), and however it ends delete those queues, the queues in $deletes (which $body
+ *  declares itself), then the exchanges, and close the connection. */
+function with_declared(array $queues, array $exchanges, callable $body, array $deletes = []) {
+    $c = connect($GLOBALS['URL']);
+    $ch = $c->channel();
+    try {
+        foreach ($exchanges as $x => $kind) $ch->exchange_declare($x, $kind, false, false, false);
+        foreach ($queues as $q) declare_queue($ch, $q);
+        return $body($ch, $c);
+    } finally {
+        foreach (array_merge($queues, $deletes) as $q) $ch->queue_delete($q);
+        foreach (array_keys($exchanges) as $x) $ch->exchange_delete($x);
+        $c->close();
+    }
+}
+
 function scenario_connect() {
     $c = connect($GLOBALS['URL']);
     $c->channel()->close();
@@ -110,11 +127,9 @@ function scenario_bad_password() {
 
 function scenario_declare() {
     global $P;
-    $c = connect($GLOBALS['URL']);
-    $ch = $c->channel();
     $kinds = ['direct', 'fanout', 'topic', 'headers'];
-    try {
-        foreach ($kinds as $k) $ch->exchange_declare("$P.$k", $k, false, false, false);
+    $exchanges = array_combine(array_map(fn($k) => "$P.$k", $kinds), $kinds);
+    with_declared([], $exchanges, function ($ch, $c) use ($P) {
         $args = ['x-message-ttl' => 60000, 'x-max-length' => 100, 'x-max-priority' => 10, 'x-dead-letter-exchange' => "$P.fanout"];
         [$name, $count] = declare_queue($ch, "$P.q", false, $args);
         eq('declare-ok', [$name, $count], ["$P.q", 0]);
@@ -127,21 +142,14 @@ function scenario_declare() {
         eq('routed by the headers exchange', drain($ch, "$P.q"), ['match']);
         [$anon] = $ch->queue_declare('', false, false, true);
         check(str_starts_with($anon, 'amq.gen-'), "server-named queue $anon");
-    } finally {
-        $ch->queue_delete("$P.q");
-        foreach ($kinds as $k) $ch->exchange_delete("$P.$k");
-        $c->close();
-    }
+    }, ["$P.q"]);
     return '';
 }
 
 function scenario_roundtrip() {
     global $P;
-    $c = connect($GLOBALS['URL']);
-    $ch = $c->channel();
     $q = "$P.q";
-    try {
-        declare_queue($ch, $q);
+    with_declared([$q], [], function ($ch, $c) use ($P, $q) {
         $ch->basic_publish(msg(body256(), props()), '', $q);
         $got = [];
         $ch->basic_consume($q, '', false, false, false, false, function ($m) use (&$got) { $got[] = $m; });
@@ -158,60 +166,37 @@ function scenario_roundtrip() {
         }
         eq('delivery', [$m->getExchange(), $m->getRoutingKey(), $m->isRedelivered()], ['', $q, false]);
         $m->ack();
-    } finally {
-        $ch->queue_delete($q);
-        $c->close();
-    }
+    });
     return '';
 }
 
 function scenario_topic() {
     global $P;
-    $c = connect($GLOBALS['URL']);
-    $ch = $c->channel();
-    try {
-        $ch->exchange_declare("$P.x", 'topic', false, false, false);
-        declare_queue($ch, "$P.q1");
-        declare_queue($ch, "$P.q2");
+    with_declared(["$P.q1", "$P.q2"], ["$P.x" => 'topic'], function ($ch, $c) use ($P) {
         $ch->queue_bind("$P.q1", "$P.x", 'orders.*.eu');
         $ch->queue_bind("$P.q2", "$P.x", 'orders.#');
         foreach (TOPIC_KEYS as $k) $ch->basic_publish(msg($k), "$P.x", $k);
         eq('q1', drain($ch, "$P.q1"), ['orders.new.eu']);
         eq('q2', drain($ch, "$P.q2"), ['orders.new.eu', 'orders.new.us', 'orders', 'orders.new.eu.extra']);
-    } finally {
-        $ch->queue_delete("$P.q1");
-        $ch->queue_delete("$P.q2");
-        $ch->exchange_delete("$P.x");
-        $c->close();
-    }
+    });
     return '';
 }
 
 function scenario_fanout() {
     global $P;
-    $c = connect($GLOBALS['URL']);
-    $ch = $c->channel();
     $queues = ["$P.q0", "$P.q1", "$P.q2"];
-    try {
-        $ch->exchange_declare("$P.x", 'fanout', false, false, false);
-        foreach ($queues as $i => $q) { declare_queue($ch, $q); $ch->queue_bind($q, "$P.x", "key$i"); }
+    with_declared($queues, ["$P.x" => 'fanout'], function ($ch, $c) use ($P, $queues) {
+        foreach ($queues as $i => $q) $ch->queue_bind($q, "$P.x", "key$i");
         $ch->basic_publish(msg('to all'), "$P.x", 'anything');
         foreach ($queues as $q) eq($q, drain($ch, $q), ['to all']);
-    } finally {
-        foreach ($queues as $q) $ch->queue_delete($q);
-        $ch->exchange_delete("$P.x");
-        $c->close();
-    }
+    });
     return '';
 }
 
 function scenario_work_queue() {
     global $P;
-    $c = connect($GLOBALS['URL']);
-    $ch = $c->channel();
     $q = "$P.q";
-    try {
-        declare_queue($ch, $q);
+    with_declared([$q], [], function ($ch, $c) use ($P, $q) {
         for ($i = 0; $i < 10; $i++) $ch->basic_publish(msg((string)$i), '', $q);
         $slowCh = $c->channel();
         $fastCh = $c->channel();
@@ -229,20 +214,14 @@ function scenario_work_queue() {
         eq('fast consumer got', $fast, ['1', '2', '3', '4', '5', '6', '7', '8', '9']);
         $slow[0]->ack();
         eq('left in queue', count_msgs($ch, $q), 0);
-    } finally {
-        $ch->queue_delete($q);
-        $c->close();
-    }
+    });
     return '';
 }
 
 function scenario_ack_nack_reject() {
     global $P;
-    $c = connect($GLOBALS['URL']);
-    $ch = $c->channel();
     $q = "$P.q";
-    try {
-        declare_queue($ch, $q);
+    with_declared([$q], [], function ($ch, $c) use ($P, $q) {
         foreach (['ack', 'nack', 'reject'] as $b) $ch->basic_publish(msg($b), '', $q);
         $cch = $c->channel();
         $cch->basic_qos(0, 10, false);
@@ -259,20 +238,14 @@ function scenario_ack_nack_reject() {
         pump($cch, 0.2);
         eq('deliveries', count($got), 4);
         eq('left in queue', count_msgs($ch, $q), 0);
-    } finally {
-        $ch->queue_delete($q);
-        $c->close();
-    }
+    });
     return '';
 }
 
 function scenario_basic_get() {
     global $P;
-    $c = connect($GLOBALS['URL']);
-    $ch = $c->channel();
     $q = "$P.q";
-    try {
-        declare_queue($ch, $q);
+    with_declared([$q], [], function ($ch, $c) use ($P, $q) {
         $ch->basic_publish(msg('one'), '', $q);
         $ch->basic_publish(msg('two'), '', $q);
         $m = $ch->basic_get($q);
@@ -285,20 +258,14 @@ function scenario_basic_get() {
         eq('get after reject', [$m->getBody(), $m->isRedelivered()], ['two', true]);
         $m->ack();
         check($ch->basic_get($q) === null, 'get on the empty queue returned a message');
-    } finally {
-        $ch->queue_delete($q);
-        $c->close();
-    }
+    });
     return '';
 }
 
 function scenario_confirms() {
     global $P;
-    $c = connect($GLOBALS['URL']);
-    $ch = $c->channel();
     $q = "$P.q";
-    try {
-        declare_queue($ch, $q);
+    with_declared([$q], [], function ($ch, $c) use ($P, $q) {
         $acked = 0;
         $nacked = 0;
         $ch->set_ack_handler(function () use (&$acked) { $acked++; });
@@ -308,19 +275,13 @@ function scenario_confirms() {
         $ch->wait_for_pending_acks(10);
         eq('acked, nacked', [$acked, $nacked], [50, 0]);
         eq('queued', count_msgs($ch, $q), 50);
-    } finally {
-        $ch->queue_delete($q);
-        $c->close();
-    }
+    });
     return '';
 }
 
 function scenario_mandatory_return() {
     global $P;
-    $c = connect($GLOBALS['URL']);
-    $ch = $c->channel();
-    try {
-        $ch->exchange_declare("$P.x", 'direct', false, false, false);
+    with_declared([], ["$P.x" => 'direct'], function ($ch, $c) use ($P) {
         $returned = [];
         $ch->set_return_listener(function ($code, $text, $exchange, $key, $m) use (&$returned) {
             $returned[] = [$code, $text, $exchange, $key, $m->getBody()];
@@ -328,21 +289,15 @@ function scenario_mandatory_return() {
         $ch->basic_publish(msg('bounce'), "$P.x", 'nowhere', true);
         until_true($ch, function () use (&$returned) { return count($returned) > 0; }, 'basic.return');
         eq('return', $returned[0], [312, 'NO_ROUTE', "$P.x", 'nowhere', 'bounce']);
-    } finally {
-        $ch->exchange_delete("$P.x");
-        $c->close();
-    }
+    });
     return '';
 }
 
 function scenario_rpc() {
     global $P;
-    $c = connect($GLOBALS['URL']);
-    $server = $c->channel();
-    $client = $c->channel();
     $q = "$P.requests";
-    try {
-        declare_queue($server, $q);
+    with_declared([$q], [], function ($server, $c) use ($q) {
+        $client = $c->channel();
         $server->basic_consume($q, '', false, false, false, false, function ($m) use ($server) {
             $server->basic_publish(msg(strtoupper($m->getBody()), ['correlation_id' => $m->get('correlation_id')]),
                 '', $m->get('reply_to'));
@@ -363,20 +318,14 @@ function scenario_rpc() {
         ksort($replies);
         ksort($want);
         eq('replies by correlation_id', $replies, $want);
-    } finally {
-        $server->queue_delete($q);
-        $c->close();
-    }
+    });
     return '';
 }
 
 function scenario_tx() {
     global $P;
-    $c = connect($GLOBALS['URL']);
-    $ch = $c->channel();
     $q = "$P.q";
-    try {
-        declare_queue($ch, $q);
+    with_declared([$q], [], function ($ch, $c) use ($P, $q) {
         $ch->tx_select();
         $ch->basic_publish(msg('rolled back'), '', $q);
         $ch->tx_rollback();
@@ -390,10 +339,7 @@ function scenario_tx() {
         $m->ack();
         $ch->tx_commit();
         eq('after acked commit', count_msgs($ch, $q), 0);
-    } finally {
-        $ch->queue_delete($q);
-        $c->close();
-    }
+    });
     return '';
 }
 
@@ -419,23 +365,17 @@ function scenario_consumer_cancel() {
 
 function scenario_large_message() {
     global $P;
-    $c = connect($GLOBALS['URL']);
-    $ch = $c->channel();
     $q = "$P.q";
     $pattern = implode('', array_map(fn($i) => chr($i % 251), range(0, 250)));
     $body = substr(str_repeat($pattern, intdiv(LARGE, 251) + 1), 0, LARGE);
-    try {
-        declare_queue($ch, $q);
+    with_declared([$q], [], function ($ch, $c) use ($q, $body) {
         $ch->basic_publish(msg($body), '', $q);
         $got = [];
         $ch->basic_consume($q, '', false, true, false, false, function ($m) use (&$got) { $got[] = $m->getBody(); });
         until_true($ch, function () use (&$got) { return count($got) > 0; }, 'the 5 MiB delivery', 30);
         eq('size', strlen($got[0]), LARGE);
         check($got[0] === $body, 'body differs');
-    } finally {
-        $ch->queue_delete($q);
-        $c->close();
-    }
+    });
     return '';
 }
 

@@ -1,5 +1,6 @@
 """Interop client: aio-pika (asyncio).  Usage: aio_pika_client.py URL SCENARIO PREFIX"""
 import asyncio
+import contextlib
 import functools
 import uuid
 
@@ -8,8 +9,9 @@ import aiormq.exceptions
 from aio_pika import DeliveryMode, ExchangeType, Message
 
 from common import (BODY, LARGE_SIZE, PROPS, QUEUE_ARGS, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail,
-                    check, check_props, expect_equal, large_body, main, user_of,
-                    with_heartbeat, wrong_password_url)
+                    adeleting, check, check_props, expect_equal, large_body, main, user_of,
+                    with_heartbeat)
+from aiormq_common import gone, refused, until
 
 
 def scenario(fn):
@@ -19,12 +21,14 @@ def scenario(fn):
     return run
 
 
-async def until(cond, timeout=10.0, what="condition"):
-    for _ in range(int(timeout / 0.01)):
-        if cond():
-            return
-        await asyncio.sleep(0.01)
-    raise Fail(f"timed out waiting for {what}")
+@contextlib.asynccontextmanager
+async def declared(ch, queues=(), exchanges=None):
+    """Declare the exchanges ({name: ExchangeType}) and then the queues on ch, run the block
+    with their Exchange and Queue objects in that order, and delete them again however it ends."""
+    exchanges = exchanges or {}
+    async with adeleting(ch, queues, exchanges):
+        made = [await ch.declare_exchange(name, kind) for name, kind in exchanges.items()]
+        yield made + [await ch.declare_queue(name) for name in queues]
 
 
 async def drain(queue):
@@ -49,24 +53,17 @@ async def connect_ok(url, p):
 
 @scenario
 async def bad_password(url, p):
-    try:
-        conn = await aio_pika.connect(wrong_password_url(url))
-    except (aiormq.exceptions.ProbableAuthenticationError, aiormq.exceptions.ConnectionClosed) as exc:
-        check("403" in str(exc) or "ACCESS_REFUSED" in str(exc) or
-              isinstance(exc, aiormq.exceptions.ProbableAuthenticationError), f"unexpected error {exc!r}")
-        return f"refused: {type(exc).__name__}: {exc}"
-    await conn.close()
-    raise Fail("connection with a wrong password was accepted")
+    return await refused(url, aio_pika.connect)
 
 
 @scenario
 async def declare(url, p):
     async with await aio_pika.connect(url) as conn:
         ch = await conn.channel(publisher_confirms=False)
-        ex = {}
-        try:
-            for kind in ExchangeType.DIRECT, ExchangeType.FANOUT, ExchangeType.TOPIC, ExchangeType.HEADERS:
-                ex[kind.value] = await ch.declare_exchange(f"{p}.{kind.value}", kind)
+        kinds = ExchangeType.DIRECT, ExchangeType.FANOUT, ExchangeType.TOPIC, ExchangeType.HEADERS
+        async with declared(ch, exchanges={f"{p}.{kind.value}": kind for kind in kinds}) as made, \
+                adeleting(ch, [f"{p}.q"]):
+            ex = {kind.value: x for kind, x in zip(kinds, made)}
             args = dict(QUEUE_ARGS, **{"x-dead-letter-exchange": f"{p}.fanout"})
             q = await ch.declare_queue(f"{p}.q", arguments=args)
             expect_equal("declare-ok", (q.declaration_result.queue, q.declaration_result.message_count),
@@ -81,18 +78,13 @@ async def declare(url, p):
             expect_equal("routed by the headers exchange", await drain(q), [b"match"])
             anon = await ch.declare_queue(exclusive=True)
             check(anon.name.startswith("amq.gen-"), f"server-named queue {anon.name!r}")
-        finally:
-            await ch.queue_delete(f"{p}.q")
-            for kind in ("direct", "fanout", "topic", "headers"):
-                await ch.exchange_delete(f"{p}.{kind}")
 
 
 @scenario
 async def roundtrip(url, p):
     async with await aio_pika.connect(url) as conn:
         ch = await conn.channel()
-        q = await ch.declare_queue(f"{p}.q")
-        try:
+        async with declared(ch, [f"{p}.q"]) as (q,):
             props = {k: v for k, v in PROPS.items() if k not in ("cluster_id", "expiration")}
             msg = Message(BODY, user_id=user_of(url), expiration=60, **props)  # expiration in seconds
             await ch.default_exchange.publish(msg, q.name)
@@ -109,8 +101,6 @@ async def roundtrip(url, p):
             check_props(decoded, user_of(url))
             expect_equal("delivery", (m.exchange, m.routing_key, m.redelivered), ("", q.name, False))
             await m.ack()
-        finally:
-            await q.delete(if_unused=False, if_empty=False)
     return "partial: 13 of 14 properties (aio-pika's Message has no cluster_id)"
 
 
@@ -118,46 +108,32 @@ async def roundtrip(url, p):
 async def topic(url, p):
     async with await aio_pika.connect(url) as conn:
         ch = await conn.channel()
-        x = await ch.declare_exchange(f"{p}.x", ExchangeType.TOPIC)
-        q1 = await ch.declare_queue(f"{p}.q1")
-        q2 = await ch.declare_queue(f"{p}.q2")
-        try:
+        async with declared(ch, [f"{p}.q1", f"{p}.q2"], {f"{p}.x": ExchangeType.TOPIC}) as (x, q1, q2):
             await q1.bind(x, "orders.*.eu")
             await q2.bind(x, "orders.#")
             for key in TOPIC_KEYS:
                 await x.publish(Message(key.encode()), key)
             expect_equal("q1", [b.decode() for b in await drain(q1)], TOPIC_Q1)
             expect_equal("q2", [b.decode() for b in await drain(q2)], TOPIC_Q2)
-        finally:
-            await q1.delete(if_unused=False, if_empty=False)
-            await q2.delete(if_unused=False, if_empty=False)
-            await x.delete()
 
 
 @scenario
 async def fanout(url, p):
     async with await aio_pika.connect(url) as conn:
         ch = await conn.channel()
-        x = await ch.declare_exchange(f"{p}.x", ExchangeType.FANOUT)
-        queues = [await ch.declare_queue(f"{p}.q{i}") for i in range(3)]
-        try:
+        async with declared(ch, [f"{p}.q{i}" for i in range(3)], {f"{p}.x": ExchangeType.FANOUT}) as (x, *queues):
             for i, q in enumerate(queues):
                 await q.bind(x, f"key{i}")
             await x.publish(Message(b"to all"), "anything")
             for q in queues:
                 expect_equal(q.name, await drain(q), [b"to all"])
-        finally:
-            for q in queues:
-                await q.delete(if_unused=False, if_empty=False)
-            await x.delete()
 
 
 @scenario
 async def work_queue(url, p):
     async with await aio_pika.connect(url) as conn:
         ch = await conn.channel()
-        q = await ch.declare_queue(f"{p}.q")
-        try:
+        async with declared(ch, [f"{p}.q"]) as (q,):
             for i in range(10):
                 await ch.default_exchange.publish(Message(str(i).encode()), q.name)
             slow_ch, fast_ch = await conn.channel(), await conn.channel()
@@ -178,16 +154,13 @@ async def work_queue(url, p):
             await slow[0].ack()
             await asyncio.sleep(0.1)
             expect_equal("left in queue", await count(ch, q.name), 0)
-        finally:
-            await ch.queue_delete(q.name)
 
 
 @scenario
 async def ack_nack_reject(url, p):
     async with await aio_pika.connect(url) as conn:
         ch = await conn.channel()
-        q = await ch.declare_queue(f"{p}.q")
-        try:
+        async with declared(ch, [f"{p}.q"]) as (q,):
             for body in (b"ack", b"nack", b"reject"):
                 await ch.default_exchange.publish(Message(body), q.name)
             cch = await conn.channel()
@@ -205,16 +178,13 @@ async def ack_nack_reject(url, p):
             await asyncio.sleep(0.2)
             expect_equal("deliveries", len(got), 4)
             expect_equal("left in queue", await count(ch, q.name), 0)
-        finally:
-            await ch.queue_delete(q.name)
 
 
 @scenario
 async def basic_get(url, p):
     async with await aio_pika.connect(url) as conn:
         ch = await conn.channel()
-        q = await ch.declare_queue(f"{p}.q")
-        try:
+        async with declared(ch, [f"{p}.q"]) as (q,):
             await ch.default_exchange.publish(Message(b"one"), q.name)
             await ch.default_exchange.publish(Message(b"two"), q.name)
             m = await q.get()
@@ -227,23 +197,18 @@ async def basic_get(url, p):
             expect_equal("get after reject", (m.body, m.redelivered), (b"two", True))
             await m.ack()
             check(await q.get(fail=False) is None, "get on the empty queue returned a message")
-        finally:
-            await q.delete(if_unused=False, if_empty=False)
 
 
 @scenario
 async def confirms(url, p):
     async with await aio_pika.connect(url) as conn:
         ch = await conn.channel(publisher_confirms=True)
-        q = await ch.declare_queue(f"{p}.q")
-        try:
+        async with declared(ch, [f"{p}.q"]) as (q,):
             results = await asyncio.gather(*[
                 ch.default_exchange.publish(Message(str(i).encode()), q.name) for i in range(50)])
             check(all(isinstance(r, aiormq.spec.Basic.Ack) for r in results),
                   f"not all acked: {[type(r).__name__ for r in results]}")
             expect_equal("queued", await count(ch, q.name), 50)
-        finally:
-            await q.delete(if_unused=False, if_empty=False)
 
 
 @scenario
@@ -252,8 +217,7 @@ async def mandatory_return(url, p):
     # default) and for a message with a message_id; on_return_raises turns it into DeliveryError.
     async with await aio_pika.connect(url) as conn:
         ch = await conn.channel()
-        x = await ch.declare_exchange(f"{p}.x", ExchangeType.DIRECT)
-        try:
+        async with declared(ch, exchanges={f"{p}.x": ExchangeType.DIRECT}) as (x,):
             returned = []
             ch.return_callbacks.add(lambda channel, message: returned.append(message))
             await x.publish(Message(b"bounce", message_id="m1"), "nowhere", mandatory=True)
@@ -268,16 +232,13 @@ async def mandatory_return(url, p):
             except aio_pika.exceptions.DeliveryError as exc:
                 frame = exc.frame
                 expect_equal("return", (frame.reply_code, frame.reply_text), (312, "NO_ROUTE"))
-        finally:
-            await x.delete()
 
 
 @scenario
 async def rpc(url, p):
     async with await aio_pika.connect(url) as conn:
         sch = await conn.channel()
-        requests = await sch.declare_queue(f"{p}.requests")
-        try:
+        async with declared(sch, [f"{p}.requests"]) as (requests,):
             async def serve(m):
                 async with m.process():
                     await sch.default_exchange.publish(
@@ -295,16 +256,13 @@ async def rpc(url, p):
                     Message(word.encode(), reply_to=callback.name, correlation_id=cid), requests.name)
             await until(lambda: len(replies) >= 3, what="3 replies")
             expect_equal("replies by correlation_id", replies, want)
-        finally:
-            await requests.delete(if_unused=False, if_empty=False)
 
 
 @scenario
 async def tx(url, p):
     async with await aio_pika.connect(url) as conn:
         ch = await conn.channel(publisher_confirms=False)
-        q = await ch.declare_queue(f"{p}.q")
-        try:
+        async with declared(ch, [f"{p}.q"]) as (q,):
             t = ch.transaction()
             await t.select()
             await ch.default_exchange.publish(Message(b"rolled back"), q.name)
@@ -319,8 +277,6 @@ async def tx(url, p):
             await m.ack()
             await t.commit()
             expect_equal("after acked commit", await count(ch, q.name), 0)
-        finally:
-            await q.delete(if_unused=False, if_empty=False)
 
 
 @scenario
@@ -344,17 +300,14 @@ async def consumer_cancel(url, p):
 async def large_message(url, p):
     async with await aio_pika.connect(url) as conn:
         ch = await conn.channel()
-        q = await ch.declare_queue(f"{p}.q")
         body = large_body()
-        try:
+        async with declared(ch, [f"{p}.q"]) as (q,):
             await ch.default_exchange.publish(Message(body), q.name)
             got = []
             await q.consume(got.append, no_ack=True)
             await until(lambda: got, timeout=30, what="the 5 MiB delivery")
             expect_equal("size", len(got[0].body), LARGE_SIZE)
             check(got[0].body == body, "body differs")
-        finally:
-            await q.delete(if_unused=False, if_empty=False)
 
 
 @scenario
@@ -401,8 +354,9 @@ async def persist_publish(url, p):
 @scenario
 async def persist_check(url, p):
     async with await aio_pika.connect(url) as conn:
-        ch = await conn.channel()
-        try:
+        # the cleanup has a channel of its own: a failed check may close the one it uses
+        async with adeleting(await conn.channel(), [f"{p}.q", f"{p}.transient-q"], [f"{p}.x"]):
+            ch = await conn.channel()
             expect_equal("messages in the durable queue after restart", await count(ch, f"{p}.q"), 1)
             q = await ch.get_queue(f"{p}.q")
             m = await q.get()
@@ -413,16 +367,8 @@ async def persist_check(url, p):
             check(await q.get(no_ack=True, fail=False) is not None,
                   "the durable binding did not survive the restart")
             ch2 = await conn.channel()
-            try:
-                await ch2.declare_queue(f"{p}.transient-q", passive=True)
-                raise Fail("the non-durable queue survived the restart")
-            except aiormq.exceptions.ChannelNotFoundEntity:
-                pass
-        finally:
-            ch = await conn.channel()
-            await ch.queue_delete(f"{p}.q")
-            await ch.queue_delete(f"{p}.transient-q")
-            await ch.exchange_delete(f"{p}.x")
+            await gone(lambda: ch2.declare_queue(f"{p}.transient-q", passive=True),
+                       "the non-durable queue survived the restart")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 Usage: aiormq_client.py URL SCENARIO PREFIX"""
 import asyncio
+import contextlib
 import datetime
 import functools
 import uuid
@@ -11,8 +12,9 @@ import aiormq.exceptions
 from aiormq import spec
 
 from common import (BODY, LARGE_SIZE, PROPS, QUEUE_ARGS, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail,
-                    check, check_props, expect_equal, large_body, main, user_of,
-                    with_heartbeat, wrong_password_url)
+                    adeleting, check, check_props, expect_equal, large_body, main, user_of,
+                    with_heartbeat)
+from aiormq_common import gone, refused, until
 
 
 def scenario(fn):
@@ -28,12 +30,17 @@ def scenario(fn):
     return run
 
 
-async def until(cond, timeout=10.0, what="condition"):
-    for _ in range(int(timeout / 0.01)):
-        if cond():
-            return
-        await asyncio.sleep(0.01)
-    raise Fail(f"timed out waiting for {what}")
+@contextlib.asynccontextmanager
+async def declared(ch, queues=(), exchanges=None):
+    """Declare the exchanges ({name: type}) and then the queues on ch, run the block, and
+    delete them again however it ends."""
+    exchanges = exchanges or {}
+    async with adeleting(ch, queues, exchanges):
+        for name, kind in exchanges.items():
+            await ch.exchange_declare(name, exchange_type=kind)
+        for name in queues:
+            await ch.queue_declare(name)
+        yield ch
 
 
 def empty(message):
@@ -59,24 +66,14 @@ async def connect_ok(conn, url, p):
 
 
 def bad_password(url, p):
-    async def attempt():
-        try:
-            conn = await aiormq.connect(wrong_password_url(url))
-        except (aiormq.exceptions.ProbableAuthenticationError, aiormq.exceptions.ConnectionClosed) as exc:
-            check("403" in str(exc) or "ACCESS_REFUSED" in str(exc) or
-                  isinstance(exc, aiormq.exceptions.ProbableAuthenticationError), f"unexpected error {exc!r}")
-            return f"refused: {type(exc).__name__}: {exc}"
-        await conn.close()
-        raise Fail("connection with a wrong password was accepted")
-    return asyncio.run(asyncio.wait_for(attempt(), 30))
+    return asyncio.run(asyncio.wait_for(refused(url, aiormq.connect), 30))
 
 
 @scenario
 async def declare(conn, url, p):
     ch = await conn.channel(publisher_confirms=False)
-    try:
-        for kind in ("direct", "fanout", "topic", "headers"):
-            await ch.exchange_declare(f"{p}.{kind}", exchange_type=kind)
+    kinds = {f"{p}.{kind}": kind for kind in ("direct", "fanout", "topic", "headers")}
+    async with declared(ch, exchanges=kinds), adeleting(ch, [f"{p}.q"]):
         args = dict(QUEUE_ARGS, **{"x-dead-letter-exchange": f"{p}.fanout"})
         ok = await ch.queue_declare(f"{p}.q", arguments=args)
         expect_equal("declare-ok", (ok.queue, ok.message_count), (f"{p}.q", 0))
@@ -91,10 +88,6 @@ async def declare(conn, url, p):
         expect_equal("routed by the headers exchange", await drain(ch, f"{p}.q"), [b"match"])
         anon = (await ch.queue_declare("", exclusive=True)).queue
         check(anon.startswith("amq.gen-"), f"server-named queue {anon!r}")
-    finally:
-        await ch.queue_delete(f"{p}.q")
-        for kind in ("direct", "fanout", "topic", "headers"):
-            await ch.exchange_delete(f"{p}.{kind}")
 
 
 def to_pamqp(props):
@@ -109,8 +102,7 @@ def to_pamqp(props):
 async def roundtrip(conn, url, p):
     ch = await conn.channel()
     q = f"{p}.q"
-    try:
-        await ch.queue_declare(q)
+    async with declared(ch, [q]):
         await ch.basic_publish(BODY, routing_key=q, properties=to_pamqp(dict(PROPS, user_id=user_of(url))))
         got = []
         await ch.basic_consume(q, got.append)
@@ -126,53 +118,38 @@ async def roundtrip(conn, url, p):
         d = m.delivery
         expect_equal("delivery", (d.exchange, d.routing_key, d.redelivered), ("", q, False))
         await ch.basic_ack(d.delivery_tag)
-    finally:
-        await ch.queue_delete(q)
     return "partial: 13 of 14 properties (pamqp refuses to send cluster_id)"
 
 
 @scenario
 async def topic(conn, url, p):
     ch = await conn.channel()
-    try:
-        await ch.exchange_declare(f"{p}.x", exchange_type="topic")
+    async with declared(ch, [f"{p}.q1", f"{p}.q2"], {f"{p}.x": "topic"}):
         for q, key in ((f"{p}.q1", "orders.*.eu"), (f"{p}.q2", "orders.#")):
-            await ch.queue_declare(q)
             await ch.queue_bind(q, f"{p}.x", routing_key=key)
         for key in TOPIC_KEYS:
             await ch.basic_publish(key.encode(), exchange=f"{p}.x", routing_key=key)
         expect_equal("q1", [b.decode() for b in await drain(ch, f"{p}.q1")], TOPIC_Q1)
         expect_equal("q2", [b.decode() for b in await drain(ch, f"{p}.q2")], TOPIC_Q2)
-    finally:
-        await ch.queue_delete(f"{p}.q1")
-        await ch.queue_delete(f"{p}.q2")
-        await ch.exchange_delete(f"{p}.x")
 
 
 @scenario
 async def fanout(conn, url, p):
     ch = await conn.channel()
     queues = [f"{p}.q{i}" for i in range(3)]
-    try:
-        await ch.exchange_declare(f"{p}.x", exchange_type="fanout")
+    async with declared(ch, queues, {f"{p}.x": "fanout"}):
         for i, q in enumerate(queues):
-            await ch.queue_declare(q)
             await ch.queue_bind(q, f"{p}.x", routing_key=f"key{i}")
         await ch.basic_publish(b"to all", exchange=f"{p}.x", routing_key="anything")
         for q in queues:
             expect_equal(q, await drain(ch, q), [b"to all"])
-    finally:
-        for q in queues:
-            await ch.queue_delete(q)
-        await ch.exchange_delete(f"{p}.x")
 
 
 @scenario
 async def work_queue(conn, url, p):
     ch = await conn.channel()
     q = f"{p}.q"
-    try:
-        await ch.queue_declare(q)
+    async with declared(ch, [q]):
         for i in range(10):
             await ch.basic_publish(str(i).encode(), routing_key=q)
         slow_ch, fast_ch = await conn.channel(), await conn.channel()
@@ -193,16 +170,13 @@ async def work_queue(conn, url, p):
         await slow_ch.basic_ack(slow[0].delivery.delivery_tag)
         await asyncio.sleep(0.1)
         expect_equal("left in queue", await count(ch, q), 0)
-    finally:
-        await ch.queue_delete(q)
 
 
 @scenario
 async def ack_nack_reject(conn, url, p):
     ch = await conn.channel()
     q = f"{p}.q"
-    try:
-        await ch.queue_declare(q)
+    async with declared(ch, [q]):
         for body in (b"ack", b"nack", b"reject"):
             await ch.basic_publish(body, routing_key=q)
         cch = await conn.channel()
@@ -220,16 +194,13 @@ async def ack_nack_reject(conn, url, p):
         await asyncio.sleep(0.2)
         expect_equal("deliveries", len(got), 4)
         expect_equal("left in queue", await count(ch, q), 0)
-    finally:
-        await ch.queue_delete(q)
 
 
 @scenario
 async def basic_get(conn, url, p):
     ch = await conn.channel()
     q = f"{p}.q"
-    try:
-        await ch.queue_declare(q)
+    async with declared(ch, [q]):
         await ch.basic_publish(b"one", routing_key=q)
         await ch.basic_publish(b"two", routing_key=q)
         m = await ch.basic_get(q)
@@ -242,30 +213,24 @@ async def basic_get(conn, url, p):
         expect_equal("get after reject", (m.body, m.delivery.redelivered), (b"two", True))
         await ch.basic_ack(m.delivery.delivery_tag)
         check(empty(await ch.basic_get(q)), "get on the empty queue returned a message")
-    finally:
-        await ch.queue_delete(q)
 
 
 @scenario
 async def confirms(conn, url, p):
     ch = await conn.channel(publisher_confirms=True)
     q = f"{p}.q"
-    try:
-        await ch.queue_declare(q)
+    async with declared(ch, [q]):
         results = await asyncio.gather(*[ch.basic_publish(str(i).encode(), routing_key=q) for i in range(50)])
         check(all(isinstance(r, spec.Basic.Ack) for r in results),
               f"not all acked: {[type(r).__name__ for r in results]}")
         expect_equal("queued", await count(ch, q), 50)
-    finally:
-        await ch.queue_delete(q)
 
 
 @scenario
 async def mandatory_return(conn, url, p):
     # aiormq reports a basic.return only on a confirm channel, for a message with a message_id
     ch = await conn.channel(publisher_confirms=True, on_return_raises=True)
-    try:
-        await ch.exchange_declare(f"{p}.x", exchange_type="direct")
+    async with declared(ch, exchanges={f"{p}.x": "direct"}):
         try:
             await ch.basic_publish(b"bounce", exchange=f"{p}.x", routing_key="nowhere", mandatory=True,
                                    properties=spec.Basic.Properties(message_id="m1"))
@@ -274,17 +239,13 @@ async def mandatory_return(conn, url, p):
             frame, msg = exc.message.delivery, exc.message
             expect_equal("return", (frame.reply_code, frame.reply_text, frame.exchange, frame.routing_key, msg.body),
                          (312, "NO_ROUTE", f"{p}.x", "nowhere", b"bounce"))
-    finally:
-        ch2 = await conn.channel()
-        await ch2.exchange_delete(f"{p}.x")
 
 
 @scenario
 async def rpc(conn, url, p):
     sch = await conn.channel()
     q = f"{p}.requests"
-    try:
-        await sch.queue_declare(q)
+    async with declared(sch, [q]):
 
         async def serve(m):
             pr = m.header.properties
@@ -305,16 +266,13 @@ async def rpc(conn, url, p):
                                     properties=spec.Basic.Properties(reply_to=callback, correlation_id=cid))
         await until(lambda: len(replies) >= 3, what="3 replies")
         expect_equal("replies by correlation_id", replies, want)
-    finally:
-        await sch.queue_delete(q)
 
 
 @scenario
 async def tx(conn, url, p):
     ch = await conn.channel(publisher_confirms=False)
     q = f"{p}.q"
-    try:
-        await ch.queue_declare(q)
+    async with declared(ch, [q]):
         await ch.tx_select()
         await ch.basic_publish(b"rolled back", routing_key=q)
         await ch.tx_rollback()
@@ -328,8 +286,6 @@ async def tx(conn, url, p):
         await ch.basic_ack(m.delivery.delivery_tag)
         await ch.tx_commit()
         expect_equal("after acked commit", await count(ch, q), 0)
-    finally:
-        await ch.queue_delete(q)
 
 
 @scenario
@@ -353,16 +309,13 @@ async def large_message(conn, url, p):
     ch = await conn.channel()
     q = f"{p}.q"
     body = large_body()
-    try:
-        await ch.queue_declare(q)
+    async with declared(ch, [q]):
         await ch.basic_publish(body, routing_key=q)
         got = []
         await ch.basic_consume(q, got.append, no_ack=True)
         await until(lambda: got, timeout=30, what="the 5 MiB delivery")
         expect_equal("size", len(got[0].body), LARGE_SIZE)
         check(got[0].body == body, "body differs")
-    finally:
-        await ch.queue_delete(q)
 
 
 def heartbeat(url, p):
@@ -409,8 +362,9 @@ async def persist_publish(conn, url, p):
 
 @scenario
 async def persist_check(conn, url, p):
-    ch = await conn.channel()
-    try:
+    # the cleanup has a channel of its own: a failed check may close the one it uses
+    async with adeleting(await conn.channel(), [f"{p}.q", f"{p}.transient-q"], [f"{p}.x"]):
+        ch = await conn.channel()
         expect_equal("messages in the durable queue after restart", await count(ch, f"{p}.q"), 1)
         m = await ch.basic_get(f"{p}.q")
         expect_equal("message", (m.body, m.header.properties.delivery_mode), (b"persisted", 2))
@@ -418,16 +372,8 @@ async def persist_check(conn, url, p):
         await ch.basic_publish(b"via binding", exchange=f"{p}.x", routing_key="k")
         check(not empty(await ch.basic_get(f"{p}.q", no_ack=True)), "the durable binding did not survive the restart")
         ch2 = await conn.channel()
-        try:
-            await ch2.queue_declare(f"{p}.transient-q", passive=True)
-            raise Fail("the non-durable queue survived the restart")
-        except aiormq.exceptions.ChannelNotFoundEntity:
-            pass
-    finally:
-        ch = await conn.channel()
-        await ch.queue_delete(f"{p}.q")
-        await ch.queue_delete(f"{p}.transient-q")
-        await ch.exchange_delete(f"{p}.x")
+        await gone(lambda: ch2.queue_declare(f"{p}.transient-q", passive=True),
+                   "the non-durable queue survived the restart")
 
 
 if __name__ == "__main__":

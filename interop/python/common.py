@@ -6,7 +6,9 @@ Protocol (the same for every language):  PROGRAM URL SCENARIO PREFIX
   - the program prints one JSON line {"result": "pass"|"fail"|"n/a", "detail": "..."}
     and exits 0 (pass), 1 (fail) or 3 (n/a).
 """
+import contextlib
 import json
+import socket
 import sys
 import time
 import traceback
@@ -85,6 +87,55 @@ def wait_until(cond, timeout=10.0, what="condition", poll=None):
             time.sleep(0.01)
 
 
+@contextlib.contextmanager
+def deleting(ch, queues=(), exchanges=()):
+    """Delete these queues and then these exchanges when the block ends, however it ends, so
+    that a scenario leaves the broker as it found it.  ch spells the calls as pika and py-amqp
+    do: ch.queue_delete(name), ch.exchange_delete(name)."""
+    try:
+        yield ch
+    finally:
+        for name in queues:
+            ch.queue_delete(name)
+        for name in exchanges:
+            ch.exchange_delete(name)
+
+
+@contextlib.contextmanager
+def declared(ch, queues=(), exchanges=(), **options):
+    """Declare exchanges (name -> type) and then queues (names) with ch.exchange_declare(name,
+    type) and ch.queue_declare(name) (options go to both), run the block, and delete them again
+    however it ends (see deleting)."""
+    exchanges = dict(exchanges)
+    with deleting(ch, queues, exchanges):
+        for name, kind in exchanges.items():
+            ch.exchange_declare(name, kind, **options)
+        for name in queues:
+            ch.queue_declare(name, **options)
+        yield ch
+
+
+@contextlib.asynccontextmanager
+async def adeleting(ch, queues=(), exchanges=()):
+    """deleting for asyncio clients (aiormq, aio-pika): awaits ch.queue_delete(name) and
+    ch.exchange_delete(name)."""
+    try:
+        yield ch
+    finally:
+        for name in queues:
+            await ch.queue_delete(name)
+        for name in exchanges:
+            await ch.exchange_delete(name)
+
+
+def pump(conn, seconds=0.05):
+    """Let a py-amqp (or kombu) connection dispatch what arrives within seconds."""
+    try:
+        conn.drain_events(timeout=seconds)
+    except socket.timeout:
+        pass
+
+
 def user_of(url):
     return urllib.parse.unquote(urllib.parse.urlsplit(url).username or "guest")
 
@@ -95,6 +146,18 @@ def wrong_password_url(url):
     userinfo, _, hostport = netloc.rpartition("@")
     user = userinfo.split(":", 1)[0] if userinfo else "guest"
     return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:wrong-password@{hostport}"))
+
+
+def refused(url, connect, errors, close=lambda conn: conn.close(), accept=lambda exc: True):
+    """The bad-password scenario of a blocking client: connect(URL with a wrong password) must
+    raise one of errors (one that accept(exc) takes for a refused login)."""
+    try:
+        conn = connect(wrong_password_url(url))
+    except errors as exc:
+        check(accept(exc), f"unexpected error {exc!r}")
+        return f"refused: {type(exc).__name__}: {exc}"
+    close(conn)
+    raise Fail("connection with a wrong password was accepted")
 
 
 def with_heartbeat(url, seconds):

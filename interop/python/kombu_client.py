@@ -1,7 +1,7 @@
 """Interop client: kombu (messaging library under Celery), pyamqp transport.
 
 Usage: kombu_client.py URL SCENARIO PREFIX"""
-import socket
+import contextlib
 import time
 import uuid
 
@@ -9,21 +9,14 @@ import amqp.exceptions
 from kombu import Connection, Consumer, Exchange, Producer, Queue, binding
 
 from common import (BODY, LARGE_SIZE, PROPS, QUEUE_ARGS, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail,
-                    check, check_props, expect_equal, large_body, main, user_of, wait_until,
-                    wrong_password_url)
+                    check, check_props, deleting, expect_equal, large_body, main, pump, refused, user_of,
+                    wait_until)
 
 
 def connect(url, **kw):
     conn = Connection(url, connect_timeout=10, **kw)
     conn.connect()
     return conn
-
-
-def pump(conn, seconds=0.05):
-    try:
-        conn.drain_events(timeout=seconds)
-    except socket.timeout:
-        pass
 
 
 def raw(producer, body, routing_key, **kw):
@@ -44,6 +37,19 @@ def count(ch, name):
     return ch.queue_declare(name, passive=True).message_count
 
 
+@contextlib.contextmanager
+def declared(*entities):
+    """Declare kombu entities bound to a channel (a Queue declares its exchange and bindings
+    too), run the block, and delete them again in reverse order however it ends."""
+    try:
+        for entity in entities:
+            entity.declare()
+        yield
+    finally:
+        for entity in reversed(entities):
+            entity.delete()
+
+
 def connect_ok(url, p):
     with connect(url) as conn:
         sp = conn.connection.server_properties
@@ -51,12 +57,7 @@ def connect_ok(url, p):
 
 
 def bad_password(url, p):
-    try:
-        conn = connect(wrong_password_url(url))
-    except amqp.exceptions.AccessRefused as exc:
-        return f"refused: {type(exc).__name__}: {exc}"
-    conn.release()
-    raise Fail("connection with a wrong password was accepted")
+    return refused(url, connect, amqp.exceptions.AccessRefused, close=lambda conn: conn.release())
 
 
 def declare(url, p):
@@ -68,10 +69,7 @@ def declare(url, p):
         q = Queue(f"{p}.q", durable=False, queue_arguments=args, bindings=[
             binding(ex["direct"], "k"), binding(ex["fanout"], "k"), binding(ex["topic"], "k"),
             binding(ex["headers"], arguments={"x-match": "all", "h": "v"})])(ch)
-        try:
-            for e in ex.values():
-                e.declare()
-            q.declare()
+        with declared(*ex.values(), q):
             expect_equal("declare-ok", count(ch, q.name), 0)
             Queue(f"{p}.q", durable=False, queue_arguments=args)(ch).declare()   # equivalent redeclare
             producer = Producer(ch, exchange=ex["headers"])
@@ -81,18 +79,13 @@ def declare(url, p):
             anon = Queue("", exclusive=True)(ch)
             anon.declare()
             check(anon.name.startswith("amq.gen-"), f"server-named queue {anon.name!r}")
-        finally:
-            q.delete()
-            for e in ex.values():
-                e.delete()
 
 
 def roundtrip(url, p):
     with connect(url) as conn:
         ch = conn.channel()
         q = Queue(f"{p}.q", durable=False)(ch)
-        q.declare()
-        try:
+        with declared(q):
             props = dict(PROPS, user_id=user_of(url))
             props["expiration"] = int(props["expiration"]) / 1000    # kombu takes seconds
             Producer(ch).publish(BODY, routing_key=q.name, retry=False, **props)
@@ -110,8 +103,6 @@ def roundtrip(url, p):
             di = m.delivery_info
             expect_equal("delivery", (di["exchange"], di["routing_key"], di["redelivered"]), ("", q.name, False))
             m.ack()
-        finally:
-            q.delete()
 
 
 def topic(url, p):
@@ -120,18 +111,12 @@ def topic(url, p):
         x = Exchange(f"{p}.x", "topic", durable=False)(ch)
         q1 = Queue(f"{p}.q1", x, "orders.*.eu", durable=False)(ch)
         q2 = Queue(f"{p}.q2", x, "orders.#", durable=False)(ch)
-        try:
-            q1.declare()
-            q2.declare()
+        with declared(x, q1, q2):
             producer = Producer(ch, exchange=x)
             for key in TOPIC_KEYS:
                 raw(producer, key.encode(), key)
             expect_equal("q1", [b.decode() for b in drain(q1)], TOPIC_Q1)
             expect_equal("q2", [b.decode() for b in drain(q2)], TOPIC_Q2)
-        finally:
-            q1.delete()
-            q2.delete()
-            x.delete()
 
 
 def fanout(url, p):
@@ -139,24 +124,17 @@ def fanout(url, p):
         ch = conn.channel()
         x = Exchange(f"{p}.x", "fanout", durable=False)(ch)
         queues = [Queue(f"{p}.q{i}", x, f"key{i}", durable=False)(ch) for i in range(3)]
-        try:
-            for q in queues:
-                q.declare()
+        with declared(x, *queues):
             raw(Producer(ch, exchange=x), b"to all", "anything")
             for q in queues:
                 expect_equal(q.name, drain(q), [b"to all"])
-        finally:
-            for q in queues:
-                q.delete()
-            x.delete()
 
 
 def work_queue(url, p):
     with connect(url) as conn:
         ch = conn.channel()
         q = Queue(f"{p}.q", durable=False)(ch)
-        q.declare()
-        try:
+        with declared(q):
             producer = Producer(ch)
             for i in range(10):
                 raw(producer, str(i).encode(), q.name)
@@ -179,8 +157,6 @@ def work_queue(url, p):
             slow_c.cancel()
             fast_c.cancel()
             expect_equal("left in queue", count(ch, q.name), 0)
-        finally:
-            q.delete()
 
 
 def ack_nack_reject(url, p):
@@ -189,8 +165,7 @@ def ack_nack_reject(url, p):
     with connect(url) as conn:
         ch = conn.channel()
         q = Queue(f"{p}.q", durable=False)(ch)
-        q.declare()
-        try:
+        with declared(q):
             producer = Producer(ch)
             for body in (b"ack", b"requeue", b"reject"):
                 raw(producer, body, q.name)
@@ -208,8 +183,6 @@ def ack_nack_reject(url, p):
                 pump(conn, 0.2)
                 expect_equal("deliveries", len(got), 4)
             expect_equal("left in queue", count(ch, q.name), 0)
-        finally:
-            q.delete()
     return "partial: kombu has no nack; requeue tested with Message.requeue() (basic.reject requeue=true)"
 
 
@@ -217,8 +190,7 @@ def basic_get(url, p):
     with connect(url) as conn:
         ch = conn.channel()
         q = Queue(f"{p}.q", durable=False)(ch)
-        q.declare()
-        try:
+        with declared(q):
             producer = Producer(ch)
             raw(producer, b"one", q.name)
             raw(producer, b"two", q.name)
@@ -233,30 +205,24 @@ def basic_get(url, p):
             expect_equal("get after requeue", (m.body, m.delivery_info["redelivered"]), (b"two", True))
             m.ack()
             check(q.get() is None, "get on the empty queue returned a message")
-        finally:
-            q.delete()
 
 
 def confirms(url, p):
     with connect(url, transport_options={"confirm_publish": True}) as conn:
         ch = conn.channel()
         q = Queue(f"{p}.q", durable=False)(ch)
-        q.declare()
-        try:
+        with declared(q):
             producer = Producer(ch)
             for i in range(50):   # each publish waits for the broker's ack
                 raw(producer, str(i).encode(), q.name, confirm_timeout=10)
             expect_equal("queued", count(ch, q.name), 50)
-        finally:
-            q.delete()
 
 
 def mandatory_return(url, p):
     with connect(url) as conn:
         ch = conn.channel()
         x = Exchange(f"{p}.x", "direct", durable=False)(ch)
-        x.declare()
-        try:
+        with declared(x):
             returned = []
             producer = Producer(ch, exchange=x,
                                 on_return=lambda exc, exchange, key, msg: returned.append((exc, exchange, key, msg)))
@@ -265,16 +231,13 @@ def mandatory_return(url, p):
             exc, exchange, key, msg = returned[0]
             expect_equal("return", (exc.reply_code, exc.reply_text, exchange, key, msg.body),
                          (312, "NO_ROUTE", f"{p}.x", "nowhere", b"bounce"))
-        finally:
-            x.delete()
 
 
 def rpc(url, p):
     with connect(url) as conn:
         sch = conn.channel()
         requests = Queue(f"{p}.requests", durable=False)(sch)
-        requests.declare()
-        try:
+        with declared(requests):
             server_producer = Producer(sch)
 
             def serve(body, m):
@@ -296,8 +259,6 @@ def rpc(url, p):
                     raw(client_producer, word.encode(), requests.name, reply_to=reply_to, correlation_id=cid)
                 wait_until(lambda: len(replies) >= 3, what="3 replies", poll=lambda: pump(conn))
             expect_equal("replies by correlation_id", replies, want)
-        finally:
-            requests.delete()
 
 
 def consumer_cancel(url, p):
@@ -323,17 +284,14 @@ def large_message(url, p):
     with connect(url) as conn:
         ch = conn.channel()
         q = Queue(f"{p}.q", durable=False)(ch)
-        q.declare()
         body = large_body()
-        try:
+        with declared(q):
             raw(Producer(ch), body, q.name)
             got = []
             with Consumer(ch, [q], callbacks=[lambda b, m: got.append(m.body)], no_ack=True):
                 wait_until(lambda: got, timeout=30, what="the 5 MiB delivery", poll=lambda: pump(conn))
             expect_equal("size", len(got[0]), LARGE_SIZE)
             check(got[0] == body, "body differs")
-        finally:
-            q.delete()
 
 
 def heartbeat(url, p):
@@ -377,27 +335,22 @@ def persist_publish(url, p):
 
 
 def persist_check(url, p):
-    with connect(url) as conn:
+    # the cleanup has a channel of its own: a failed check may close the one it uses
+    with connect(url) as conn, deleting(conn.channel(), [f"{p}.q", f"{p}.transient-q"], [f"{p}.x"]):
         ch = conn.channel()
+        expect_equal("messages in the durable queue after restart", count(ch, f"{p}.q"), 1)
+        q = Queue(f"{p}.q", durable=True)(ch)
+        m = q.get()
+        expect_equal("message", (m.body, m.properties.get("delivery_mode")), (b"persisted", 2))
+        m.ack()
+        raw(Producer(ch, exchange=Exchange(f"{p}.x", "direct", durable=True), auto_declare=False),
+            b"via binding", "k")
+        check(q.get(no_ack=True) is not None, "the durable binding did not survive the restart")
         try:
-            expect_equal("messages in the durable queue after restart", count(ch, f"{p}.q"), 1)
-            q = Queue(f"{p}.q", durable=True)(ch)
-            m = q.get()
-            expect_equal("message", (m.body, m.properties.get("delivery_mode")), (b"persisted", 2))
-            m.ack()
-            raw(Producer(ch, exchange=Exchange(f"{p}.x", "direct", durable=True), auto_declare=False),
-                b"via binding", "k")
-            check(q.get(no_ack=True) is not None, "the durable binding did not survive the restart")
-            try:
-                Queue(f"{p}.transient-q")(conn.channel()).queue_declare(passive=True)
-                raise Fail("the non-durable queue survived the restart")
-            except amqp.exceptions.NotFound:
-                pass
-        finally:
-            ch = conn.channel()
-            ch.queue_delete(f"{p}.q")
-            ch.queue_delete(f"{p}.transient-q")
-            ch.exchange_delete(f"{p}.x")
+            Queue(f"{p}.transient-q")(conn.channel()).queue_declare(passive=True)
+            raise Fail("the non-durable queue survived the restart")
+        except amqp.exceptions.NotFound:
+            pass
 
 
 if __name__ == "__main__":

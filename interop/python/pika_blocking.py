@@ -5,8 +5,8 @@ import pika
 import pika.exceptions
 
 from common import (BODY, LARGE_SIZE, PROPS, QUEUE_ARGS, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail,
-                    check, check_props, expect_equal, large_body, main, user_of, wait_until,
-                    with_heartbeat, wrong_password_url)
+                    check, check_props, declared, deleting, expect_equal, large_body, main, user_of,
+                    refused, wait_until, with_heartbeat)
 
 
 def connect(url):
@@ -37,20 +37,12 @@ def connect_ok(url, p):
 
 
 def bad_password(url, p):
-    try:
-        conn = connect(wrong_password_url(url))
-    except (pika.exceptions.ProbableAuthenticationError, pika.exceptions.AuthenticationError) as exc:
-        return f"refused: {type(exc).__name__}: {exc}"
-    conn.close()
-    raise Fail("connection with a wrong password was accepted")
+    return refused(url, connect, (pika.exceptions.ProbableAuthenticationError, pika.exceptions.AuthenticationError))
 
 
 def declare(url, p):
-    conn = connect(url)
-    ch = conn.channel()
-    try:
-        for kind in ("direct", "fanout", "topic", "headers"):
-            ch.exchange_declare(f"{p}.{kind}", kind)
+    kinds = {f"{p}.{kind}": kind for kind in ("direct", "fanout", "topic", "headers")}
+    with connect(url) as conn, declared(conn.channel(), exchanges=kinds) as ch, deleting(ch, [f"{p}.q"]):
         args = dict(QUEUE_ARGS, **{"x-dead-letter-exchange": f"{p}.fanout"})
         ok = ch.queue_declare(f"{p}.q", arguments=args)
         expect_equal("declare-ok queue", ok.method.queue, f"{p}.q")
@@ -65,19 +57,11 @@ def declare(url, p):
         expect_equal("routed by the headers exchange", drain(ch, f"{p}.q"), [b"match"])
         anon = ch.queue_declare("", exclusive=True).method.queue
         check(anon.startswith("amq.gen-"), f"server-named queue {anon!r}")
-    finally:
-        ch.queue_delete(f"{p}.q")
-        for kind in ("direct", "fanout", "topic", "headers"):
-            ch.exchange_delete(f"{p}.{kind}")
-        conn.close()
 
 
 def roundtrip(url, p):
-    conn = connect(url)
-    ch = conn.channel()
     q = f"{p}.q"
-    try:
-        ch.queue_declare(q)
+    with connect(url) as conn, declared(conn.channel(), [q]) as ch:
         ch.basic_publish("", q, BODY, pika.BasicProperties(user_id=user_of(url), **PROPS))
         got = []
         ch.basic_consume(q, lambda c, m, pr, b: got.append((m, pr, b)))
@@ -89,57 +73,32 @@ def roundtrip(url, p):
         expect_equal("routing_key", method.routing_key, q)
         expect_equal("redelivered", method.redelivered, False)
         ch.basic_ack(method.delivery_tag)
-    finally:
-        ch.queue_delete(q)
-        conn.close()
 
 
 def topic(url, p):
-    conn = connect(url)
-    ch = conn.channel()
-    try:
-        ch.exchange_declare(f"{p}.x", "topic")
-        ch.queue_declare(f"{p}.q1")
-        ch.queue_declare(f"{p}.q2")
+    with connect(url) as conn, declared(conn.channel(), [f"{p}.q1", f"{p}.q2"], {f"{p}.x": "topic"}) as ch:
         ch.queue_bind(f"{p}.q1", f"{p}.x", "orders.*.eu")
         ch.queue_bind(f"{p}.q2", f"{p}.x", "orders.#")
         for key in TOPIC_KEYS:
             ch.basic_publish(f"{p}.x", key, key.encode())
         expect_equal("q1", [b.decode() for b in drain(ch, f"{p}.q1")], TOPIC_Q1)
         expect_equal("q2", [b.decode() for b in drain(ch, f"{p}.q2")], TOPIC_Q2)
-    finally:
-        ch.queue_delete(f"{p}.q1")
-        ch.queue_delete(f"{p}.q2")
-        ch.exchange_delete(f"{p}.x")
-        conn.close()
 
 
 def fanout(url, p):
-    conn = connect(url)
-    ch = conn.channel()
     queues = [f"{p}.q{i}" for i in range(3)]
-    try:
-        ch.exchange_declare(f"{p}.x", "fanout")
+    with connect(url) as conn, declared(conn.channel(), queues, {f"{p}.x": "fanout"}) as ch:
         for i, q in enumerate(queues):
-            ch.queue_declare(q)
             ch.queue_bind(q, f"{p}.x", f"key{i}")
         ch.basic_publish(f"{p}.x", "anything", b"to all")
         for q in queues:
             expect_equal(q, drain(ch, q), [b"to all"])
-    finally:
-        for q in queues:
-            ch.queue_delete(q)
-        ch.exchange_delete(f"{p}.x")
-        conn.close()
 
 
 def work_queue(url, p):
-    conn = connect(url)
-    ch = conn.channel()
     q = f"{p}.q"
-    pump = lambda: conn.process_data_events(0.05)
-    try:
-        ch.queue_declare(q)
+    with connect(url) as conn, declared(conn.channel(), [q]) as ch:
+        pump = lambda: conn.process_data_events(0.05)
         for i in range(10):
             ch.basic_publish("", q, str(i).encode())
         slow_ch, fast_ch = conn.channel(), conn.channel()
@@ -160,17 +119,11 @@ def work_queue(url, p):
         slow_ch.basic_ack(slow[0][0])
         conn.process_data_events(0.1)
         expect_equal("left in queue", ch.queue_declare(q, passive=True).method.message_count, 0)
-    finally:
-        ch.queue_delete(q)
-        conn.close()
 
 
 def ack_nack_reject(url, p):
-    conn = connect(url)
-    ch = conn.channel()
     q = f"{p}.q"
-    try:
-        ch.queue_declare(q)
+    with connect(url) as conn, declared(conn.channel(), [q]) as ch:
         for body in (b"ack", b"nack", b"reject"):
             ch.basic_publish("", q, body)
         got = []
@@ -191,17 +144,11 @@ def ack_nack_reject(url, p):
         conn.process_data_events(0.2)
         expect_equal("deliveries", len(got), 4)
         expect_equal("left in queue", ch.queue_declare(q, passive=True).method.message_count, 0)
-    finally:
-        ch.queue_delete(q)
-        conn.close()
 
 
 def basic_get(url, p):
-    conn = connect(url)
-    ch = conn.channel()
     q = f"{p}.q"
-    try:
-        ch.queue_declare(q)
+    with connect(url) as conn, declared(conn.channel(), [q]) as ch:
         ch.basic_publish("", q, b"one")
         ch.basic_publish("", q, b"two")
         m, _, b = ch.basic_get(q)
@@ -215,31 +162,19 @@ def basic_get(url, p):
         ch.basic_ack(m.delivery_tag)
         m, _, b = ch.basic_get(q)
         check(m is None, f"get on the empty queue returned {b!r}")
-    finally:
-        ch.queue_delete(q)
-        conn.close()
 
 
 def confirms(url, p):
-    conn = connect(url)
-    ch = conn.channel()
     q = f"{p}.q"
-    try:
-        ch.queue_declare(q)
+    with connect(url) as conn, declared(conn.channel(), [q]) as ch:
         ch.confirm_delivery()
         for i in range(50):   # with confirms on, each basic_publish waits for its ack (NackError otherwise)
             ch.basic_publish("", q, str(i).encode())
         expect_equal("queued", ch.queue_declare(q, passive=True).method.message_count, 50)
-    finally:
-        ch.queue_delete(q)
-        conn.close()
 
 
 def mandatory_return(url, p):
-    conn = connect(url)
-    ch = conn.channel()
-    try:
-        ch.exchange_declare(f"{p}.x", "direct")
+    with connect(url) as conn, declared(conn.channel(), exchanges={f"{p}.x": "direct"}) as ch:
         returned = []
         ch.add_on_return_callback(lambda c, m, pr, b: returned.append((m, b)))
         ch.basic_publish(f"{p}.x", "nowhere", b"bounce", mandatory=True)
@@ -254,18 +189,12 @@ def mandatory_return(url, p):
             raise Fail("confirmed mandatory publish was not reported unroutable")
         except pika.exceptions.UnroutableError:
             pass
-    finally:
-        ch.exchange_delete(f"{p}.x")
-        conn.close()
 
 
 def rpc(url, p):
-    conn = connect(url)
-    server = conn.channel()
-    client = conn.channel()
     q = f"{p}.requests"
-    try:
-        server.queue_declare(q)
+    with connect(url) as conn, declared(conn.channel(), [q]) as server:
+        client = conn.channel()
 
         def serve(c, m, props, body):
             c.basic_publish("", props.reply_to, body.upper(),
@@ -284,18 +213,12 @@ def rpc(url, p):
                                  pika.BasicProperties(reply_to=callback, correlation_id=cid))
         wait_until(lambda: len(replies) >= 3, what="3 replies", poll=lambda: conn.process_data_events(0.05))
         expect_equal("replies by correlation_id", replies, want)
-    finally:
-        server.queue_delete(q)
-        conn.close()
 
 
 def tx(url, p):
-    conn = connect(url)
-    ch = conn.channel()
     q = f"{p}.q"
-    count = lambda: ch.queue_declare(q, passive=True).method.message_count
-    try:
-        ch.queue_declare(q)
+    with connect(url) as conn, declared(conn.channel(), [q]) as ch:
+        count = lambda: ch.queue_declare(q, passive=True).method.message_count
         ch.tx_select()
         ch.basic_publish("", q, b"rolled back")
         ch.tx_rollback()
@@ -309,9 +232,6 @@ def tx(url, p):
         ch.basic_ack(m.delivery_tag)
         ch.tx_commit()
         expect_equal("after acked commit", count(), 0)
-    finally:
-        ch.queue_delete(q)
-        conn.close()
 
 
 def consumer_cancel(url, p):
@@ -333,12 +253,9 @@ def consumer_cancel(url, p):
 
 
 def large_message(url, p):
-    conn = connect(url)
-    ch = conn.channel()
     q = f"{p}.q"
     body = large_body()
-    try:
-        ch.queue_declare(q)
+    with connect(url) as conn, declared(conn.channel(), [q]) as ch:
         ch.basic_publish("", q, body)
         got = []
         ch.basic_consume(q, lambda c, m, pr, b: got.append(b), auto_ack=True)
@@ -346,9 +263,6 @@ def large_message(url, p):
                    poll=lambda: conn.process_data_events(0.05))
         expect_equal("size", len(got[0]), LARGE_SIZE)
         check(got[0] == body, "body differs")
-    finally:
-        ch.queue_delete(q)
-        conn.close()
 
 
 def heartbeat(url, p):
@@ -395,9 +309,9 @@ def persist_publish(url, p):
 
 
 def persist_check(url, p):
-    conn = connect(url)
-    ch = conn.channel()
-    try:
+    # the cleanup has a channel of its own: a failed check may close the one it used
+    with connect(url) as conn, deleting(conn.channel(), [f"{p}.q", f"{p}.transient-q"], [f"{p}.x"]):
+        ch = conn.channel()
         expect_equal("messages in the durable queue after restart",
                      ch.queue_declare(f"{p}.q", passive=True).method.message_count, 1)
         m, props, b = ch.basic_get(f"{p}.q")
@@ -412,12 +326,6 @@ def persist_check(url, p):
             raise Fail("the non-durable queue survived the restart")
         except pika.exceptions.ChannelClosedByBroker as exc:
             expect_equal("passive declare of the non-durable queue", exc.reply_code, 404)
-    finally:
-        ch = conn.channel()
-        ch.queue_delete(f"{p}.q")
-        ch.queue_delete(f"{p}.transient-q")
-        ch.exchange_delete(f"{p}.x")
-        conn.close()
 
 
 if __name__ == "__main__":

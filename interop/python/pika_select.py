@@ -15,7 +15,7 @@ from pika import spec
 
 from common import (BODY, LARGE_SIZE, PROPS, QUEUE_ARGS, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail,
                     check, check_props, expect_equal, large_body, main, user_of,
-                    with_heartbeat, wrong_password_url)
+                    refused, with_heartbeat)
 
 
 class Flow:
@@ -140,6 +140,32 @@ def scenario(fn):
     return run
 
 
+def declares(queues=(), exchanges=None, deletes=(), deletes_exchanges=()):
+    """A scenario that runs as fn(f, ch, url, p) on a channel of its own, after that channel
+    declared the exchanges ({suffix: type}) and then the queues (suffixes), all named
+    PREFIX.suffix; however the scenario ends, those queues and the queues in deletes, then
+    those exchanges and the exchanges in deletes_exchanges (what the scenario declares itself)
+    are deleted."""
+    def wrap(fn):
+        def flow(f, url, p):
+            ch = yield f.channel()
+            xs = {f"{p}.{x}": kind for x, kind in (exchanges or {}).items()}
+            qs = [f"{p}.{q}" for q in queues]
+            try:
+                for name, kind in xs.items():
+                    yield f.call(ch.exchange_declare, name, kind)
+                for name in qs:
+                    yield f.call(ch.queue_declare, name)
+                return (yield from fn(f, ch, url, p))
+            finally:
+                for name in qs + [f"{p}.{q}" for q in deletes]:
+                    yield f.call(ch.queue_delete, name)
+                for name in [*xs, *(f"{p}.{x}" for x in deletes_exchanges)]:
+                    yield f.call(ch.exchange_delete, name)
+        return scenario(functools.wraps(fn)(flow))
+    return wrap
+
+
 def drain(f, ch, queue):
     out = []
     while True:
@@ -166,177 +192,130 @@ def bad_password(url, p):
     def nothing(f):
         return
         yield
-    try:
-        Flow(wrong_password_url(url), nothing).run()
-    except (pika.exceptions.ProbableAuthenticationError, pika.exceptions.AuthenticationError) as exc:
-        return f"refused: {type(exc).__name__}: {exc}"
-    raise Fail("connection with a wrong password was accepted")
+    return refused(url, lambda wrong: Flow(wrong, nothing).run(),
+                   (pika.exceptions.ProbableAuthenticationError, pika.exceptions.AuthenticationError),
+                   close=lambda result: None)
 
 
-@scenario
-def declare(f, url, p):
-    ch = yield f.channel()
-    try:
-        for kind in ("direct", "fanout", "topic", "headers"):
-            yield f.call(ch.exchange_declare, f"{p}.{kind}", kind)
-        args = dict(QUEUE_ARGS, **{"x-dead-letter-exchange": f"{p}.fanout"})
-        ok = yield f.call(ch.queue_declare, f"{p}.q", arguments=args)
-        expect_equal("declare-ok", (ok.method.queue, ok.method.message_count), (f"{p}.q", 0))
-        yield f.call(ch.queue_declare, f"{p}.q", arguments=args)
-        yield f.call(ch.queue_declare, f"{p}.q", passive=True)
-        for kind in ("direct", "fanout", "topic"):
-            yield f.call(ch.queue_bind, f"{p}.q", f"{p}.{kind}", routing_key="k")
-        yield f.call(ch.queue_bind, f"{p}.q", f"{p}.headers", arguments={"x-match": "all", "h": "v"})
-        ch.basic_publish(f"{p}.headers", "", b"other", pika.BasicProperties(headers={"h": "other"}))
-        ch.basic_publish(f"{p}.headers", "", b"match", pika.BasicProperties(headers={"h": "v"}))
-        expect_equal("routed by the headers exchange", (yield from drain(f, ch, f"{p}.q")), [b"match"])
-        ok = yield f.call(ch.queue_declare, "", exclusive=True)
-        check(ok.method.queue.startswith("amq.gen-"), f"server-named queue {ok.method.queue!r}")
-    finally:
-        yield f.call(ch.queue_delete, f"{p}.q")
-        for kind in ("direct", "fanout", "topic", "headers"):
-            yield f.call(ch.exchange_delete, f"{p}.{kind}")
+@declares(exchanges={kind: kind for kind in ("direct", "fanout", "topic", "headers")}, deletes=["q"])
+def declare(f, ch, url, p):
+    args = dict(QUEUE_ARGS, **{"x-dead-letter-exchange": f"{p}.fanout"})
+    ok = yield f.call(ch.queue_declare, f"{p}.q", arguments=args)
+    expect_equal("declare-ok", (ok.method.queue, ok.method.message_count), (f"{p}.q", 0))
+    yield f.call(ch.queue_declare, f"{p}.q", arguments=args)
+    yield f.call(ch.queue_declare, f"{p}.q", passive=True)
+    for kind in ("direct", "fanout", "topic"):
+        yield f.call(ch.queue_bind, f"{p}.q", f"{p}.{kind}", routing_key="k")
+    yield f.call(ch.queue_bind, f"{p}.q", f"{p}.headers", arguments={"x-match": "all", "h": "v"})
+    ch.basic_publish(f"{p}.headers", "", b"other", pika.BasicProperties(headers={"h": "other"}))
+    ch.basic_publish(f"{p}.headers", "", b"match", pika.BasicProperties(headers={"h": "v"}))
+    expect_equal("routed by the headers exchange", (yield from drain(f, ch, f"{p}.q")), [b"match"])
+    ok = yield f.call(ch.queue_declare, "", exclusive=True)
+    check(ok.method.queue.startswith("amq.gen-"), f"server-named queue {ok.method.queue!r}")
 
 
-@scenario
-def roundtrip(f, url, p):
-    ch = yield f.channel()
+@declares(["q"])
+def roundtrip(f, ch, url, p):
     q = f"{p}.q"
-    try:
-        yield f.call(ch.queue_declare, q)
-        ch.basic_publish("", q, BODY, pika.BasicProperties(user_id=user_of(url), **PROPS))
-        got = []
-        ch.basic_consume(q, lambda c, m, pr, b: got.append((m, pr, b)))
-        yield f.until(lambda: got, what="delivery")
-        method, props, body = got[0]
-        expect_equal("body", body, BODY)
-        check_props({k: getattr(props, k) for k in list(PROPS) + ["user_id"]}, user_of(url))
-        expect_equal("delivery", (method.exchange, method.routing_key, method.redelivered), ("", q, False))
-        ch.basic_ack(method.delivery_tag)
-    finally:
-        yield f.call(ch.queue_delete, q)
+    ch.basic_publish("", q, BODY, pika.BasicProperties(user_id=user_of(url), **PROPS))
+    got = []
+    ch.basic_consume(q, lambda c, m, pr, b: got.append((m, pr, b)))
+    yield f.until(lambda: got, what="delivery")
+    method, props, body = got[0]
+    expect_equal("body", body, BODY)
+    check_props({k: getattr(props, k) for k in list(PROPS) + ["user_id"]}, user_of(url))
+    expect_equal("delivery", (method.exchange, method.routing_key, method.redelivered), ("", q, False))
+    ch.basic_ack(method.delivery_tag)
 
 
-@scenario
-def topic(f, url, p):
-    ch = yield f.channel()
-    try:
-        yield f.call(ch.exchange_declare, f"{p}.x", "topic")
-        for q, key in ((f"{p}.q1", "orders.*.eu"), (f"{p}.q2", "orders.#")):
-            yield f.call(ch.queue_declare, q)
-            yield f.call(ch.queue_bind, q, f"{p}.x", key)
-        for key in TOPIC_KEYS:
-            ch.basic_publish(f"{p}.x", key, key.encode())
-        expect_equal("q1", [b.decode() for b in (yield from drain(f, ch, f"{p}.q1"))], TOPIC_Q1)
-        expect_equal("q2", [b.decode() for b in (yield from drain(f, ch, f"{p}.q2"))], TOPIC_Q2)
-    finally:
-        yield f.call(ch.queue_delete, f"{p}.q1")
-        yield f.call(ch.queue_delete, f"{p}.q2")
-        yield f.call(ch.exchange_delete, f"{p}.x")
+@declares(["q1", "q2"], {"x": "topic"})
+def topic(f, ch, url, p):
+    for q, key in ((f"{p}.q1", "orders.*.eu"), (f"{p}.q2", "orders.#")):
+        yield f.call(ch.queue_bind, q, f"{p}.x", key)
+    for key in TOPIC_KEYS:
+        ch.basic_publish(f"{p}.x", key, key.encode())
+    expect_equal("q1", [b.decode() for b in (yield from drain(f, ch, f"{p}.q1"))], TOPIC_Q1)
+    expect_equal("q2", [b.decode() for b in (yield from drain(f, ch, f"{p}.q2"))], TOPIC_Q2)
 
 
-@scenario
-def fanout(f, url, p):
-    ch = yield f.channel()
+@declares(["q0", "q1", "q2"], {"x": "fanout"})
+def fanout(f, ch, url, p):
     queues = [f"{p}.q{i}" for i in range(3)]
-    try:
-        yield f.call(ch.exchange_declare, f"{p}.x", "fanout")
-        for i, q in enumerate(queues):
-            yield f.call(ch.queue_declare, q)
-            yield f.call(ch.queue_bind, q, f"{p}.x", f"key{i}")
-        ch.basic_publish(f"{p}.x", "anything", b"to all")
-        for q in queues:
-            expect_equal(q, (yield from drain(f, ch, q)), [b"to all"])
-    finally:
-        for q in queues:
-            yield f.call(ch.queue_delete, q)
-        yield f.call(ch.exchange_delete, f"{p}.x")
+    for i, q in enumerate(queues):
+        yield f.call(ch.queue_bind, q, f"{p}.x", f"key{i}")
+    ch.basic_publish(f"{p}.x", "anything", b"to all")
+    for q in queues:
+        expect_equal(q, (yield from drain(f, ch, q)), [b"to all"])
 
 
-@scenario
-def work_queue(f, url, p):
-    ch = yield f.channel()
+@declares(["q"])
+def work_queue(f, ch, url, p):
     q = f"{p}.q"
-    try:
-        yield f.call(ch.queue_declare, q)
-        for i in range(10):
-            ch.basic_publish("", q, str(i).encode())
-        slow_ch = yield f.channel()
-        fast_ch = yield f.channel()
-        slow, fast = [], []
-        yield f.call(slow_ch.basic_qos, prefetch_count=1)
-        slow_ch.basic_consume(q, lambda c, m, pr, b: slow.append((m.delivery_tag, b)))
-        yield f.until(lambda: slow, what="first delivery to the slow consumer")
+    for i in range(10):
+        ch.basic_publish("", q, str(i).encode())
+    slow_ch = yield f.channel()
+    fast_ch = yield f.channel()
+    slow, fast = [], []
+    yield f.call(slow_ch.basic_qos, prefetch_count=1)
+    slow_ch.basic_consume(q, lambda c, m, pr, b: slow.append((m.delivery_tag, b)))
+    yield f.until(lambda: slow, what="first delivery to the slow consumer")
 
-        def on_fast(c, m, pr, b):
-            fast.append(b)
-            c.basic_ack(m.delivery_tag)
-        yield f.call(fast_ch.basic_qos, prefetch_count=1)
-        fast_ch.basic_consume(q, on_fast)
-        yield f.until(lambda: len(fast) >= 9, what="9 deliveries to the fast consumer")
-        yield f.sleep(0.2)
-        expect_equal("slow consumer (prefetch 1, never acks) got", [b for _, b in slow], [b"0"])
-        expect_equal("fast consumer got", fast, [str(i).encode() for i in range(1, 10)])
-        slow_ch.basic_ack(slow[0][0])
-        yield f.sleep(0.1)
-        expect_equal("left in queue", (yield from count(f, ch, q)), 0)
-    finally:
-        yield f.call(ch.queue_delete, q)
+    def on_fast(c, m, pr, b):
+        fast.append(b)
+        c.basic_ack(m.delivery_tag)
+    yield f.call(fast_ch.basic_qos, prefetch_count=1)
+    fast_ch.basic_consume(q, on_fast)
+    yield f.until(lambda: len(fast) >= 9, what="9 deliveries to the fast consumer")
+    yield f.sleep(0.2)
+    expect_equal("slow consumer (prefetch 1, never acks) got", [b for _, b in slow], [b"0"])
+    expect_equal("fast consumer got", fast, [str(i).encode() for i in range(1, 10)])
+    slow_ch.basic_ack(slow[0][0])
+    yield f.sleep(0.1)
+    expect_equal("left in queue", (yield from count(f, ch, q)), 0)
 
 
-@scenario
-def ack_nack_reject(f, url, p):
-    ch = yield f.channel()
+@declares(["q"])
+def ack_nack_reject(f, ch, url, p):
     q = f"{p}.q"
-    try:
-        yield f.call(ch.queue_declare, q)
-        for body in (b"ack", b"nack", b"reject"):
-            ch.basic_publish("", q, body)
-        got = []
-        cch = yield f.channel()
-        yield f.call(cch.basic_qos, prefetch_count=10)
-        cch.basic_consume(q, lambda c, m, pr, b: got.append((m, b)))
-        yield f.until(lambda: len(got) >= 3, what="3 deliveries")
-        expect_equal("first deliveries", [b for _, b in got], [b"ack", b"nack", b"reject"])
-        cch.basic_ack(got[0][0].delivery_tag)
-        cch.basic_nack(got[1][0].delivery_tag, requeue=True)
-        cch.basic_reject(got[2][0].delivery_tag, requeue=False)
-        yield f.until(lambda: len(got) >= 4, what="redelivery after nack")
-        m, b = got[3]
-        expect_equal("redelivery", (b, m.redelivered), (b"nack", True))
-        cch.basic_ack(m.delivery_tag)
-        yield f.sleep(0.2)
-        expect_equal("deliveries", len(got), 4)
-        expect_equal("left in queue", (yield from count(f, ch, q)), 0)
-    finally:
-        yield f.call(ch.queue_delete, q)
+    for body in (b"ack", b"nack", b"reject"):
+        ch.basic_publish("", q, body)
+    got = []
+    cch = yield f.channel()
+    yield f.call(cch.basic_qos, prefetch_count=10)
+    cch.basic_consume(q, lambda c, m, pr, b: got.append((m, b)))
+    yield f.until(lambda: len(got) >= 3, what="3 deliveries")
+    expect_equal("first deliveries", [b for _, b in got], [b"ack", b"nack", b"reject"])
+    cch.basic_ack(got[0][0].delivery_tag)
+    cch.basic_nack(got[1][0].delivery_tag, requeue=True)
+    cch.basic_reject(got[2][0].delivery_tag, requeue=False)
+    yield f.until(lambda: len(got) >= 4, what="redelivery after nack")
+    m, b = got[3]
+    expect_equal("redelivery", (b, m.redelivered), (b"nack", True))
+    cch.basic_ack(m.delivery_tag)
+    yield f.sleep(0.2)
+    expect_equal("deliveries", len(got), 4)
+    expect_equal("left in queue", (yield from count(f, ch, q)), 0)
 
 
-@scenario
-def basic_get(f, url, p):
-    ch = yield f.channel()
+@declares(["q"])
+def basic_get(f, ch, url, p):
     q = f"{p}.q"
-    try:
-        yield f.call(ch.queue_declare, q)
-        ch.basic_publish("", q, b"one")
-        ch.basic_publish("", q, b"two")
-        m, _, b = yield f.get(ch, q)
-        expect_equal("first get", (b, m.message_count, m.redelivered), (b"one", 1, False))
-        ch.basic_ack(m.delivery_tag)
-        m, _, b = yield f.get(ch, q)
-        expect_equal("second get", (b, m.message_count), (b"two", 0))
-        ch.basic_reject(m.delivery_tag, requeue=True)
-        m, _, b = yield f.get(ch, q)
-        expect_equal("get after reject", (b, m.redelivered), (b"two", True))
-        ch.basic_ack(m.delivery_tag)
-        check((yield f.get(ch, q)) is None, "get on the empty queue returned a message")
-    finally:
-        yield f.call(ch.queue_delete, q)
+    ch.basic_publish("", q, b"one")
+    ch.basic_publish("", q, b"two")
+    m, _, b = yield f.get(ch, q)
+    expect_equal("first get", (b, m.message_count, m.redelivered), (b"one", 1, False))
+    ch.basic_ack(m.delivery_tag)
+    m, _, b = yield f.get(ch, q)
+    expect_equal("second get", (b, m.message_count), (b"two", 0))
+    ch.basic_reject(m.delivery_tag, requeue=True)
+    m, _, b = yield f.get(ch, q)
+    expect_equal("get after reject", (b, m.redelivered), (b"two", True))
+    ch.basic_ack(m.delivery_tag)
+    check((yield f.get(ch, q)) is None, "get on the empty queue returned a message")
 
 
-@scenario
-def confirms(f, url, p):
-    ch = yield f.channel()
+@declares(["q"])
+def confirms(f, ch, url, p):
     q = f"{p}.q"
     acked, nacked = set(), set()
 
@@ -347,85 +326,66 @@ def confirms(f, url, p):
             tags.update(range(1, last + 1))
         else:
             tags.add(last)
-    try:
-        yield f.call(ch.queue_declare, q)
-        yield lambda cb: ch.confirm_delivery(on_confirm, callback=cb)
-        for i in range(50):
-            ch.basic_publish("", q, str(i).encode())
-        yield f.until(lambda: len(acked | nacked) >= 50, what="50 confirms")
-        expect_equal("acked", (len(acked), len(nacked)), (50, 0))
-        expect_equal("queued", (yield from count(f, ch, q)), 50)
-    finally:
-        yield f.call(ch.queue_delete, q)
+    yield lambda cb: ch.confirm_delivery(on_confirm, callback=cb)
+    for i in range(50):
+        ch.basic_publish("", q, str(i).encode())
+    yield f.until(lambda: len(acked | nacked) >= 50, what="50 confirms")
+    expect_equal("acked", (len(acked), len(nacked)), (50, 0))
+    expect_equal("queued", (yield from count(f, ch, q)), 50)
 
 
-@scenario
-def mandatory_return(f, url, p):
-    ch = yield f.channel()
-    try:
-        yield f.call(ch.exchange_declare, f"{p}.x", "direct")
-        returned = []
-        ch.add_on_return_callback(lambda c, m, pr, b: returned.append((m, b)))
-        ch.basic_publish(f"{p}.x", "nowhere", b"bounce", mandatory=True)
-        yield f.until(lambda: returned, what="basic.return")
-        m, b = returned[0]
-        expect_equal("return", (m.reply_code, m.reply_text, m.exchange, m.routing_key, b),
-                     (312, "NO_ROUTE", f"{p}.x", "nowhere", b"bounce"))
-    finally:
-        yield f.call(ch.exchange_delete, f"{p}.x")
+@declares(exchanges={"x": "direct"})
+def mandatory_return(f, ch, url, p):
+    returned = []
+    ch.add_on_return_callback(lambda c, m, pr, b: returned.append((m, b)))
+    ch.basic_publish(f"{p}.x", "nowhere", b"bounce", mandatory=True)
+    yield f.until(lambda: returned, what="basic.return")
+    m, b = returned[0]
+    expect_equal("return", (m.reply_code, m.reply_text, m.exchange, m.routing_key, b),
+                 (312, "NO_ROUTE", f"{p}.x", "nowhere", b"bounce"))
 
 
-@scenario
-def rpc(f, url, p):
-    server = yield f.channel()
+@declares(["requests"])
+def rpc(f, server, url, p):
     client = yield f.channel()
     q = f"{p}.requests"
-    try:
-        yield f.call(server.queue_declare, q)
 
-        def serve(c, m, props, body):
-            c.basic_publish("", props.reply_to, body.upper(),
-                            pika.BasicProperties(correlation_id=props.correlation_id))
-            c.basic_ack(m.delivery_tag)
-        server.basic_consume(q, serve)
-        ok = yield f.call(client.queue_declare, "", exclusive=True)
-        callback = ok.method.queue
-        replies = {}
-        yield lambda cb: client.basic_consume(
-            callback, lambda c, m, pr, b: replies.__setitem__(pr.correlation_id, b), auto_ack=True,
-            callback=cb)
-        want = {}
-        for word in ("alpha", "beta", "gamma"):
-            cid = str(uuid.uuid4())
-            want[cid] = word.upper().encode()
-            client.basic_publish("", q, word.encode(), pika.BasicProperties(reply_to=callback, correlation_id=cid))
-        yield f.until(lambda: len(replies) >= 3, what="3 replies")
-        expect_equal("replies by correlation_id", replies, want)
-    finally:
-        yield f.call(server.queue_delete, q)
+    def serve(c, m, props, body):
+        c.basic_publish("", props.reply_to, body.upper(),
+                        pika.BasicProperties(correlation_id=props.correlation_id))
+        c.basic_ack(m.delivery_tag)
+    server.basic_consume(q, serve)
+    ok = yield f.call(client.queue_declare, "", exclusive=True)
+    callback = ok.method.queue
+    replies = {}
+    yield lambda cb: client.basic_consume(
+        callback, lambda c, m, pr, b: replies.__setitem__(pr.correlation_id, b), auto_ack=True,
+        callback=cb)
+    want = {}
+    for word in ("alpha", "beta", "gamma"):
+        cid = str(uuid.uuid4())
+        want[cid] = word.upper().encode()
+        client.basic_publish("", q, word.encode(), pika.BasicProperties(reply_to=callback, correlation_id=cid))
+    yield f.until(lambda: len(replies) >= 3, what="3 replies")
+    expect_equal("replies by correlation_id", replies, want)
 
 
-@scenario
-def tx(f, url, p):
-    ch = yield f.channel()
+@declares(["q"])
+def tx(f, ch, url, p):
     q = f"{p}.q"
-    try:
-        yield f.call(ch.queue_declare, q)
-        yield lambda cb: ch.tx_select(cb)
-        ch.basic_publish("", q, b"rolled back")
-        yield lambda cb: ch.tx_rollback(cb)
-        expect_equal("after rollback", (yield from count(f, ch, q)), 0)
-        ch.basic_publish("", q, b"committed")
-        expect_equal("before commit", (yield from count(f, ch, q)), 0)
-        yield lambda cb: ch.tx_commit(cb)
-        expect_equal("after commit", (yield from count(f, ch, q)), 1)
-        m, _, b = yield f.get(ch, q)
-        expect_equal("body", b, b"committed")
-        ch.basic_ack(m.delivery_tag)
-        yield lambda cb: ch.tx_commit(cb)
-        expect_equal("after acked commit", (yield from count(f, ch, q)), 0)
-    finally:
-        yield f.call(ch.queue_delete, q)
+    yield lambda cb: ch.tx_select(cb)
+    ch.basic_publish("", q, b"rolled back")
+    yield lambda cb: ch.tx_rollback(cb)
+    expect_equal("after rollback", (yield from count(f, ch, q)), 0)
+    ch.basic_publish("", q, b"committed")
+    expect_equal("before commit", (yield from count(f, ch, q)), 0)
+    yield lambda cb: ch.tx_commit(cb)
+    expect_equal("after commit", (yield from count(f, ch, q)), 1)
+    m, _, b = yield f.get(ch, q)
+    expect_equal("body", b, b"committed")
+    ch.basic_ack(m.delivery_tag)
+    yield lambda cb: ch.tx_commit(cb)
+    expect_equal("after acked commit", (yield from count(f, ch, q)), 0)
 
 
 @scenario
@@ -444,21 +404,16 @@ def consumer_cancel(f, url, p):
     yield f.call(ch.queue_declare, "", exclusive=True)
 
 
-@scenario
-def large_message(f, url, p):
-    ch = yield f.channel()
+@declares(["q"])
+def large_message(f, ch, url, p):
     q = f"{p}.q"
     body = large_body()
-    try:
-        yield f.call(ch.queue_declare, q)
-        ch.basic_publish("", q, body)
-        got = []
-        ch.basic_consume(q, lambda c, m, pr, b: got.append(b), auto_ack=True)
-        yield f.until(lambda: got, timeout=30, what="the 5 MiB delivery")
-        expect_equal("size", len(got[0]), LARGE_SIZE)
-        check(got[0] == body, "body differs")
-    finally:
-        yield f.call(ch.queue_delete, q)
+    ch.basic_publish("", q, body)
+    got = []
+    ch.basic_consume(q, lambda c, m, pr, b: got.append(b), auto_ack=True)
+    yield f.until(lambda: got, timeout=30, what="the 5 MiB delivery")
+    expect_equal("size", len(got[0]), LARGE_SIZE)
+    check(got[0] == body, "body differs")
 
 
 def heartbeat(url, p):
@@ -508,28 +463,23 @@ def persist_publish(f, url, p):
     yield f.until(lambda: acked >= {1, 2}, what="confirms")
 
 
-@scenario
-def persist_check(f, url, p):
+@declares(deletes=["q", "transient-q"], deletes_exchanges=["x"])
+def persist_check(f, cleanup, url, p):
+    # the cleanup has a channel of its own: a failed check may close the one it uses
     ch = yield f.channel()
+    expect_equal("messages in the durable queue after restart", (yield from count(f, ch, f"{p}.q")), 1)
+    m, props, b = yield f.get(ch, f"{p}.q")
+    expect_equal("message", (b, props.delivery_mode), (b"persisted", 2))
+    ch.basic_ack(m.delivery_tag)
+    ch.basic_publish(f"{p}.x", "k", b"via binding")
+    check((yield f.get(ch, f"{p}.q", auto_ack=True)) is not None,
+          "the durable binding did not survive the restart")
+    ch2 = yield f.channel()
     try:
-        expect_equal("messages in the durable queue after restart", (yield from count(f, ch, f"{p}.q")), 1)
-        m, props, b = yield f.get(ch, f"{p}.q")
-        expect_equal("message", (b, props.delivery_mode), (b"persisted", 2))
-        ch.basic_ack(m.delivery_tag)
-        ch.basic_publish(f"{p}.x", "k", b"via binding")
-        check((yield f.get(ch, f"{p}.q", auto_ack=True)) is not None,
-              "the durable binding did not survive the restart")
-        ch2 = yield f.channel()
-        try:
-            yield f.call(ch2.queue_declare, f"{p}.transient-q", passive=True)
-            raise Fail("the non-durable queue survived the restart")
-        except pika.exceptions.ChannelClosedByBroker as exc:
-            expect_equal("passive declare of the non-durable queue", exc.reply_code, 404)
-    finally:
-        ch = yield f.channel()
-        yield f.call(ch.queue_delete, f"{p}.q")
-        yield f.call(ch.queue_delete, f"{p}.transient-q")
-        yield f.call(ch.exchange_delete, f"{p}.x")
+        yield f.call(ch2.queue_declare, f"{p}.transient-q", passive=True)
+        raise Fail("the non-durable queue survived the restart")
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        expect_equal("passive declare of the non-durable queue", exc.reply_code, 404)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,6 @@
 """Interop client: py-amqp (PyPI package `amqp`, the transport under kombu/Celery).
 
 Usage: py_amqp_client.py URL SCENARIO PREFIX"""
-import socket
 import ssl
 import time
 import urllib.parse
@@ -10,9 +9,10 @@ import uuid
 import amqp
 import amqp.exceptions
 
+import common
 from common import (BODY, LARGE_SIZE, PROPS, QUEUE_ARGS, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail,
-                    check, check_props, expect_equal, large_body, main, user_of, wait_until,
-                    wrong_password_url)
+                    check, check_props, deleting, expect_equal, large_body, main, pump, refused, user_of,
+                    wait_until)
 
 
 def connect(url, heartbeat=0):
@@ -25,13 +25,6 @@ def connect(url, heartbeat=0):
                            ssl=ssl.create_default_context() if u.scheme == "amqps" else False)
     conn.connect()
     return conn
-
-
-def pump(conn, seconds=0.05):
-    try:
-        conn.drain_events(timeout=seconds)
-    except socket.timeout:
-        pass
 
 
 def message(body, **props):
@@ -68,6 +61,10 @@ def declare_exchange(ch, name, kind, **kw):
     return ch.exchange_declare(name, kind, **kw)
 
 
+def declared(ch, queues=(), exchanges=()):
+    return common.declared(ch, queues, exchanges, auto_delete=False)
+
+
 def connect_ok(url, p):
     with connect(url) as conn:
         conn.channel().close()
@@ -76,262 +73,195 @@ def connect_ok(url, p):
 
 
 def bad_password(url, p):
-    try:
-        conn = connect(wrong_password_url(url))
-    except amqp.exceptions.AccessRefused as exc:
-        return f"refused: {type(exc).__name__}: {exc}"
-    conn.close()
-    raise Fail("connection with a wrong password was accepted")
+    return refused(url, connect, amqp.exceptions.AccessRefused)
 
 
 def declare(url, p):
-    with connect(url) as conn:
-        ch = conn.channel()
-        try:
-            for kind in ("direct", "fanout", "topic", "headers"):
-                declare_exchange(ch, f"{p}.{kind}", kind)
-            args = dict(QUEUE_ARGS, **{"x-dead-letter-exchange": f"{p}.fanout"})
-            ok = declare_queue(ch, f"{p}.q", arguments=args)
-            expect_equal("declare-ok", (ok.queue, ok.message_count), (f"{p}.q", 0))
-            declare_queue(ch, f"{p}.q", arguments=args)
-            ch.queue_declare(f"{p}.q", passive=True)
-            for kind in ("direct", "fanout", "topic"):
-                ch.queue_bind(f"{p}.q", f"{p}.{kind}", "k")
-            ch.queue_bind(f"{p}.q", f"{p}.headers", arguments={"x-match": "all", "h": "v"})
-            ch.basic_publish(message(b"other", headers={"h": "other"}), f"{p}.headers", "")
-            ch.basic_publish(message(b"match", headers={"h": "v"}), f"{p}.headers", "")
-            expect_equal("routed by the headers exchange", drain(ch, f"{p}.q"), [b"match"])
-            anon = ch.queue_declare("", exclusive=True).queue
-            check(anon.startswith("amq.gen-"), f"server-named queue {anon!r}")
-        finally:
-            ch.queue_delete(f"{p}.q")
-            for kind in ("direct", "fanout", "topic", "headers"):
-                ch.exchange_delete(f"{p}.{kind}")
+    kinds = {f"{p}.{kind}": kind for kind in ("direct", "fanout", "topic", "headers")}
+    with connect(url) as conn, declared(conn.channel(), exchanges=kinds) as ch, deleting(ch, [f"{p}.q"]):
+        args = dict(QUEUE_ARGS, **{"x-dead-letter-exchange": f"{p}.fanout"})
+        ok = declare_queue(ch, f"{p}.q", arguments=args)
+        expect_equal("declare-ok", (ok.queue, ok.message_count), (f"{p}.q", 0))
+        declare_queue(ch, f"{p}.q", arguments=args)
+        ch.queue_declare(f"{p}.q", passive=True)
+        for kind in ("direct", "fanout", "topic"):
+            ch.queue_bind(f"{p}.q", f"{p}.{kind}", "k")
+        ch.queue_bind(f"{p}.q", f"{p}.headers", arguments={"x-match": "all", "h": "v"})
+        ch.basic_publish(message(b"other", headers={"h": "other"}), f"{p}.headers", "")
+        ch.basic_publish(message(b"match", headers={"h": "v"}), f"{p}.headers", "")
+        expect_equal("routed by the headers exchange", drain(ch, f"{p}.q"), [b"match"])
+        anon = ch.queue_declare("", exclusive=True).queue
+        check(anon.startswith("amq.gen-"), f"server-named queue {anon!r}")
 
 
 def roundtrip(url, p):
-    with connect(url) as conn:
-        ch = conn.channel()
-        q = f"{p}.q"
-        try:
-            declare_queue(ch, q)
-            ch.basic_publish(message(BODY, user_id=user_of(url), **PROPS), "", q)
-            got = []
-            consume(ch, q, callback=got.append)
-            wait_until(lambda: got, what="delivery", poll=lambda: pump(conn))
-            m = got[0]
-            expect_equal("body", m.body, BODY)
-            props = dict(m.properties)
-            props["headers"] = props.pop("application_headers", None)
-            if hasattr(props.get("timestamp"), "timestamp"):   # decoded as a naive UTC datetime
-                import datetime
-                props["timestamp"] = int(props["timestamp"].replace(tzinfo=datetime.timezone.utc).timestamp())
-            check_props({k: props.get(k) for k in list(PROPS) + ["user_id"]}, user_of(url))
-            di = m.delivery_info
-            expect_equal("delivery", (di["exchange"], di["routing_key"], di["redelivered"]), ("", q, False))
-            ch.basic_ack(m.delivery_tag)
-        finally:
-            ch.queue_delete(q)
+    q = f"{p}.q"
+    with connect(url) as conn, declared(conn.channel(), [q]) as ch:
+        ch.basic_publish(message(BODY, user_id=user_of(url), **PROPS), "", q)
+        got = []
+        consume(ch, q, callback=got.append)
+        wait_until(lambda: got, what="delivery", poll=lambda: pump(conn))
+        m = got[0]
+        expect_equal("body", m.body, BODY)
+        props = dict(m.properties)
+        props["headers"] = props.pop("application_headers", None)
+        if hasattr(props.get("timestamp"), "timestamp"):   # decoded as a naive UTC datetime
+            import datetime
+            props["timestamp"] = int(props["timestamp"].replace(tzinfo=datetime.timezone.utc).timestamp())
+        check_props({k: props.get(k) for k in list(PROPS) + ["user_id"]}, user_of(url))
+        di = m.delivery_info
+        expect_equal("delivery", (di["exchange"], di["routing_key"], di["redelivered"]), ("", q, False))
+        ch.basic_ack(m.delivery_tag)
 
 
 def topic(url, p):
-    with connect(url) as conn:
-        ch = conn.channel()
-        try:
-            declare_exchange(ch, f"{p}.x", "topic")
-            for q, key in ((f"{p}.q1", "orders.*.eu"), (f"{p}.q2", "orders.#")):
-                declare_queue(ch, q)
-                ch.queue_bind(q, f"{p}.x", key)
-            for key in TOPIC_KEYS:
-                ch.basic_publish(message(key.encode()), f"{p}.x", key)
-            expect_equal("q1", [b.decode() for b in drain(ch, f"{p}.q1")], TOPIC_Q1)
-            expect_equal("q2", [b.decode() for b in drain(ch, f"{p}.q2")], TOPIC_Q2)
-        finally:
-            ch.queue_delete(f"{p}.q1")
-            ch.queue_delete(f"{p}.q2")
-            ch.exchange_delete(f"{p}.x")
+    with connect(url) as conn, declared(conn.channel(), [f"{p}.q1", f"{p}.q2"], {f"{p}.x": "topic"}) as ch:
+        for q, key in ((f"{p}.q1", "orders.*.eu"), (f"{p}.q2", "orders.#")):
+            ch.queue_bind(q, f"{p}.x", key)
+        for key in TOPIC_KEYS:
+            ch.basic_publish(message(key.encode()), f"{p}.x", key)
+        expect_equal("q1", [b.decode() for b in drain(ch, f"{p}.q1")], TOPIC_Q1)
+        expect_equal("q2", [b.decode() for b in drain(ch, f"{p}.q2")], TOPIC_Q2)
 
 
 def fanout(url, p):
-    with connect(url) as conn:
-        ch = conn.channel()
-        queues = [f"{p}.q{i}" for i in range(3)]
-        try:
-            declare_exchange(ch, f"{p}.x", "fanout")
-            for i, q in enumerate(queues):
-                declare_queue(ch, q)
-                ch.queue_bind(q, f"{p}.x", f"key{i}")
-            ch.basic_publish(message(b"to all"), f"{p}.x", "anything")
-            for q in queues:
-                expect_equal(q, drain(ch, q), [b"to all"])
-        finally:
-            for q in queues:
-                ch.queue_delete(q)
-            ch.exchange_delete(f"{p}.x")
+    queues = [f"{p}.q{i}" for i in range(3)]
+    with connect(url) as conn, declared(conn.channel(), queues, {f"{p}.x": "fanout"}) as ch:
+        for i, q in enumerate(queues):
+            ch.queue_bind(q, f"{p}.x", f"key{i}")
+        ch.basic_publish(message(b"to all"), f"{p}.x", "anything")
+        for q in queues:
+            expect_equal(q, drain(ch, q), [b"to all"])
 
 
 def work_queue(url, p):
-    with connect(url) as conn:
-        ch = conn.channel()
-        q = f"{p}.q"
-        try:
-            declare_queue(ch, q)
-            for i in range(10):
-                ch.basic_publish(message(str(i).encode()), "", q)
-            slow_ch, fast_ch = conn.channel(), conn.channel()
-            slow, fast = [], []
-            slow_ch.basic_qos(0, 1, False)
-            consume(slow_ch, q, callback=slow.append)
-            wait_until(lambda: slow, what="first delivery to the slow consumer", poll=lambda: pump(conn))
+    q = f"{p}.q"
+    with connect(url) as conn, declared(conn.channel(), [q]) as ch:
+        for i in range(10):
+            ch.basic_publish(message(str(i).encode()), "", q)
+        slow_ch, fast_ch = conn.channel(), conn.channel()
+        slow, fast = [], []
+        slow_ch.basic_qos(0, 1, False)
+        consume(slow_ch, q, callback=slow.append)
+        wait_until(lambda: slow, what="first delivery to the slow consumer", poll=lambda: pump(conn))
 
-            def on_fast(m):
-                fast.append(m.body)
-                fast_ch.basic_ack(m.delivery_tag)
-            fast_ch.basic_qos(0, 1, False)
-            consume(fast_ch, q, callback=on_fast)
-            wait_until(lambda: len(fast) >= 9, what="9 deliveries to the fast consumer", poll=lambda: pump(conn))
-            pump(conn, 0.2)
-            expect_equal("slow consumer (prefetch 1, never acks) got", [m.body for m in slow], [b"0"])
-            expect_equal("fast consumer got", fast, [str(i).encode() for i in range(1, 10)])
-            slow_ch.basic_ack(slow[0].delivery_tag)
-            pump(conn, 0.1)
-            expect_equal("left in queue", count(ch, q), 0)
-        finally:
-            ch.queue_delete(q)
+        def on_fast(m):
+            fast.append(m.body)
+            fast_ch.basic_ack(m.delivery_tag)
+        fast_ch.basic_qos(0, 1, False)
+        consume(fast_ch, q, callback=on_fast)
+        wait_until(lambda: len(fast) >= 9, what="9 deliveries to the fast consumer", poll=lambda: pump(conn))
+        pump(conn, 0.2)
+        expect_equal("slow consumer (prefetch 1, never acks) got", [m.body for m in slow], [b"0"])
+        expect_equal("fast consumer got", fast, [str(i).encode() for i in range(1, 10)])
+        slow_ch.basic_ack(slow[0].delivery_tag)
+        pump(conn, 0.1)
+        expect_equal("left in queue", count(ch, q), 0)
 
 
 def ack_nack_reject(url, p):
     # py-amqp has no basic_nack (it only receives the broker's nacks in confirm mode): the
     # requeue path uses basic_reject(requeue=True), which is what its users do.
-    with connect(url) as conn:
-        ch = conn.channel()
-        q = f"{p}.q"
-        try:
-            declare_queue(ch, q)
-            for body in (b"ack", b"requeue", b"reject"):
-                ch.basic_publish(message(body), "", q)
-            cch = conn.channel()
-            cch.basic_qos(0, 10, False)
-            got = []
-            consume(cch, q, callback=got.append)
-            poll = lambda: pump(conn)
-            wait_until(lambda: len(got) >= 3, what="3 deliveries", poll=poll)
-            expect_equal("first deliveries", [m.body for m in got], [b"ack", b"requeue", b"reject"])
-            cch.basic_ack(got[0].delivery_tag)
-            cch.basic_reject(got[1].delivery_tag, requeue=True)
-            cch.basic_reject(got[2].delivery_tag, requeue=False)
-            wait_until(lambda: len(got) >= 4, what="redelivery after reject(requeue)", poll=poll)
-            expect_equal("redelivery", (got[3].body, got[3].delivery_info["redelivered"]), (b"requeue", True))
-            cch.basic_ack(got[3].delivery_tag)
-            pump(conn, 0.2)
-            expect_equal("deliveries", len(got), 4)
-            expect_equal("left in queue", count(ch, q), 0)
-        finally:
-            ch.queue_delete(q)
+    q = f"{p}.q"
+    with connect(url) as conn, declared(conn.channel(), [q]) as ch:
+        for body in (b"ack", b"requeue", b"reject"):
+            ch.basic_publish(message(body), "", q)
+        cch = conn.channel()
+        cch.basic_qos(0, 10, False)
+        got = []
+        consume(cch, q, callback=got.append)
+        poll = lambda: pump(conn)
+        wait_until(lambda: len(got) >= 3, what="3 deliveries", poll=poll)
+        expect_equal("first deliveries", [m.body for m in got], [b"ack", b"requeue", b"reject"])
+        cch.basic_ack(got[0].delivery_tag)
+        cch.basic_reject(got[1].delivery_tag, requeue=True)
+        cch.basic_reject(got[2].delivery_tag, requeue=False)
+        wait_until(lambda: len(got) >= 4, what="redelivery after reject(requeue)", poll=poll)
+        expect_equal("redelivery", (got[3].body, got[3].delivery_info["redelivered"]), (b"requeue", True))
+        cch.basic_ack(got[3].delivery_tag)
+        pump(conn, 0.2)
+        expect_equal("deliveries", len(got), 4)
+        expect_equal("left in queue", count(ch, q), 0)
     return "partial: py-amqp has no basic_nack; requeue tested with basic_reject(requeue=True)"
 
 
 def basic_get(url, p):
-    with connect(url) as conn:
-        ch = conn.channel()
-        q = f"{p}.q"
-        try:
-            declare_queue(ch, q)
-            ch.basic_publish(message(b"one"), "", q)
-            ch.basic_publish(message(b"two"), "", q)
-            m = ch.basic_get(q)
-            expect_equal("first get", (m.body, m.delivery_info["message_count"], m.delivery_info["redelivered"]),
-                         (b"one", 1, False))
-            ch.basic_ack(m.delivery_tag)
-            m = ch.basic_get(q)
-            expect_equal("second get", (m.body, m.delivery_info["message_count"]), (b"two", 0))
-            ch.basic_reject(m.delivery_tag, requeue=True)
-            m = ch.basic_get(q)
-            expect_equal("get after reject", (m.body, m.delivery_info["redelivered"]), (b"two", True))
-            ch.basic_ack(m.delivery_tag)
-            check(ch.basic_get(q) is None, "get on the empty queue returned a message")
-        finally:
-            ch.queue_delete(q)
+    q = f"{p}.q"
+    with connect(url) as conn, declared(conn.channel(), [q]) as ch:
+        ch.basic_publish(message(b"one"), "", q)
+        ch.basic_publish(message(b"two"), "", q)
+        m = ch.basic_get(q)
+        expect_equal("first get", (m.body, m.delivery_info["message_count"], m.delivery_info["redelivered"]),
+                     (b"one", 1, False))
+        ch.basic_ack(m.delivery_tag)
+        m = ch.basic_get(q)
+        expect_equal("second get", (m.body, m.delivery_info["message_count"]), (b"two", 0))
+        ch.basic_reject(m.delivery_tag, requeue=True)
+        m = ch.basic_get(q)
+        expect_equal("get after reject", (m.body, m.delivery_info["redelivered"]), (b"two", True))
+        ch.basic_ack(m.delivery_tag)
+        check(ch.basic_get(q) is None, "get on the empty queue returned a message")
 
 
 def confirms(url, p):
-    with connect(url) as conn:
-        ch = conn.channel()
-        q = f"{p}.q"
-        try:
-            declare_queue(ch, q)
-            ch.confirm_select()
-            for i in range(50):   # waits for each ack; raises MessageNacked on a nack
-                ch.basic_publish_confirm(message(str(i).encode()), "", q, confirm_timeout=10)
-            expect_equal("queued", count(ch, q), 50)
-        finally:
-            ch.queue_delete(q)
+    q = f"{p}.q"
+    with connect(url) as conn, declared(conn.channel(), [q]) as ch:
+        ch.confirm_select()
+        for i in range(50):   # waits for each ack; raises MessageNacked on a nack
+            ch.basic_publish_confirm(message(str(i).encode()), "", q, confirm_timeout=10)
+        expect_equal("queued", count(ch, q), 50)
 
 
 def mandatory_return(url, p):
-    with connect(url) as conn:
-        ch = conn.channel()
-        try:
-            declare_exchange(ch, f"{p}.x", "direct")
-            returned = []
-            ch.events["basic_return"].add(lambda exc, exchange, key, msg: returned.append((exc, exchange, key, msg)))
-            ch.basic_publish(message(b"bounce"), f"{p}.x", "nowhere", mandatory=True)
-            wait_until(lambda: returned, what="basic.return", poll=lambda: pump(conn))
-            exc, exchange, key, msg = returned[0]
-            expect_equal("return", (exc.reply_code, exc.reply_text, exchange, key, msg.body),
-                         (312, "NO_ROUTE", f"{p}.x", "nowhere", b"bounce"))
-        finally:
-            ch.exchange_delete(f"{p}.x")
+    with connect(url) as conn, declared(conn.channel(), exchanges={f"{p}.x": "direct"}) as ch:
+        returned = []
+        ch.events["basic_return"].add(lambda exc, exchange, key, msg: returned.append((exc, exchange, key, msg)))
+        ch.basic_publish(message(b"bounce"), f"{p}.x", "nowhere", mandatory=True)
+        wait_until(lambda: returned, what="basic.return", poll=lambda: pump(conn))
+        exc, exchange, key, msg = returned[0]
+        expect_equal("return", (exc.reply_code, exc.reply_text, exchange, key, msg.body),
+                     (312, "NO_ROUTE", f"{p}.x", "nowhere", b"bounce"))
 
 
 def rpc(url, p):
-    with connect(url) as conn:
-        server, client = conn.channel(), conn.channel()
-        q = f"{p}.requests"
-        try:
-            declare_queue(server, q)
+    q = f"{p}.requests"
+    with connect(url) as conn, declared(conn.channel(), [q]) as server:
+        client = conn.channel()
 
-            def serve(m):
-                server.basic_publish(message(m.body.upper(), correlation_id=m.properties["correlation_id"]),
-                                     "", m.properties["reply_to"])
-                server.basic_ack(m.delivery_tag)
-            consume(server, q, callback=serve)
-            callback = client.queue_declare("", exclusive=True).queue
-            replies = {}
-            consume(client, callback, no_ack=True,
-                                 callback=lambda m: replies.__setitem__(m.properties["correlation_id"], m.body))
-            want = {}
-            for word in ("alpha", "beta", "gamma"):
-                cid = str(uuid.uuid4())
-                want[cid] = word.upper().encode()
-                client.basic_publish(message(word.encode(), reply_to=callback, correlation_id=cid), "", q)
-            wait_until(lambda: len(replies) >= 3, what="3 replies", poll=lambda: pump(conn))
-            expect_equal("replies by correlation_id", replies, want)
-        finally:
-            server.queue_delete(q)
+        def serve(m):
+            server.basic_publish(message(m.body.upper(), correlation_id=m.properties["correlation_id"]),
+                                 "", m.properties["reply_to"])
+            server.basic_ack(m.delivery_tag)
+        consume(server, q, callback=serve)
+        callback = client.queue_declare("", exclusive=True).queue
+        replies = {}
+        consume(client, callback, no_ack=True,
+                             callback=lambda m: replies.__setitem__(m.properties["correlation_id"], m.body))
+        want = {}
+        for word in ("alpha", "beta", "gamma"):
+            cid = str(uuid.uuid4())
+            want[cid] = word.upper().encode()
+            client.basic_publish(message(word.encode(), reply_to=callback, correlation_id=cid), "", q)
+        wait_until(lambda: len(replies) >= 3, what="3 replies", poll=lambda: pump(conn))
+        expect_equal("replies by correlation_id", replies, want)
 
 
 def tx(url, p):
-    with connect(url) as conn:
-        ch = conn.channel()
-        q = f"{p}.q"
-        try:
-            declare_queue(ch, q)
-            ch.tx_select()
-            ch.basic_publish(message(b"rolled back"), "", q)
-            ch.tx_rollback()
-            expect_equal("after rollback", count(ch, q), 0)
-            ch.basic_publish(message(b"committed"), "", q)
-            expect_equal("before commit", count(ch, q), 0)
-            ch.tx_commit()
-            expect_equal("after commit", count(ch, q), 1)
-            m = ch.basic_get(q)
-            expect_equal("body", m.body, b"committed")
-            ch.basic_ack(m.delivery_tag)
-            ch.tx_commit()
-            expect_equal("after acked commit", count(ch, q), 0)
-        finally:
-            ch.queue_delete(q)
+    q = f"{p}.q"
+    with connect(url) as conn, declared(conn.channel(), [q]) as ch:
+        ch.tx_select()
+        ch.basic_publish(message(b"rolled back"), "", q)
+        ch.tx_rollback()
+        expect_equal("after rollback", count(ch, q), 0)
+        ch.basic_publish(message(b"committed"), "", q)
+        expect_equal("before commit", count(ch, q), 0)
+        ch.tx_commit()
+        expect_equal("after commit", count(ch, q), 1)
+        m = ch.basic_get(q)
+        expect_equal("body", m.body, b"committed")
+        ch.basic_ack(m.delivery_tag)
+        ch.tx_commit()
+        expect_equal("after acked commit", count(ch, q), 0)
 
 
 def consumer_cancel(url, p):
@@ -349,20 +279,15 @@ def consumer_cancel(url, p):
 
 
 def large_message(url, p):
-    with connect(url) as conn:
-        ch = conn.channel()
-        q = f"{p}.q"
-        body = large_body()
-        try:
-            declare_queue(ch, q)
-            ch.basic_publish(message(body), "", q)
-            got = []
-            consume(ch, q, no_ack=True, callback=got.append)
-            wait_until(lambda: got, timeout=30, what="the 5 MiB delivery", poll=lambda: pump(conn))
-            expect_equal("size", len(got[0].body), LARGE_SIZE)
-            check(got[0].body == body, "body differs")
-        finally:
-            ch.queue_delete(q)
+    q = f"{p}.q"
+    body = large_body()
+    with connect(url) as conn, declared(conn.channel(), [q]) as ch:
+        ch.basic_publish(message(body), "", q)
+        got = []
+        consume(ch, q, no_ack=True, callback=got.append)
+        wait_until(lambda: got, timeout=30, what="the 5 MiB delivery", poll=lambda: pump(conn))
+        expect_equal("size", len(got[0].body), LARGE_SIZE)
+        check(got[0].body == body, "body differs")
 
 
 def heartbeat(url, p):
@@ -409,26 +334,21 @@ def persist_publish(url, p):
 
 
 def persist_check(url, p):
-    with connect(url) as conn:
+    # the cleanup has a channel of its own: a failed check may close the one it uses
+    with connect(url) as conn, deleting(conn.channel(), [f"{p}.q", f"{p}.transient-q"], [f"{p}.x"]):
         ch = conn.channel()
+        expect_equal("messages in the durable queue after restart", count(ch, f"{p}.q"), 1)
+        m = ch.basic_get(f"{p}.q")
+        expect_equal("message", (m.body, m.properties.get("delivery_mode")), (b"persisted", 2))
+        ch.basic_ack(m.delivery_tag)
+        ch.basic_publish(message(b"via binding"), f"{p}.x", "k")
+        check(ch.basic_get(f"{p}.q", no_ack=True) is not None, "the durable binding did not survive the restart")
+        ch2 = conn.channel()
         try:
-            expect_equal("messages in the durable queue after restart", count(ch, f"{p}.q"), 1)
-            m = ch.basic_get(f"{p}.q")
-            expect_equal("message", (m.body, m.properties.get("delivery_mode")), (b"persisted", 2))
-            ch.basic_ack(m.delivery_tag)
-            ch.basic_publish(message(b"via binding"), f"{p}.x", "k")
-            check(ch.basic_get(f"{p}.q", no_ack=True) is not None, "the durable binding did not survive the restart")
-            ch2 = conn.channel()
-            try:
-                ch2.queue_declare(f"{p}.transient-q", passive=True)
-                raise Fail("the non-durable queue survived the restart")
-            except amqp.exceptions.NotFound:
-                pass
-        finally:
-            ch = conn.channel()
-            ch.queue_delete(f"{p}.q")
-            ch.queue_delete(f"{p}.transient-q")
-            ch.exchange_delete(f"{p}.x")
+            ch2.queue_declare(f"{p}.transient-q", passive=True)
+            raise Fail("the non-durable queue survived the restart")
+        except amqp.exceptions.NotFound:
+            pass
 
 
 if __name__ == "__main__":

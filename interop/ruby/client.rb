@@ -62,6 +62,19 @@ def with_conn(**opts)
   end
 end
 
+# Declares the exchanges ({name => type}) and then the queues on ch, yields their Bunny objects
+# in that order, and however the block ends deletes those queues and the queues in deletes,
+# then those exchanges and the exchanges in deletes_exchanges (what the block declares itself);
+# on a new channel of cleanup_conn when given, else on ch.
+def with_declared(ch, queues: [], exchanges: {}, deletes: [], deletes_exchanges: [], cleanup_conn: nil)
+  made = exchanges.map { |name, type| ch.exchange(name, type: type, durable: false, auto_delete: false) }
+  yield(*made, *queues.map { |q| ch.queue(q, durable: false) })
+ensure
+  d = cleanup_conn ? cleanup_conn.create_channel : ch
+  (queues + deletes).each { |q| d.queue_delete(q) }
+  (exchanges.keys + deletes_exchanges).each { |x| d.exchange_delete(x) }
+end
+
 # Channel#basic_get returns [AMQ::Protocol::Basic::GetOk, properties Hash, body]
 def drain(ch, q)
   out = []
@@ -99,8 +112,9 @@ def scenario_declare
   with_conn do |c|
     ch = c.create_channel
     kinds = %w[direct fanout topic headers]
-    begin
-      ex = kinds.to_h { |k| [k, ch.exchange("#{P}.#{k}", type: k.to_sym, durable: false, auto_delete: false)] }
+    exchanges = kinds.to_h { |k| ["#{P}.#{k}", k.to_sym] }
+    with_declared(ch, exchanges: exchanges, deletes: ["#{P}.q"]) do |*made|
+      ex = kinds.zip(made).to_h
       args = QUEUE_ARGS.merge('x-dead-letter-exchange' => "#{P}.fanout")
       q = ch.queue("#{P}.q", durable: false, arguments: args)
       eq('declare-ok', [q.name, q.message_count], ["#{P}.q", 0])
@@ -113,9 +127,6 @@ def scenario_declare
       eq('routed by the headers exchange', drain(ch, q.name), ['match'])
       anon = ch.queue('', exclusive: true).name
       check(anon.start_with?('amq.gen-'), "server-named queue #{anon}")
-    ensure
-      ch.queue_delete("#{P}.q")
-      kinds.each { |k| ch.exchange_delete("#{P}.#{k}") }
     end
   end
   ''
@@ -124,8 +135,7 @@ end
 def scenario_roundtrip
   with_conn do |c|
     ch = c.create_channel
-    q = ch.queue("#{P}.q", durable: false)
-    begin
+    with_declared(ch, queues: ["#{P}.q"]) do |q|
       ch.default_exchange.publish(BODY, routing_key: q.name, **PROPS)
       got = []
       q.subscribe(manual_ack: true) { |info, props, body| got << [info, props, body] }
@@ -139,8 +149,6 @@ def scenario_roundtrip
       end
       eq('delivery', [info.exchange, info.routing_key, info.redelivered?], ['', q.name, false])
       ch.ack(info.delivery_tag)
-    ensure
-      ch.queue_delete(q.name)
     end
   end
   ''
@@ -149,17 +157,12 @@ end
 def scenario_topic
   with_conn do |c|
     ch = c.create_channel
-    begin
-      x = ch.topic("#{P}.x", durable: false)
-      ch.queue("#{P}.q1", durable: false).bind(x, routing_key: 'orders.*.eu')
-      ch.queue("#{P}.q2", durable: false).bind(x, routing_key: 'orders.#')
+    with_declared(ch, queues: ["#{P}.q1", "#{P}.q2"], exchanges: { "#{P}.x" => :topic }) do |x, q1, q2|
+      q1.bind(x, routing_key: 'orders.*.eu')
+      q2.bind(x, routing_key: 'orders.#')
       TOPIC_KEYS.each { |k| x.publish(k, routing_key: k) }
       eq('q1', drain(ch, "#{P}.q1"), ['orders.new.eu'])
       eq('q2', drain(ch, "#{P}.q2"), %w[orders.new.eu orders.new.us orders orders.new.eu.extra])
-    ensure
-      ch.queue_delete("#{P}.q1")
-      ch.queue_delete("#{P}.q2")
-      ch.exchange_delete("#{P}.x")
     end
   end
   ''
@@ -169,14 +172,10 @@ def scenario_fanout
   with_conn do |c|
     ch = c.create_channel
     queues = (0..2).map { |i| "#{P}.q#{i}" }
-    begin
-      x = ch.fanout("#{P}.x", durable: false)
-      queues.each_with_index { |q, i| ch.queue(q, durable: false).bind(x, routing_key: "key#{i}") }
+    with_declared(ch, queues: queues, exchanges: { "#{P}.x" => :fanout }) do |x, *qs|
+      qs.each_with_index { |q, i| q.bind(x, routing_key: "key#{i}") }
       x.publish('to all', routing_key: 'anything')
       queues.each { |q| eq(q, drain(ch, q), ['to all']) }
-    ensure
-      queues.each { |q| ch.queue_delete(q) }
-      ch.exchange_delete("#{P}.x")
     end
   end
   ''
@@ -186,8 +185,7 @@ def scenario_work_queue
   with_conn do |c|
     ch = c.create_channel
     q = "#{P}.q"
-    begin
-      ch.queue(q, durable: false)
+    with_declared(ch, queues: [q], cleanup_conn: c) do
       10.times { |i| ch.default_exchange.publish(i.to_s, routing_key: q) }
       slow_ch = c.create_channel
       fast_ch = c.create_channel
@@ -209,8 +207,6 @@ def scenario_work_queue
       slow_ch.ack(slow_got[0][0])
       sleep 0.1
       eq('left in queue', count(ch, q), 0)
-    ensure
-      c.create_channel.queue_delete(q)
     end
   end
   ''
@@ -220,8 +216,7 @@ def scenario_ack_nack_reject
   with_conn do |c|
     ch = c.create_channel
     q = "#{P}.q"
-    begin
-      ch.queue(q, durable: false)
+    with_declared(ch, queues: [q], cleanup_conn: c) do
       %w[ack nack reject].each { |b| ch.default_exchange.publish(b, routing_key: q) }
       cch = c.create_channel
       cch.prefetch(10)
@@ -239,8 +234,6 @@ def scenario_ack_nack_reject
       sleep 0.2
       eq('deliveries', got.size, 4)
       eq('left in queue', count(ch, q), 0)
-    ensure
-      c.create_channel.queue_delete(q)
     end
   end
   ''
@@ -250,8 +243,7 @@ def scenario_basic_get
   with_conn do |c|
     ch = c.create_channel
     q = "#{P}.q"
-    begin
-      ch.queue(q, durable: false)
+    with_declared(ch, queues: [q]) do
       ch.default_exchange.publish('one', routing_key: q)
       ch.default_exchange.publish('two', routing_key: q)
       info, _, body = ch.basic_get(q, manual_ack: true)
@@ -265,8 +257,6 @@ def scenario_basic_get
       ch.ack(info.delivery_tag)
       _, _, body = ch.basic_get(q, manual_ack: true)
       check(body.nil?, 'get on the empty queue returned a message')
-    ensure
-      ch.queue_delete(q)
     end
   end
   ''
@@ -276,15 +266,12 @@ def scenario_confirms
   with_conn do |c|
     ch = c.create_channel
     q = "#{P}.q"
-    begin
-      ch.queue(q, durable: false)
+    with_declared(ch, queues: [q]) do
       ch.confirm_select
       50.times { |i| ch.default_exchange.publish(i.to_s, routing_key: q) }
       check(ch.wait_for_confirms, "nacked: #{ch.nacked_set.to_a}")
       eq('unconfirmed', ch.unconfirmed_set.size, 0)
       eq('queued', count(ch, q), 50)
-    ensure
-      ch.queue_delete(q)
     end
   end
   ''
@@ -293,15 +280,12 @@ end
 def scenario_mandatory_return
   with_conn do |c|
     ch = c.create_channel
-    begin
-      x = ch.direct("#{P}.x", durable: false)
+    with_declared(ch, exchanges: { "#{P}.x" => :direct }) do |x|
       returned = []
       x.on_return { |info, _props, body| returned << [info.reply_code, info.reply_text, info.exchange, info.routing_key, body] }
       x.publish('bounce', routing_key: 'nowhere', mandatory: true)
       until_true('basic.return') { !returned.empty? }
       eq('return', returned[0], [312, 'NO_ROUTE', "#{P}.x", 'nowhere', 'bounce'])
-    ensure
-      ch.exchange_delete("#{P}.x")
     end
   end
   ''
@@ -312,8 +296,8 @@ def scenario_rpc
     server = c.create_channel
     client = c.create_channel
     q = "#{P}.requests"
-    begin
-      server.queue(q, durable: false).subscribe(manual_ack: true) do |info, props, body|
+    with_declared(server, queues: [q], cleanup_conn: c) do |requests|
+      requests.subscribe(manual_ack: true) do |info, props, body|
         server.default_exchange.publish(body.upcase, routing_key: props.reply_to, correlation_id: props.correlation_id)
         server.ack(info.delivery_tag)
       end
@@ -329,8 +313,6 @@ def scenario_rpc
       end
       until_true('3 replies') { lock.synchronize { replies.size } >= 3 }
       eq('replies by correlation_id', replies, want)
-    ensure
-      c.create_channel.queue_delete(q)
     end
   end
   ''
@@ -340,8 +322,7 @@ def scenario_tx
   with_conn do |c|
     ch = c.create_channel
     q = "#{P}.q"
-    begin
-      ch.queue(q, durable: false)
+    with_declared(ch, queues: [q]) do
       ch.tx_select
       ch.default_exchange.publish('rolled back', routing_key: q)
       ch.tx_rollback
@@ -355,8 +336,6 @@ def scenario_tx
       ch.ack(info.delivery_tag)
       ch.tx_commit
       eq('after acked commit', count(ch, q), 0)
-    ensure
-      ch.queue_delete(q)
     end
   end
   ''
@@ -383,16 +362,13 @@ def scenario_large_message
     q = "#{P}.q"
     body = (0...251).to_a.pack('C*') * (LARGE / 251 + 1)
     body = body.byteslice(0, LARGE)
-    begin
-      ch.queue(q, durable: false)
+    with_declared(ch, queues: [q]) do
       ch.default_exchange.publish(body, routing_key: q)
       got = []
       ch.queue(q, durable: false).subscribe { |_, _, b| got << b }
       until_true('the 5 MiB delivery', 30) { !got.empty? }
       eq('size', got[0].bytesize, LARGE)
       check(got[0].b == body.b, 'body differs')
-    ensure
-      ch.queue_delete(q)
     end
   end
   ''
@@ -445,7 +421,8 @@ end
 def scenario_persist_check
   with_conn do |c|
     ch = c.create_channel
-    begin
+    # the cleanup has a channel of its own: a failed check may close the one it uses
+    with_declared(ch, deletes: ["#{P}.q", "#{P}.transient-q"], deletes_exchanges: ["#{P}.x"], cleanup_conn: c) do
       eq('messages in the durable queue after restart', count(ch, "#{P}.q"), 1)
       info, props, body = ch.basic_get("#{P}.q", manual_ack: true)
       eq('message', [body, props[:delivery_mode]], ['persisted', 2])
@@ -459,11 +436,6 @@ def scenario_persist_check
       rescue Bunny::NotFound
         nil
       end
-    ensure
-      d = c.create_channel
-      d.queue_delete("#{P}.q")
-      d.queue_delete("#{P}.transient-q")
-      d.exchange_delete("#{P}.x")
     end
   end
   ''

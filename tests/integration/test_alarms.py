@@ -23,8 +23,8 @@ import pytest
 from pamqp import body, commands, header, heartbeat
 
 from amqpd.broker.node import Node
-from amqpd.config import Settings
 from amqpd.server.alarms import ResourceAlarms
+from amqpd.settings import Settings
 from tests.support.raw import RawClient
 
 HUGE = 1 << 60

@@ -8,7 +8,6 @@ import pika
 import pytest
 from pamqp import commands
 
-from amqpd.auth.users import is_loopback
 from tests.support.raw import RawClient
 
 
@@ -39,12 +38,3 @@ def test_double_colon_takes_ipv4_and_ipv6_clients(broker_factory, address):
     ch.basic_publish("", q, b"over " + address.encode())
     assert ch.basic_get(q, auto_ack=True)[2] == b"over " + address.encode()
     conn.close()
-
-
-@pytest.mark.parametrize("address, loopback", [
-    ("127.0.0.1", True), ("127.10.0.1", True), ("::1", True), ("::ffff:127.0.0.1", True),
-    ("10.1.2.3", False), ("::ffff:10.1.2.3", False), ("2001:db8::1", False), ("not an address", False),
-])
-def test_loopback_addresses(address, loopback):
-    """guest's loopback rule knows IPv4-mapped IPv6 addresses, as a dual-stack listener reports IPv4 peers."""
-    assert is_loopback(address) is loopback

@@ -15,7 +15,7 @@ import pytest
 from pamqp import commands
 
 from amqpd.broker.node import Node
-from amqpd.config import Settings
+from amqpd.settings import Settings
 from tests.support.frames import declare
 from tests.support.raw import RawClient
 

@@ -3,23 +3,17 @@ RabbitMQ-compatible password hashes."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from urllib.parse import quote
 
 import pika
 import pytest
 from pamqp import commands, frame
 
-from amqpd.auth.users import HASHING_ALGORITHM, UserTable, check_password, hash_password
 from amqpd.broker.node import Node
-from amqpd.config import Settings
 from amqpd.protocol.frames import PROTOCOL_HEADER
 from amqpd.session.connection import Connection
+from amqpd.settings import Settings
 from tests.support.blocking import refused
-
-# `rabbitmqctl export_definitions -` on the RabbitMQ 3.10.8 of this machine: guest's stored hash.
-RABBITMQ_GUEST_HASH = "tw7+bRUIurXsRamEvQSTEZ0voxCFHdMBKcSq1v+4Io0O4EvJ"
 
 ACCESS_REFUSED_TEXT = ("ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. "
                        "For details see the broker logfile.")
@@ -161,34 +155,3 @@ def test_guest_from_a_remote_address_is_refused_with_403():
     local = Connection(node, peer=("127.0.0.1", 40002))
     local.feed(handshake_bytes("guest", "guest"))
     assert isinstance(last_frame(local), commands.Connection.Tune)
-
-
-def test_password_hash_format_matches_rabbitmq():
-    """hash_password is rabbit_password_hashing_sha256: base64(salt4 + sha256(salt4 + utf8 password))."""
-    assert HASHING_ALGORITHM == "rabbit_password_hashing_sha256"
-    raw = base64.b64decode(RABBITMQ_GUEST_HASH)
-    salt = raw[:4]
-    assert hash_password("guest", salt) == RABBITMQ_GUEST_HASH
-    assert raw[4:] == hashlib.sha256(salt + b"guest").digest()
-    assert check_password("guest", RABBITMQ_GUEST_HASH) is True
-    assert check_password("Guest", RABBITMQ_GUEST_HASH) is False
-
-
-def test_hashes_are_salted_and_round_trip():
-    """Each hash gets a fresh 4-byte salt (36 bytes decoded); non-ASCII passwords and junk hashes are handled."""
-    first, second = hash_password("pässwörd"), hash_password("pässwörd")
-    assert first != second
-    assert len(base64.b64decode(first)) == 36
-    assert check_password("pässwörd", first) and check_password("pässwörd", second)
-    assert check_password("passwort", first) is False
-    assert check_password("x", "not base64!") is False
-    assert check_password("x", base64.b64encode(b"short").decode()) is False
-
-
-def test_user_table_add_replaces_and_keeps_tags():
-    """Adding a user again replaces its password; tags are kept as given."""
-    table = UserTable()
-    table.add("ops", "one", ["monitoring"])
-    table.add("ops", "two", ["management"])
-    assert table.authenticate("ops", "one", from_loopback=True) is None
-    assert table.authenticate("ops", "two", from_loopback=True).tags == ["management"]

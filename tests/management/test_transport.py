@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from amqpd.broker.node import Node
-from amqpd.config import Settings
+from amqpd.settings import Settings
 from amqpd.management.auth import authenticate
 from amqpd.management.errors import ApiError
 from tests.management.conftest import amqp

@@ -7,9 +7,9 @@ from hypothesis import strategies as st
 from pamqp import body, commands, frame, header
 
 from amqpd.broker.node import Node
-from amqpd.config import Settings
+from amqpd.settings import Settings
 from amqpd.protocol.frames import PROTOCOL_HEADER
-from amqpd.session.connection import Connection
+from amqpd.session.connection import Connection, ConnectionState
 
 
 def _opened() -> Connection:
@@ -21,7 +21,7 @@ def _opened() -> Connection:
     conn.feed(frame.marshal(commands.Connection.TuneOk(channel_max=10, frame_max=4096, heartbeat=0), 0))
     conn.feed(frame.marshal(commands.Connection.Open(virtual_host="/"), 0))
     conn.feed(frame.marshal(commands.Channel.Open(), 1))
-    assert conn.state == "opened"
+    assert conn.state is ConnectionState.OPEN
     conn.outbox.clear()
     return conn
 
@@ -79,9 +79,9 @@ def test_mutated_streams_never_raise(chunks):
     conn = _opened()
     for chunk in chunks:
         conn.feed(chunk)
-    assert conn.state in ("opened", "closing", "closed")
-    if conn.state == "opened":
-        assert not conn.close_when_flushed
+    assert conn.state in (ConnectionState.OPEN, ConnectionState.AWAIT_CLOSE_OK, ConnectionState.CLOSED)
+    if conn.state is ConnectionState.OPEN:
+        assert conn.close_plan is None
 
 
 @settings(max_examples=200, deadline=None)
@@ -90,7 +90,7 @@ def test_garbage_before_and_after_handshake_never_raises(data):
     """Arbitrary bytes as the first thing on the wire, or right after the handshake."""
     fresh = Connection(Node(Settings()), peer=("127.0.0.1", 40000))
     fresh.feed(data)
-    assert fresh.state in ("header", "start-ok", "closed")
+    assert fresh.state in (ConnectionState.AWAIT_PROTOCOL_HEADER, ConnectionState.AWAIT_START_OK, ConnectionState.CLOSED)
     conn = _opened()
     conn.feed(data)
-    assert conn.state in ("opened", "closing", "closed")
+    assert conn.state in (ConnectionState.OPEN, ConnectionState.AWAIT_CLOSE_OK, ConnectionState.CLOSED)

@@ -10,13 +10,13 @@ import pytest
 import trustme
 from pamqp import commands
 
-from amqpd.broker.node import Node
 from amqpd import config
-from amqpd.config import ConfigError, Settings
+from amqpd.broker.node import Node
 from amqpd.protocol.frames import PROTOCOL_HEADER
 from amqpd.server import tls
 from amqpd.session.connection import Connection, Transport
-from tests.protocol.test_handshake import LOGIN_REFUSED, assert_silent_close, send, sent, start_ok
+from amqpd.settings import ConfigError, Settings
+from tests.session.test_handshake import LOGIN_REFUSED, assert_silent_close, send, sent, start_ok
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,6 @@ import sqlite3
 import trio
 from structlog.testing import capture_logs
 
-from amqpd.broker.message import Message
-from amqpd.broker.queue import Queue
 from amqpd.protocol.tables import Timestamp
 from amqpd.store import writer
 from amqpd.store.sqlite import SqliteEngine
@@ -39,8 +37,11 @@ def test_equal_tables_in_another_key_order_encode_alike():
     assert encode_table({"a": 1}) != encode_table({"a": 1.0})
 
 
-def _message(body: bytes) -> Message:
-    return Message("", "q", b"\x10\x00\x02", body, delivery_mode=2)
+PROPERTIES = b"\x10\x00\x02"  # delivery_mode 2
+
+
+def _put(store: Store, queue_id: int, message_id: int, body: bytes) -> int:
+    return store.put_message(queue_id, message_id, "", "q", PROPERTIES, body)
 
 
 class FlakyEngine(SqliteEngine):
@@ -68,19 +69,18 @@ async def test_failed_batch_is_nacked_kept_and_retried(tmp_path, monkeypatch):
     store.on_failing = alarms.append
     outcomes: list[tuple[str, bool]] = []
     done = trio.Event()
-    queue = Queue("q", "/", durable=True)
     with capture_logs() as logs:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(store.run)
-            queue_id = store.save_queue(queue)
-            first, second = _message(b"first"), _message(b"second")
-            ticket = store.put_message(queue_id, first)
+            queue_id = store.save_queue("/", "q", False, {})
+            first, second = 1, 2
+            ticket = _put(store, queue_id, first, b"first")
             store.when_durable(ticket, lambda ok: outcomes.append(("first", ok)))
             with trio.fail_after(5):
                 while engine.failures:  # three failed attempts: one alarm, one log line
                     await trio.sleep(0.001)
-                assert store.load(queue_id, [first.id]) == {first.id: ("", "q", b"\x10\x00\x02", b"first")}
-                ticket = store.put_message(queue_id, second)
+                assert store.load(queue_id, [first]) == {first: ("", "q", PROPERTIES, b"first")}
+                ticket = _put(store, queue_id, second, b"second")
                 store.when_durable(ticket, lambda ok: (outcomes.append(("second", ok)), done.set()))
                 await done.wait()
             nursery.cancel_scope.cancel()
@@ -93,7 +93,7 @@ async def test_failed_batch_is_nacked_kept_and_retried(tmp_path, monkeypatch):
     ]
     store.close()
     recovered = SqliteEngine(tmp_path).recover()
-    assert [(q.name, q.messages) for q in recovered.queues] == [("q", [(first.id, False), (second.id, False)])]
+    assert [(q.name, q.messages) for q in recovered.queues] == [("q", [(first, False), (second, False)])]
 
 
 async def test_operations_after_a_failure_apply_in_order(tmp_path, monkeypatch):
@@ -103,31 +103,56 @@ async def test_operations_after_a_failure_apply_in_order(tmp_path, monkeypatch):
     store = Store(engine)
     failing: list[bool] = []
     store.on_failing = failing.append
-    queue_id = store.save_queue(Queue("q", "/", durable=True))
-    gone, kept = _message(b"gone"), _message(b"kept")
+    queue_id = store.save_queue("/", "q", False, {})
+    gone, kept = 1, 2
     engine.failures = 1
     async with trio.open_nursery() as nursery:
         nursery.start_soon(store.run)
-        store.put_message(queue_id, gone)
-        store.put_message(queue_id, kept)
+        _put(store, queue_id, gone, b"gone")
+        _put(store, queue_id, kept, b"kept")
         with trio.fail_after(5):
             while not failing:
                 await trio.sleep(0.001)
-            store.remove_message(queue_id, gone.id)
+            store.remove_message(queue_id, gone)
             while failing[-1]:
                 await trio.sleep(0.001)
         nursery.cancel_scope.cancel()
     store.close()
     (queue,) = SqliteEngine(tmp_path).recover().queues
-    assert queue.messages == [(kept.id, False)]
+    assert queue.messages == [(kept, False)]
 
 
 def test_a_write_failing_at_shutdown_is_reported(tmp_path):
     engine = FlakyEngine(tmp_path)
     store = Store(engine)
-    store.save_queue(Queue("q", "/", durable=True))
+    store.save_queue("/", "q", False, {})
     engine.failures = 1
     with capture_logs() as logs:
         store.close()
     assert [(entry["log_level"], entry["event"], entry["operations"]) for entry in logs] == [
         ("error", "store write failed at shutdown; its operations are lost", 1)]
+
+
+def test_topology_and_messages_saved_from_plain_values_recover_as_named_records(tmp_path):
+    """The store takes names, flags, tables, ids and bytes (no broker objects) and gives back
+    records whose fields are named, with tables in the form decode_table reads."""
+    store = Store.open(str(tmp_path))
+    store.save_exchange("/", "x", "topic", False, True, {"alternate-exchange": "ae"})
+    queue_id = store.save_queue("/", "q", True, {"x-max-length": 5})
+    store.save_binding("/", "x", True, "q", "a.#", {})
+    _put(store, queue_id, 7, b"body")
+    store.close()
+    store = Store.open(str(tmp_path))
+    recovered = store.recover()
+    (exchange,) = recovered.exchanges
+    assert (exchange.vhost, exchange.name, exchange.kind, exchange.auto_delete, exchange.internal) == (
+        "/", "x", "topic", False, True)
+    assert decode_table(exchange.arguments) == {"alternate-exchange": "ae"}
+    (queue,) = recovered.queues
+    assert (queue.id, queue.name, queue.auto_delete, queue.messages) == (queue_id, "q", True, [(7, False)])
+    assert decode_table(queue.arguments) == {"x-max-length": 5}
+    (binding,) = recovered.bindings
+    assert (binding.source, binding.to_queue, binding.destination, binding.routing_key) == ("x", True, "q", "a.#")
+    assert store.load(queue_id, [7]) == {7: ("", "q", PROPERTIES, b"body")}
+    assert store.save_queue("/", "other", False, {}) == queue_id + 1
+    store.close()

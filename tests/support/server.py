@@ -10,9 +10,9 @@ from typing import Any
 import trio
 
 from amqpd.broker.node import Node
-from amqpd.config import Settings
 from amqpd.server import tls
 from amqpd.server.listener import Server
+from amqpd.settings import Settings
 from amqpd.store.writer import Store
 
 

@@ -13,7 +13,8 @@ import pytest
 from pamqp import body, commands, frame, header
 
 from amqpd.protocol.frames import HEARTBEAT_FRAME
-from tests.protocol.test_handshake import assert_close, opened, send, sent
+from amqpd.session.connection import AwaitCloseOk, CloseAfterFlush, ConnectionState
+from tests.session.test_handshake import assert_close, opened, send, sent
 
 
 def raw_frame(ftype: int, channel: int, payload: bytes, end: bytes = b"\xce") -> bytes:
@@ -41,15 +42,14 @@ def channel_one(frame_max: int = 131072, channel_max: int = 2047):
 
 
 def assert_waits_for_close_ok(conn) -> None:
-    assert conn.state == "closing"
-    assert not conn.close_when_flushed
-    assert conn.close_ok_timeout == 30.0
+    assert conn.state is ConnectionState.AWAIT_CLOSE_OK
+    assert conn.close_plan == AwaitCloseOk(30.0)
     send(conn, 0, commands.Connection.CloseOk())
-    assert conn.state == "closed" and conn.close_when_flushed and conn.close_delay == 0
+    assert conn.state is ConnectionState.CLOSED and conn.close_plan == CloseAfterFlush(0)
 
 
 def assert_closes_after_delay(conn) -> None:
-    assert conn.state == "closed" and conn.close_when_flushed and conn.close_delay == 3.0
+    assert conn.state is ConnectionState.CLOSED and conn.close_plan == CloseAfterFlush(3.0)
 
 
 # -- broken frame stream ---------------------------------------------------------------------------
@@ -71,7 +71,7 @@ def test_body_of_exactly_frame_max_is_accepted():
     conn.feed(frame.marshal(header.ContentHeader(0, 4096, commands.Basic.Properties()), 1))
     conn.feed(raw_frame(3, 1, b"x" * 4096))
     assert sent(conn) == []
-    assert conn.state == "opened"
+    assert conn.state is ConnectionState.OPEN
 
 
 @pytest.mark.parametrize("data,text", [
@@ -287,7 +287,7 @@ def test_body_bigger_than_declared():
     publish(conn)
     conn.feed(raw_frame(2, 1, content_header(3)) + raw_frame(3, 1, b"abcde"))
     assert sent(conn) == []
-    assert conn.state == "opened"
+    assert conn.state is ConnectionState.OPEN
     send(conn, 1, commands.Basic.Get(queue="x"))
     assert_close(conn, 505, EXPECTED_BODY, 60, 40)
 
@@ -311,7 +311,7 @@ def test_unknown_class_or_method_ids_drop_the_connection(data):
     conn = channel_one()
     conn.feed(data)
     assert sent(conn) == []
-    assert conn.state == "closed" and conn.close_when_flushed and conn.close_delay == 0
+    assert conn.state is ConnectionState.CLOSED and conn.close_plan == CloseAfterFlush(0)
 
 
 def test_arguments_that_do_not_decode():
@@ -339,6 +339,6 @@ def test_after_the_close_only_close_ok_counts():
     send(conn, 1, commands.Queue.Declare(queue="y"))
     conn.feed(HEARTBEAT_FRAME + frame.marshal(body.ContentBody(b"zz"), 1))
     assert sent(conn) == []
-    assert conn.state == "closing"
+    assert conn.state is ConnectionState.AWAIT_CLOSE_OK
     send(conn, 0, commands.Connection.CloseOk())
-    assert conn.state == "closed" and conn.close_when_flushed
+    assert conn.state is ConnectionState.CLOSED and isinstance(conn.close_plan, CloseAfterFlush)

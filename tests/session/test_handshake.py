@@ -1,7 +1,7 @@
 """The connection handshake, sans-IO: every branch RabbitMQ 3.10.8 takes, with its exact frames.
 
 Errors before Tune-Ok is accepted are silent (no frame; the socket closes after 3 s, which the
-server reads from Connection.close_delay); after it they are Connection.Close frames.
+server reads from Connection.close_plan); after it they are Connection.Close frames.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import pytest
 from pamqp import commands, encode, frame, heartbeat
 
 from amqpd.broker.node import Node
-from amqpd.config import Settings
+from amqpd.settings import Settings
 from amqpd.protocol.frames import HEARTBEAT_FRAME, PROTOCOL_HEADER
-from amqpd.session.connection import Connection
+from amqpd.session.connection import AwaitCloseOk, CloseAfterFlush, Connection, ConnectionState
 
 CAPS = {"authentication_failure_close": True, "consumer_cancel_notify": True, "connection.blocked": True}
 LOGIN_REFUSED = ("ACCESS_REFUSED - Login was refused using authentication mechanism {}. "
@@ -78,9 +78,8 @@ def opened(channel_max: int = 2047, frame_max: int = 131072, **kwargs: Any) -> C
 def assert_silent_close(conn: Connection) -> None:
     """No frame at all; the server closes the socket 3 s later (RabbitMQ's SILENT_CLOSE_DELAY)."""
     assert sent(conn) == []
-    assert conn.state == "closed"
-    assert conn.close_when_flushed
-    assert conn.close_delay == 3.0
+    assert conn.state is ConnectionState.CLOSED
+    assert conn.close_plan == CloseAfterFlush(3.0)
 
 
 def assert_close(conn: Connection, code: int, text: str, class_id: int, method_id: int) -> None:
@@ -115,7 +114,7 @@ def test_good_header_gets_connection_start():
     assert all(caps[name] is True for name in list(caps)[:8])
     assert start.server_properties["product"] == "RabbitMQ"
     assert start.server_properties["version"] == "3.10.8"
-    assert conn.state == "start-ok"
+    assert conn.state is ConnectionState.AWAIT_START_OK
 
 
 def test_header_arriving_byte_by_byte():
@@ -151,9 +150,8 @@ def test_wrong_header_gets_our_header_and_an_immediate_close(header):
     conn = new_connection()
     conn.feed(header)
     assert bytes(conn.outbox) == PROTOCOL_HEADER
-    assert conn.state == "closed"
-    assert conn.close_when_flushed
-    assert conn.close_delay == 0
+    assert conn.state is ConnectionState.CLOSED
+    assert conn.close_plan == CloseAfterFlush(0)
 
 
 # -- authentication --------------------------------------------------------------------------------
@@ -168,7 +166,7 @@ def test_plain_login_gets_tune():
     assert isinstance(tune, commands.Connection.Tune)
     assert (tune.channel_max, tune.frame_max, tune.heartbeat) == (2047, 131072, 60)
     assert conn.user == "guest"
-    assert conn.state == "tune-ok"
+    assert conn.state is ConnectionState.AWAIT_TUNE_OK
 
 
 def test_amqplain_login_gets_tune():
@@ -194,10 +192,10 @@ def test_refused_login_with_capability_gets_close_403(user, password):
     conn = started()
     send(conn, 0, start_ok(user, password))
     assert_close(conn, 403, LOGIN_REFUSED.format("PLAIN"), 0, 0)
-    assert conn.state == "closing"
-    assert conn.close_ok_timeout == 3.0
+    assert conn.state is ConnectionState.AWAIT_CLOSE_OK
+    assert conn.close_plan == AwaitCloseOk(3.0)
     send(conn, 0, commands.Connection.CloseOk())
-    assert conn.state == "closed" and conn.close_when_flushed and conn.close_delay == 0
+    assert conn.state is ConnectionState.CLOSED and conn.close_plan == CloseAfterFlush(0)
 
 
 def test_refused_amqplain_login_names_the_mechanism():
@@ -264,7 +262,7 @@ def test_tune_ok_within_limits_is_adopted(channel_max, frame_max, heartbeat_):
     assert conn.reader.frame_max == frame_max
     send(conn, 0, commands.Connection.Open(virtual_host="/"))
     assert [type(f) for _, f in sent(conn)] == [commands.Connection.OpenOk]
-    assert conn.state == "opened"
+    assert conn.state is ConnectionState.OPEN
 
 
 def test_tune_ok_with_zero_is_allowed_when_the_server_is_unlimited():
@@ -272,7 +270,7 @@ def test_tune_ok_with_zero_is_allowed_when_the_server_is_unlimited():
     conn = new_connection(channel_max=0, frame_max=0)
     conn.feed(PROTOCOL_HEADER + frame.marshal(start_ok(), 0))
     send(conn, 0, commands.Connection.TuneOk(channel_max=0, frame_max=0, heartbeat=0))
-    assert (conn.channel_max, conn.frame_max, conn.state) == (0, 0, "open")
+    assert (conn.channel_max, conn.frame_max, conn.state) == (0, 0, ConnectionState.AWAIT_OPEN)
 
 
 def test_frame_max_before_tune_ok_is_4096():
@@ -300,10 +298,10 @@ def test_open_of_unknown_vhost_gets_close_530(vhost):
     conn = tuned()
     send(conn, 0, commands.Connection.Open(virtual_host=vhost))
     assert_close(conn, 530, f"NOT_ALLOWED - vhost {vhost} not found", 10, 40)
-    assert conn.state == "closing"
-    assert conn.close_ok_timeout == 30.0
+    assert conn.state is ConnectionState.AWAIT_CLOSE_OK
+    assert conn.close_plan == AwaitCloseOk(30.0)
     send(conn, 0, commands.Connection.CloseOk())
-    assert conn.state == "closed" and conn.close_when_flushed and conn.close_delay == 0
+    assert conn.state is ConnectionState.CLOSED and conn.close_plan == CloseAfterFlush(0)
 
 
 # -- methods out of order --------------------------------------------------------------------------
@@ -374,7 +372,7 @@ def test_client_close_gets_close_ok_and_ends_the_connection():
     send(conn, 0, commands.Connection.Close(reply_code=200, reply_text="bye", class_id=0, method_id=0))
     [(channel, ok)] = sent(conn)
     assert channel == 0 and isinstance(ok, commands.Connection.CloseOk)
-    assert conn.state == "closed" and conn.close_when_flushed and conn.close_delay == 0
+    assert conn.state is ConnectionState.CLOSED and conn.close_plan == CloseAfterFlush(0)
 
 
 def test_heartbeat_frame_parses_as_pamqp_heartbeat():

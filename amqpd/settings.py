@@ -1,0 +1,99 @@
+"""What one amqpd node is told: the Settings every layer reads, and their validity checks.
+
+A low module (it imports nothing of amqpd), so that the broker, the session and the server can
+read their settings without depending on config.py, which reads them from files, the
+environment and the command line at the top.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MiB = 1024 * 1024
+MAX_MESSAGE_SIZE_LIMIT = 512 * MiB  # RabbitMQ refuses a larger max_message_size
+
+
+class ConfigError(Exception):
+    """A setting that cannot be used; the CLI prints it as one line and exits 1."""
+
+
+@dataclass
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 5672
+    data_dir: str = str(Path.home() / ".local" / "share" / "amqpd")
+    log_level: str = "info"
+    log_format: str = "console"
+    heartbeat: int = 60
+    frame_max: int = 131072
+    channel_max: int = 2047
+    max_message_size: int = 128 * MiB  # RabbitMQ's default; it allows at most 512 MiB
+    handshake_timeout: float = 10.0
+    memory_limit: int = 1024 * MiB  # accounted bytes (amqpd.broker.memory) above which publishers are blocked (0: always)
+    queue_window: int = 2048  # persistent messages per durable queue kept in memory; the rest wait on disk
+    default_user: str = "guest"
+    default_pass: str = "guest"
+    default_pass_file: str = ""  # when set, default_pass is read from this file (kept out of the command line)
+    default_vhost: str = "/"
+    vhosts: list[str] = field(default_factory=list)
+    users: dict[str, str] = field(default_factory=dict)  # extra users: name -> password
+    users_file: str = ""  # more extra users, one name:password a line (`users` wins for a name in both)
+    permissions: dict[str, list[str]] = field(default_factory=dict)  # user -> vhosts it may use (full rights)
+    user_tags: dict[str, list[str]] = field(default_factory=dict)  # user -> its tags (management, administrator...)
+    # the management HTTP API (amqpd.management): on by default, as in the rabbitmq:management image
+    management: bool = True
+    management_port: int = 15672
+    management_host: str = ""  # empty: the AMQP host
+    # amqps (RabbitMQ's listeners.ssl and ssl_options): off unless tls_port is set
+    tls_port: int | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_ca: str | None = None
+    tls_verify: str = "none"  # none or peer (RabbitMQ's verify_none, its default, or verify_peer)
+    tls_fail_if_no_peer_cert: bool = False
+
+    def all_vhosts(self) -> list[str]:
+        return list(dict.fromkeys([self.default_vhost, *self.vhosts]))
+
+    def http_host(self) -> str:
+        """Where the management API listens."""
+        return self.management_host or self.host
+
+    def validate(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port {self.port} is out of range 0-65535")
+        if not 0 <= self.management_port <= 65535:
+            raise ConfigError(f"management_port {self.management_port} is out of range 0-65535")
+        if self.tls_port is not None and not 0 <= self.tls_port <= 65535:
+            raise ConfigError(f"tls_port {self.tls_port} is out of range 0-65535")
+        if self.tls_verify not in ("none", "peer"):
+            raise ConfigError(f"tls_verify must be none or peer, not {self.tls_verify!r}")
+        if self.frame_max and self.frame_max < 4096:
+            raise ConfigError(f"frame_max {self.frame_max} is below the AMQP minimum of 4096")
+        if not 0 <= self.channel_max <= 65535:
+            raise ConfigError(f"channel_max {self.channel_max} is out of range 0-65535")
+        if not 0 <= self.heartbeat <= 65535:
+            raise ConfigError(f"heartbeat {self.heartbeat} is out of range 0-65535")
+        if not 0 < self.max_message_size <= MAX_MESSAGE_SIZE_LIMIT:
+            raise ConfigError(f"max_message_size {self.max_message_size} is out of range 1-{MAX_MESSAGE_SIZE_LIMIT}")
+        if self.memory_limit < 0:
+            raise ConfigError("memory_limit must not be negative")
+        if self.queue_window < 1:
+            raise ConfigError(f"queue_window {self.queue_window} must be at least 1")
+        if not self.default_user or "" in self.users:
+            raise ConfigError("user names must not be empty")
+        vhosts = self.all_vhosts()
+        for user, user_vhosts in self.permissions.items():
+            if user != self.default_user and user not in self.users:
+                raise ConfigError(f"permission for unknown user {user!r}")
+            for vhost in user_vhosts:
+                if vhost not in vhosts:
+                    raise ConfigError(f"permission of user {user!r} on unknown vhost {vhost!r}")
+        for user in self.user_tags:
+            if user != self.default_user and user not in self.users:
+                raise ConfigError(f"tags for unknown user {user!r}")
+        if self.log_format not in ("console", "json"):
+            raise ConfigError(f"log_format must be console or json, not {self.log_format!r}")
+        if self.log_level.lower() not in ("debug", "info", "warning", "error"):
+            raise ConfigError(f"log_level must be debug, info, warning or error, not {self.log_level!r}")
