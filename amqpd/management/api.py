@@ -49,7 +49,7 @@ class Call:
         if not text:
             return {}
         try:
-            value = json.loads(text)
+            value = json.loads(text, parse_constant=_not_json)  # NaN and Infinity are not JSON
         except (ValueError, RecursionError):
             raise bad_request("not_json") from None
         if value is None:
@@ -60,6 +60,10 @@ class Call:
         if not isinstance(value, dict):
             raise bad_request("not_json")
         return value
+
+
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")
 
 
 Handler = Callable[[Call], Response]
@@ -87,7 +91,7 @@ def reply(value: Any, call: Call | None = None, status: int = 200) -> Response:
     """A JSON reply (with `columns` applied when asked)."""
     if call is not None:
         value = lists.columns(value, call.query)
-    return Response(json.dumps(value, separators=(",", ":")), status, media_type="application/json")
+    return Response(json.dumps(value, separators=(",", ":"), allow_nan=False), status, media_type="application/json")
 
 
 def created(was_created: bool) -> Response:
@@ -120,7 +124,7 @@ def boolean(body: Mapping[str, Any], key: str, default: bool) -> bool:
         return value
     if value in ("true", "false"):
         return value == "true"
-    raise bad_request(["not_boolean", value if isinstance(value, (str, int, float)) else str(value)])
+    raise bad_request(["not_boolean", value if isinstance(value, (str, int)) else str(value)])
 
 
 def tags(value: Any) -> list[str]:

@@ -29,7 +29,7 @@ class ApiError(Exception):
     def response(self) -> Response:
         if self.error is None:
             return Response(b"", self.status, headers=self.headers)
-        body = json.dumps({"error": self.error, "reason": self.reason}, separators=(",", ":"))
+        body = json.dumps({"error": self.error, "reason": self.reason}, separators=(",", ":"), default=str)
         return Response(body, self.status, headers=self.headers, media_type="application/json")
 
 

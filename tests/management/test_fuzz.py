@@ -50,6 +50,10 @@ def client(broker: BrokerThread) -> Iterator[httpx.Client]:
         yield client
 
 
+def strict_json(constant: str) -> None:
+    raise AssertionError(f"{constant} is not JSON")
+
+
 def assert_answered(status: int, what: object) -> None:
     assert status < 500 or status == 503, what
 
@@ -62,7 +66,7 @@ def test_any_request_gets_an_answer(client, route, names, method, body, query):
     reply = client.request(method, path, content=body)
     assert_answered(reply.status_code, (method, path, body[:100], reply.text[:200]))
     if reply.content and reply.headers.get("content-type") == "application/json":
-        json.loads(reply.content)
+        json.loads(reply.content, parse_constant=strict_json)  # standard JSON: no NaN or Infinity
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

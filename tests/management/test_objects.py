@@ -74,6 +74,7 @@ def test_user_put_rules(api):
     assert api.put("/api/users/u", json={"password_hash": "!!notb64", "tags": ""}).json() == {
         "error": "bad_request", "reason": ["not_base64", "!!notb64"]}
     assert api.put("/api/users/u", content=b"{bad").json() == {"error": "bad_request", "reason": "not_json"}
+    assert api.put("/api/users/u", content=b'{"tags": "", "password": NaN}').json()["reason"] == "not_json"
     assert api.put("/api/users/u", json="twice").json()["reason"].startswith("invalid payload")
     assert api.put("/api/users/u", json={"tags": "a,b"}).status_code == 201
     assert api.get("/api/users/u").json() == {
