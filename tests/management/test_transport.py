@@ -162,3 +162,11 @@ def test_no_password_reaches_the_log(broker, api, capfd):
     logged = out + err
     assert "HTTP access denied" in logged and "invalid credentials" in logged  # the failed login, by name
     assert "pw-in-a-failed-login" not in logged and "pw-of-a-new-user" not in logged and hashed not in logged
+
+
+def test_the_api_follows_a_dual_stack_host(broker_factory):
+    """With --host ::, the API listens where AMQP does: IPv4 and IPv6 clients both reach it."""
+    broker = broker_factory(host="::")
+    for host in ("127.0.0.1", "[::1]"):
+        reply = httpx.get(f"http://{host}:{broker.management_port}/api/whoami", auth=("guest", "guest"))
+        assert reply.json() == {"name": "guest", "tags": ["administrator"]}, host
