@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 import ssl
+from typing import TYPE_CHECKING
 
 import structlog
 import trio
 
-from amqpd import management
 from amqpd.broker.node import Node
 from amqpd.broker.timers import clock
 from amqpd.protocol import errors
@@ -16,6 +16,9 @@ from amqpd.server import tls
 from amqpd.server.alarms import ResourceAlarms
 from amqpd.server.client import ClientSession, Stream, peer_address
 from amqpd.session.connection import PLAIN_TCP, Transport
+
+if TYPE_CHECKING:
+    from amqpd.management import Listener
 
 log = structlog.get_logger("amqpd.server")
 
@@ -106,6 +109,8 @@ class Server:
                     nursery.start_soon(store.run)
                 await nursery.start(self._accept, nursery)
                 if self._http:
+                    from amqpd import management  # only when on: hypercorn and Starlette take 0.1 s to import
+
                     await nursery.start(management.serve, self.node, [_socket(lst) for lst in self._http],
                                         self._management_listeners(), lambda: self.alarm.raised)
                     http_host = settings.http_host()
@@ -121,14 +126,16 @@ class Server:
             if store is not None:
                 store.close()  # graceful: what is still pending is written before the process ends
 
-    def _management_listeners(self) -> list[management.Listener]:
+    def _management_listeners(self) -> list[Listener]:
         """The ports the node serves, as the management API reports them."""
+        from amqpd.management import Listener
+
         settings = self.node.settings
-        found = [management.Listener("amqp", settings.host, self.port or 0)]
+        found = [Listener("amqp", settings.host, self.port or 0)]
         if self.tls_port is not None:
-            found.append(management.Listener("amqp/ssl", settings.host, self.tls_port))
+            found.append(Listener("amqp/ssl", settings.host, self.tls_port))
         if self.management_port is not None:
-            found.append(management.Listener("http", settings.http_host(), self.management_port))
+            found.append(Listener("http", settings.http_host(), self.management_port))
         return found
 
     async def _run_timers(self) -> None:
