@@ -39,6 +39,14 @@ def _permission(value: str) -> tuple[str, str]:
     return user, vhost
 
 
+def _user_tags(value: str) -> tuple[str, list[str]]:
+    """USER:TAG1,TAG2 (no tags after the colon: none)."""
+    user, sep, tags = value.partition(":")
+    if not sep or not user:
+        raise argparse.ArgumentTypeError(f"expected USER:TAG1,TAG2, got {value!r}")
+    return user, [tag.strip() for tag in tags.split(",") if tag.strip()]
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="amqpd", description="An AMQP 0-9-1 broker that RabbitMQ clients use unchanged.")
     p.add_argument("--version", action="version", version=f"amqpd {__version__}")
@@ -68,6 +76,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--users-file", metavar="FILE", help="more users, one NAME:PASSWORD a line")
     p.add_argument("--permission", dest="permissions", action="append", type=_permission, metavar="USER:VHOST",
                    help="let USER use VHOST with full rights (repeatable; the default user may use every vhost)")
+    p.add_argument("--user-tags", dest="user_tags", action="append", type=_user_tags, metavar="USER:TAG1,TAG2",
+                   help="give USER tags such as management, monitoring, policymaker or administrator (repeatable; "
+                        "the default user is an administrator)")
+    p.add_argument("--management", action=argparse.BooleanOptionalAction, default=None,
+                   help="serve RabbitMQ's management HTTP API (default on; --no-management turns it off)")
+    p.add_argument("--management-port", type=int, metavar="N", help="its port (default 15672; 0 picks a free one)")
+    p.add_argument("--management-host", metavar="HOST", help="its address (default: the AMQP --host)")
     p.add_argument("--tls-port", type=int, metavar="N", help="amqps port (default: no TLS listener; 0 picks a free one)")
     p.add_argument("--tls-cert", metavar="FILE", help="the server's certificate chain (PEM)")
     p.add_argument("--tls-key", metavar="FILE", help="its private key (PEM)")
@@ -94,6 +109,8 @@ def settings_from(argv: Sequence[str] | None) -> Settings:
         for user, vhost in args.permissions:
             permissions.setdefault(user, []).append(vhost)
         values["permissions"] = permissions
+    if args.user_tags is not None:
+        values["user_tags"] = {**file_values.get("user_tags", {}), **dict(args.user_tags)}
     return config.build(file_values, values)
 
 

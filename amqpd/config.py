@@ -37,6 +37,9 @@ ENVIRONMENT.update({
     "AMQPD_TLS_CA": ("tls_ca", str),
     "AMQPD_TLS_VERIFY": ("tls_verify", str),
     "AMQPD_TLS_FAIL_IF_NO_PEER_CERT": ("tls_fail_if_no_peer_cert", _boolean),
+    "AMQPD_MANAGEMENT": ("management", _boolean),
+    "AMQPD_MANAGEMENT_PORT": ("management_port", int),
+    "AMQPD_MANAGEMENT_HOST": ("management_host", str),
 })
 
 

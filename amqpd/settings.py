@@ -40,6 +40,11 @@ class Settings:
     users: dict[str, str] = field(default_factory=dict)  # extra users: name -> password
     users_file: str = ""  # more extra users, one name:password a line (`users` wins for a name in both)
     permissions: dict[str, list[str]] = field(default_factory=dict)  # user -> vhosts it may use (full rights)
+    user_tags: dict[str, list[str]] = field(default_factory=dict)  # user -> its tags (management, administrator...)
+    # the management HTTP API (amqpd.management): on by default, as in the rabbitmq:management image
+    management: bool = True
+    management_port: int = 15672
+    management_host: str = ""  # empty: the AMQP host
     # amqps (RabbitMQ's listeners.ssl and ssl_options): off unless tls_port is set
     tls_port: int | None = None
     tls_cert: str | None = None
@@ -51,9 +56,15 @@ class Settings:
     def all_vhosts(self) -> list[str]:
         return list(dict.fromkeys([self.default_vhost, *self.vhosts]))
 
+    def http_host(self) -> str:
+        """Where the management API listens."""
+        return self.management_host or self.host
+
     def validate(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port {self.port} is out of range 0-65535")
+        if not 0 <= self.management_port <= 65535:
+            raise ConfigError(f"management_port {self.management_port} is out of range 0-65535")
         if self.tls_port is not None and not 0 <= self.tls_port <= 65535:
             raise ConfigError(f"tls_port {self.tls_port} is out of range 0-65535")
         if self.tls_verify not in ("none", "peer"):
@@ -79,6 +90,9 @@ class Settings:
             for vhost in user_vhosts:
                 if vhost not in vhosts:
                     raise ConfigError(f"permission of user {user!r} on unknown vhost {vhost!r}")
+        for user in self.user_tags:
+            if user != self.default_user and user not in self.users:
+                raise ConfigError(f"tags for unknown user {user!r}")
         if self.log_format not in ("console", "json"):
             raise ConfigError(f"log_format must be console or json, not {self.log_format!r}")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):

@@ -33,8 +33,9 @@ LAYERS: dict[str, int] = {
     "amqpd.broker": 3,
     # 4 one client's session, sans-IO: AMQP methods -> the broker
     "amqpd.session": 4,
-    # 5 trio: listeners, sockets, alarms (the management plane will sit here too)
+    # 5 trio: listeners, sockets, alarms; the management HTTP API beside them
     "amqpd.server": 5,
+    "amqpd.management": 5,
     # 6 the command: settings from file, environment and argv; start-up and shutdown
     "amqpd.config": 6,
     "amqpd.cli": 6,

@@ -35,3 +35,16 @@ class PermissionTable:
     def get(self, user: str, vhost: str) -> Permission | None:
         """The user's permission on the vhost; None when the user may not use it at all."""
         return self._entries.get((user, vhost))
+
+    def clear(self, user: str, vhost: str) -> bool:
+        """Remove one entry; whether there was one."""
+        return self._entries.pop((user, vhost), None) is not None
+
+    def entries(self) -> list[tuple[str, str, Permission]]:
+        """Every (user, vhost, permission), sorted by user then vhost."""
+        return [(user, vhost, p) for (user, vhost), p in sorted(self._entries.items())]
+
+    def forget(self, *, user: str | None = None, vhost: str | None = None) -> None:
+        """Remove every entry of a user or of a vhost (which is being deleted)."""
+        for key in [k for k in self._entries if k[0] == user or k[1] == vhost]:
+            del self._entries[key]

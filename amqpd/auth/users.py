@@ -1,7 +1,9 @@
 """Users and their password hashes, in RabbitMQ's format so definitions files carry over.
 
 RabbitMQ's default scheme (rabbit_password_hashing_sha256) stores
-base64(salt + sha256(salt + password)) with a 4-byte random salt.
+base64(salt + sha256(salt + password)) with a 4-byte random salt; its sha512 and md5 schemes
+differ only in the digest, and hashes made by any of them (imported over the management API)
+are checked as they are. An empty hash is a user who cannot log in with a password.
 """
 
 from __future__ import annotations
@@ -14,22 +16,30 @@ import os
 from dataclasses import dataclass, field
 
 HASHING_ALGORITHM = "rabbit_password_hashing_sha256"
+HASHING_ALGORITHMS = {  # RabbitMQ's name of each scheme -> its digest
+    "rabbit_password_hashing_sha256": hashlib.sha256,
+    "rabbit_password_hashing_sha512": hashlib.sha512,
+    "rabbit_password_hashing_md5": hashlib.md5,
+}
+MANAGEMENT_TAGS = ("administrator", "monitoring", "policymaker", "management")  # tags the HTTP API knows
 
 
-def hash_password(password: str, salt: bytes | None = None) -> str:
+def hash_password(password: str, salt: bytes | None = None, algorithm: str = HASHING_ALGORITHM) -> str:
     salt = os.urandom(4) if salt is None else salt
-    digest = hashlib.sha256(salt + password.encode("utf-8")).digest()
+    digest = HASHING_ALGORITHMS[algorithm](salt + password.encode("utf-8")).digest()
     return base64.b64encode(salt + digest).decode("ascii")
 
 
-def check_password(password: str, password_hash: str) -> bool:
+def check_password(password: str, password_hash: str, algorithm: str = HASHING_ALGORITHM) -> bool:
+    """Whether the password matches the hash, compared in constant time."""
     try:
         raw = base64.b64decode(password_hash, validate=True)
     except ValueError:
         return False
-    if len(raw) != 36:
+    digest = HASHING_ALGORITHMS.get(algorithm)
+    if digest is None or len(raw) != 4 + digest().digest_size:
         return False
-    return hmac.compare_digest(hash_password(password, raw[:4]), password_hash)
+    return hmac.compare_digest(hash_password(password, raw[:4], algorithm), password_hash)
 
 
 @dataclass
@@ -38,6 +48,7 @@ class User:
     password_hash: str
     tags: list[str] = field(default_factory=list)
     loopback_only: bool = False  # RabbitMQ's loopback_users: guest by default
+    hashing_algorithm: str = HASHING_ALGORITHM
 
 
 def is_loopback(address: str) -> bool:
@@ -63,10 +74,17 @@ class UserTable:
         self.users[name] = user
         return user
 
+    def put(self, user: User) -> None:
+        """Add or replace a user as given (its hash already made)."""
+        self.users[user.name] = user
+
+    def remove(self, name: str) -> User | None:
+        return self.users.pop(name, None)
+
     def authenticate(self, name: str, password: str, from_loopback: bool) -> User | None:
         """The user when the password matches and the address is allowed, else None."""
         user = self.admit(name, from_loopback)
-        if user is None or not check_password(password, user.password_hash):
+        if user is None or not check_password(password, user.password_hash, user.hashing_algorithm):
             return None
         return user
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import ssl
+from typing import TYPE_CHECKING
 
 import structlog
 import trio
@@ -15,6 +16,9 @@ from amqpd.server import tls
 from amqpd.server.alarms import ResourceAlarms
 from amqpd.server.client import ClientSession, Stream, peer_address
 from amqpd.session.connection import PLAIN_TCP, Transport
+
+if TYPE_CHECKING:
+    from amqpd.management import Listener
 
 log = structlog.get_logger("amqpd.server")
 
@@ -28,6 +32,8 @@ class Server:
         self.alarm = ResourceAlarms(node)
         self.port: int | None = None
         self.tls_port: int | None = None
+        self.management_port: int | None = None  # the management HTTP API's, when it is on
+        self._http: list[trio.SocketListener] = []
         self._tls_context = tls_context
         self._listeners: list[trio.SocketListener | trio.SSLListener[trio.SocketStream]] | None = None
         self._accepting = trio.CancelScope()
@@ -71,12 +77,15 @@ class Server:
             amqps = await self._bind(settings.tls_port, self._tls_context)
             self.tls_port = _port(amqps[0])
             self._listeners += amqps
+        if settings.management:
+            self._http = await self._bind(settings.management_port, None, settings.http_host())
+            self.management_port = _port(self._http[0])
         return self.port
 
-    async def _bind(self, port: int, context: ssl.SSLContext | None
+    async def _bind(self, port: int, context: ssl.SSLContext | None, host: str | None = None
                     ) -> list[trio.SocketListener] | list[trio.SSLListener[trio.SocketStream]]:
         """The listeners on one port; a failure is an OSError whose filename is the address."""
-        host = self.node.settings.host
+        host = host or self.node.settings.host
         try:
             if host == "::":
                 tcp = [await _dual_stack_listener(port)]
@@ -92,8 +101,9 @@ class Server:
         """Listen (unless listen() was called) and serve until cancelled; reports the port through task_status."""
         if self._listeners is None:
             await self.listen()
-        host = self.node.settings.host
-        url_host = f"[{host}]" if ":" in host else host
+        settings = self.node.settings
+        host = settings.host
+        url_host = _url_host(host)
         store = self.node.store
         try:
             async with trio.open_nursery() as nursery:
@@ -103,6 +113,14 @@ class Server:
                     store.on_failing = lambda failing: self.alarm.set("disk", failing)
                     nursery.start_soon(store.run)
                 await nursery.start(self._accept, nursery)
+                if self._http:
+                    from amqpd import management  # only when on: hypercorn and Starlette take 0.1 s to import
+
+                    await nursery.start(management.serve, self.node, [_socket(lst) for lst in self._http],
+                                        self._management_listeners(), lambda: self.alarm.raised)
+                    http_host = settings.http_host()
+                    log.info(f"started management listener on http://{_url_host(http_host)}:{self.management_port}",
+                             host=http_host, port=self.management_port)
                 if self.tls_port is not None:
                     log.info(f"started TLS listener on amqps://{url_host}:{self.tls_port}", host=host,
                              port=self.tls_port)
@@ -112,6 +130,18 @@ class Server:
         finally:
             if store is not None:
                 store.close()  # graceful: what is still pending is written before the process ends
+
+    def _management_listeners(self) -> list[Listener]:
+        """The ports the node serves, as the management API reports them."""
+        from amqpd.management import Listener
+
+        settings = self.node.settings
+        found = [Listener("amqp", settings.host, self.port or 0)]
+        if self.tls_port is not None:
+            found.append(Listener("amqp/ssl", settings.host, self.tls_port))
+        if self.management_port is not None:
+            found.append(Listener("http", settings.http_host(), self.management_port))
+        return found
 
     async def _run_timers(self) -> None:
         """Run the node's timers as they fall due, sleeping until the next deadline or until an
@@ -158,6 +188,10 @@ class Server:
             while self._sessions:
                 self._session_ended = trio.Event()
                 await self._session_ended.wait()
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _socket(listener: trio.SocketListener | trio.SSLListener[trio.SocketStream]) -> trio.socket.SocketType:

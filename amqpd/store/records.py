@@ -51,3 +51,14 @@ class Recovered:
     next_message_id: int
     next_queue_id: int
     problems: list[str]  # damage found and stepped over, for the log
+
+
+@dataclass
+class RecoveredAccess:
+    """The users, vhosts, permissions and settings that the management API stored, as found at start-up."""
+
+    users: list[tuple[str, str, str, str]]  # name, password hash, hashing algorithm, tags (JSON list)
+    vhosts: list[tuple[str, str]]  # name, metadata (JSON object)
+    permissions: list[tuple[str, str, str, str, str]]  # user, vhost, configure, write, read
+    settings: dict[str, str]
+    problems: list[str]

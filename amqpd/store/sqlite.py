@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from amqpd.store.records import Op, Recovered, StoredBinding, StoredContent, StoredExchange, StoredQueue
+from amqpd.store.records import (Op, Recovered, RecoveredAccess, StoredBinding, StoredContent, StoredExchange,
+                                 StoredQueue)
 
 FORMAT_VERSION = 1
 DB_NAME = "amqpd.sqlite3"
@@ -48,6 +49,12 @@ CREATE TABLE IF NOT EXISTS messages (
     queue_id INTEGER NOT NULL, id INTEGER NOT NULL, exchange TEXT NOT NULL, routing_key TEXT NOT NULL,
     properties BLOB NOT NULL, body BLOB NOT NULL, delivered INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (queue_id, id));
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, hashing_algorithm TEXT NOT NULL, tags TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS vhosts (name TEXT PRIMARY KEY, metadata TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS permissions (
+    user TEXT NOT NULL, vhost TEXT NOT NULL, configure TEXT NOT NULL, write TEXT NOT NULL, read TEXT NOT NULL,
+    PRIMARY KEY (user, vhost));
 """
 
 # One statement per operation kind; an operation is (kind, *parameters).
@@ -66,6 +73,20 @@ STATEMENTS = {
     "put": "INSERT OR REPLACE INTO messages (queue_id, id, exchange, routing_key, properties, body) VALUES (?, ?, ?, ?, ?, ?)",
     "delivered": "UPDATE messages SET delivered = 1 WHERE queue_id = ? AND id = ?",
     "remove": "DELETE FROM messages WHERE queue_id = ? AND id = ?",
+    # users, vhosts and permissions made or changed through the management API
+    "user": "INSERT OR REPLACE INTO users VALUES (?, ?, ?, ?)",
+    "user-delete": "DELETE FROM users WHERE name = ?",
+    "user-permissions-delete": "DELETE FROM permissions WHERE user = ?",
+    "vhost": "INSERT OR REPLACE INTO vhosts VALUES (?, ?)",
+    "vhost-delete": "DELETE FROM vhosts WHERE name = ?",
+    "vhost-permissions-delete": "DELETE FROM permissions WHERE vhost = ?",
+    "vhost-messages-delete": "DELETE FROM messages WHERE queue_id IN (SELECT id FROM queues WHERE vhost = ?)",
+    "vhost-queues-delete": "DELETE FROM queues WHERE vhost = ?",
+    "vhost-exchanges-delete": "DELETE FROM exchanges WHERE vhost = ?",
+    "vhost-bindings-delete": "DELETE FROM bindings WHERE vhost = ?",
+    "permission": "INSERT OR REPLACE INTO permissions VALUES (?, ?, ?, ?, ?)",
+    "permission-delete": "DELETE FROM permissions WHERE user = ? AND vhost = ?",
+    "setting": "INSERT OR REPLACE INTO meta VALUES (?, ?)",
 }
 # Every table's columns, in the order a salvage copies them.
 TABLES = {
@@ -74,7 +95,11 @@ TABLES = {
     "queues": "id, vhost, name, auto_delete, arguments",
     "bindings": "vhost, source, to_queue, destination, routing_key, arguments",
     "messages": "queue_id, id, exchange, routing_key, properties, body, delivered",
+    "users": "name, password_hash, hashing_algorithm, tags",
+    "vhosts": "name, metadata",
+    "permissions": "user, vhost, configure, write, read",
 }
+ACCESS_TABLES = ("users", "vhosts", "permissions")  # the management API's; a salvage names them if it kept rows
 
 
 class StoreError(Exception):
@@ -324,7 +349,8 @@ class SqliteEngine:
             fresh.executemany(f"INSERT OR IGNORE INTO {table} ({TABLES[table]}) VALUES ({marks})", table_rows)
         fresh.execute("COMMIT")
         fresh.close()
-        kept = ", ".join(f"{len(rows.get(table, ()))} {table}" for table in TABLES if table != "meta")
+        kept = ", ".join(f"{len(rows.get(table, ()))} {table}" for table in TABLES
+                         if table != "meta" and (table not in ACCESS_TABLES or rows.get(table)))
         self.problems.append(f"{self.path.name} is damaged ({reason}); kept every readable record ({kept})"
                              f" in a fresh file{': ' if lost else ''}{'; '.join(lost)};"
                              f" the damaged file is kept as {aside.name}")
@@ -398,6 +424,16 @@ class SqliteEngine:
                 queue.messages.append((mid, bool(delivered)))
         next_queue_id = max(queues, default=0) + 1
         return Recovered(exchanges, list(queues.values()), bindings, max_id + 1, next_queue_id, problems)
+
+    def recover_access(self) -> RecoveredAccess:
+        """Read the stored users, vhosts, permissions and settings (the format key excluded)."""
+        problems: list[str] = []
+        db = self.reader
+        users = self._rows(db, "SELECT name, password_hash, hashing_algorithm, tags FROM users", problems)
+        vhosts = self._rows(db, "SELECT name, metadata FROM vhosts", problems)
+        permissions = self._rows(db, "SELECT user, vhost, configure, write, read FROM permissions", problems)
+        settings = dict(self._rows(db, "SELECT key, value FROM meta WHERE key != 'format'", problems))
+        return RecoveredAccess(users, vhosts, permissions, settings, problems)  # type: ignore[arg-type]
 
     @staticmethod
     def _rows(db: sqlite3.Connection, sql: str, problems: list[str]) -> list[tuple[Any, ...]]:

@@ -10,6 +10,7 @@ only sees plain operation tuples, so a second engine can be put behind the same 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import structlog
 import trio
 
 from amqpd.protocol import tables
-from amqpd.store.records import Op, Recovered, StoredContent
+from amqpd.store.records import Op, Recovered, RecoveredAccess, StoredContent
 from amqpd.store.sqlite import SqliteEngine
 
 log = structlog.get_logger("amqpd.store")
@@ -125,6 +126,36 @@ class Store:
     def remove_message(self, queue_id: int, message_id: int) -> None:
         self._unwritten.pop((queue_id, message_id), None)
         self._append(("remove", queue_id, message_id))
+
+    # -- users, vhosts, permissions and settings (the management API's; plain values only) ------
+
+    def save_user(self, name: str, password_hash: str, hashing_algorithm: str, tags: list[str]) -> None:
+        self._append(("user", name, password_hash, hashing_algorithm, json.dumps(tags)))
+
+    def delete_user(self, name: str) -> None:
+        self._append(("user-delete", name))
+        self._append(("user-permissions-delete", name))
+
+    def save_vhost(self, name: str, metadata: dict[str, Any]) -> None:
+        self._append(("vhost", name, json.dumps(metadata)))
+
+    def delete_vhost(self, name: str) -> None:
+        """Forget a vhost and everything durable in it: queues, messages, exchanges, bindings, permissions."""
+        for kind in ("vhost-messages-delete", "vhost-queues-delete", "vhost-exchanges-delete",
+                     "vhost-bindings-delete", "vhost-permissions-delete", "vhost-delete"):
+            self._append((kind, name))
+
+    def save_permission(self, user: str, vhost: str, configure: str, write: str, read: str) -> None:
+        self._append(("permission", user, vhost, configure, write, read))
+
+    def delete_permission(self, user: str, vhost: str) -> None:
+        self._append(("permission-delete", user, vhost))
+
+    def save_setting(self, key: str, value: str) -> None:
+        self._append(("setting", key, value))
+
+    def recover_access(self) -> RecoveredAccess:
+        return self.engine.recover_access()
 
     # -- reading ---------------------------------------------------------------------------------
 

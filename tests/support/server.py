@@ -25,6 +25,7 @@ class BrokerThread:
 
     def __init__(self, **settings: Any) -> None:
         settings.setdefault("port", 0)
+        settings.setdefault("management_port", 0)  # never 15672; management=False turns the API off
         self._temp_dir = None if "data_dir" in settings else tempfile.mkdtemp(prefix="amqpd-test-")
         settings.setdefault("data_dir", self._temp_dir)
         self.settings = Settings(**settings)
@@ -32,6 +33,7 @@ class BrokerThread:
         self.node.recover()
         self.server = Server(self.node, tls.context_for(self.settings))
         self.port = 0
+        self.management_port = 0
         self._started = threading.Event()
         self._token: trio.lowlevel.TrioToken | None = None
         self._scope: trio.CancelScope | None = None
@@ -41,6 +43,11 @@ class BrokerThread:
     @property
     def url(self) -> str:
         return f"amqp://guest:guest@127.0.0.1:{self.port}/"
+
+    @property
+    def api(self) -> str:
+        """The management API's base URL."""
+        return f"http://127.0.0.1:{self.management_port}"
 
     def start(self) -> "BrokerThread":
         self._thread.start()
@@ -63,6 +70,7 @@ class BrokerThread:
             self._scope = scope
             async with trio.open_nursery() as nursery:
                 self.port = await nursery.start(self.server.serve)
+                self.management_port = self.server.management_port or 0
                 self._started.set()
 
     def call(self, fn: Any, *args: Any) -> Any:

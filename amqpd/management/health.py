@@ -1,0 +1,100 @@
+"""/api/aliveness-test and the health checks, with RabbitMQ 3.10.8's bodies and 503s."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+
+from amqpd.broker.message import Message
+from amqpd.management.api import Call, Endpoint, reply
+from amqpd.management.auth import Need
+from amqpd.management.errors import bad_request, not_found
+
+ALIVENESS_QUEUE = "aliveness-test"
+ALIVENESS_BODY = b"test_message"
+NO_PROPERTIES = b"\x00\x00"  # a content header's property flags with no property set
+PROTOCOL_NAMES = {"amqp091": "amqp", "amqp": "amqp", "amqp/ssl": "amqp/ssl", "amqps": "amqp/ssl", "http": "http"}
+
+
+def ok(call: Call, **extra: Any) -> Response:
+    return reply({"status": "ok", **extra}, call)
+
+
+def failed(call: Call, reason: str, **extra: Any) -> Response:
+    return reply({"status": "failed", "reason": reason, **extra}, call, status=503)
+
+
+def aliveness(call: Call) -> Response:
+    """Declare the aliveness-test queue, publish a message to it and get it back (as RabbitMQ
+    does through its own AMQP channel); the queue stays, as on RabbitMQ."""
+    vhost = call.node.vhosts.get(call.params["vhost"])
+    if vhost is None:
+        raise not_found()
+    queue = vhost.declare_queue(ALIVENESS_QUEUE, None)
+    queue.enqueue(Message("", ALIVENESS_QUEUE, NO_PROPERTIES, ALIVENESS_BODY))
+    entry = queue.take()
+    if entry is None:
+        return failed(call, "aliveness-test message was not delivered")
+    queue.forget(entry)
+    if entry.message.body != ALIVENESS_BODY:
+        return failed(call, "aliveness-test queue held another message")
+    return ok(call)
+
+
+def node_check(call: Call) -> Response:
+    if "node" in call.params and call.params["node"] != call.node.name:
+        raise not_found()
+    return ok(call)
+
+
+def _alarms(call: Call) -> list[dict[str, str]]:
+    return [{"node": call.node.name, "resource": resource} for resource in sorted(call.alarms)]
+
+
+def alarms(call: Call) -> Response:
+    if call.alarms:
+        return failed(call, "There are alarms in effect in the cluster", alarms=_alarms(call))
+    return ok(call)
+
+
+def local_alarms(call: Call) -> Response:
+    if call.alarms:
+        return failed(call, "There are alarms in effect on the node", alarms=_alarms(call))
+    return ok(call)
+
+
+def virtual_hosts(call: Call) -> Response:
+    return ok(call)  # a vhost of amqpd cannot be down on its own
+
+
+def port_listener(call: Call) -> Response:
+    text = call.params["port"]
+    if not (text.isascii() and text.isdigit()):
+        raise bad_request("Invalid port")
+    port = int(text)
+    ports = [item.port for item in call.listeners]
+    if port not in ports:
+        return failed(call, "No active listener", missing=port, ports=ports)
+    return ok(call, port=port)
+
+
+def protocol_listener(call: Call) -> Response:
+    wanted = call.params["protocol"]
+    protocols = [item.protocol for item in call.listeners]
+    protocol = PROTOCOL_NAMES.get(wanted.lower())
+    if protocol not in protocols:
+        return failed(call, "No active listener", missing=wanted, protocols=protocols)
+    return ok(call, protocol=protocol)
+
+
+ENDPOINTS = [
+    Endpoint("/api/aliveness-test/{vhost}", "GET", Need.VHOST, aliveness),
+    Endpoint("/api/healthchecks/node", "GET", Need.MANAGEMENT, node_check),
+    Endpoint("/api/healthchecks/node/{node}", "GET", Need.MANAGEMENT, node_check),
+    Endpoint("/api/health/checks/alarms", "GET", Need.MANAGEMENT, alarms),
+    Endpoint("/api/health/checks/local-alarms", "GET", Need.MANAGEMENT, local_alarms),
+    Endpoint("/api/health/checks/virtual-hosts", "GET", Need.MANAGEMENT, virtual_hosts),
+    Endpoint("/api/health/checks/port-listener/{port}", "GET", Need.MANAGEMENT, port_listener),
+    Endpoint("/api/health/checks/protocol-listener/{protocol}", "GET", Need.MANAGEMENT, protocol_listener),
+]

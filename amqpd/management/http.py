@@ -1,0 +1,54 @@
+"""Serve the management app with hypercorn's trio worker on sockets the server bound.
+
+The sockets are bound by the caller (so a bind error is reported like the AMQP port's, before
+anything starts) and handed to hypercorn; it runs each HTTP connection in its own task of this
+trio loop: no thread, no second loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import types
+from http import HTTPStatus
+from typing import Any, Callable, Collection
+
+import h11
+import trio
+from hypercorn.config import Config
+from hypercorn.protocol import h11 as hypercorn_h11
+from hypercorn.trio import serve as hypercorn_serve
+
+from amqpd.broker.node import Node
+from amqpd.management.api import Listener
+from amqpd.management.app import create_app
+
+
+def _response_with_reason(**fields: Any) -> h11.Response:
+    """h11.Response with the standard reason phrase, which hypercorn leaves empty ("HTTP/1.1 401 ").
+    RabbitMQ's status lines carry one and clients show it: amqpstorm's errors read
+    "401 Client Error: Unauthorized"; requests' Response.reason is what tools print."""
+    if not fields.get("reason"):
+        try:
+            fields["reason"] = HTTPStatus(fields["status_code"]).phrase.encode("ascii")
+        except ValueError:
+            pass
+    return h11.Response(**fields)
+
+
+# hypercorn's HTTP/1.1 protocol makes its responses through the h11 module it imported: it is
+# given that module's names with Response replaced (hypercorn serves nothing else in amqpd).
+hypercorn_h11.h11 = types.SimpleNamespace(  # type: ignore[assignment]
+    **{**{name: getattr(h11, name) for name in dir(h11) if not name.startswith("__")},
+       "Response": _response_with_reason})
+
+
+async def serve(node: Node, sockets: list[trio.socket.SocketType], listeners: list[Listener],
+                alarms: Callable[[], Collection[str]] = frozenset, *,
+                task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """Serve the API on the given listening sockets until cancelled (they are closed then)."""
+    config = Config()
+    config.bind = [f"fd://{sock.detach()}" for sock in sockets]
+    config.accesslog = None
+    config.errorlog = logging.getLogger("amqpd.management.hypercorn")  # its lines, quiet unless configured
+    config.include_server_header = False
+    await hypercorn_serve(create_app(node, listeners, alarms), config, task_status=task_status)  # type: ignore[arg-type]
