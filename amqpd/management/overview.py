@@ -60,7 +60,7 @@ def overview(call: Call) -> Response:
     vhosts = [v for name, v in node.vhosts.items() if caller.may_use(node, name) or caller.is_monitor]
     queues = [q for v in vhosts for q in v.queues.values()]
     ready = sum(q.message_count for q in queues)
-    unacked = sum(q.unacked for q in queues)
+    unacked = sum(q.unacked_count for q in queues)
     connections = [c for c in node.connections if caller.is_monitor or c.user == caller.user.name]
     body: dict[str, Any] = {
         "management_version": COMPATIBLE_VERSION,

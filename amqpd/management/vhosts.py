@@ -19,7 +19,7 @@ def vhost_object(call: Call, name: str) -> dict[str, Any]:
     metadata = node.vhost_metadata.get(name, VhostMetadata())
     queues = list(node.vhosts[name].queues.values())
     ready = sum(q.message_count for q in queues)
-    unacked = sum(q.unacked for q in queues)
+    unacked = sum(q.unacked_count for q in queues)
     return {
         "name": name, "description": metadata.description, "tags": list(metadata.tags),
         "default_queue_type": metadata.default_queue_type,
