@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from amqpd.auth.permissions import PermissionTable
-from amqpd.auth.users import UserTable
+from amqpd.auth import PermissionTable, UserTable
 from amqpd.broker.memory import MemoryLedger
 from amqpd.broker.recovery import restore
 from amqpd.broker.timers import Timers
@@ -14,7 +13,7 @@ from amqpd.logs import LogLimiter
 from amqpd.settings import Settings
 
 if TYPE_CHECKING:
-    from amqpd.store.writer import Store
+    from amqpd.store import Store
 
 PRODUCT = "RabbitMQ"
 COMPATIBLE_VERSION = "3.10.8"
