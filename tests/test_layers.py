@@ -143,7 +143,8 @@ def faces(root: Path = PACKAGE) -> dict[str, frozenset[str]]:
     for init in sorted(root.glob("*/__init__.py")):
         names: list[str] = []
         for node in ast.parse(init.read_text(encoding="utf-8")).body:
-            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
+            targets = node.targets if isinstance(node, ast.Assign) else []
+            if any(isinstance(target, ast.Name) and target.id == "__all__" for target in targets):
                 names = ast.literal_eval(node.value)
         found[module_name(init, root)] = frozenset(names)
     return found

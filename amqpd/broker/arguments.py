@@ -1,4 +1,4 @@
-"""Optional arguments of queues and exchanges (and a consumer's x-priority): how RabbitMQ 3.10 validates and compares them.
+"""Optional arguments of queues, exchanges and consumers: how RabbitMQ 3.10 validates and compares them.
 
 At first declaration RabbitMQ checks, in this order: the dead-letter exchange's type, the queue
 type, the value of each argument the queue type supports (in ``_VALIDATORS`` order), that no
