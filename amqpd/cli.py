@@ -14,12 +14,10 @@ import structlog
 import trio
 
 from amqpd import __version__, config, logs
-from amqpd.broker.node import Node
-from amqpd.server import tls
-from amqpd.server.listener import Server
+from amqpd.broker import Node
+from amqpd.server import Server, tls
 from amqpd.settings import ConfigError, Settings
-from amqpd.store.sqlite import StoreError
-from amqpd.store.writer import Store
+from amqpd.store import Store, StoreError
 
 SHUTDOWN_GRACE = 2.0  # seconds clients get to answer Connection.Close on shutdown
 

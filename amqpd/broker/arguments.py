@@ -1,4 +1,4 @@
-"""Optional arguments of queues and exchanges: how RabbitMQ 3.10 validates and compares them.
+"""Optional arguments of queues, exchanges and consumers: how RabbitMQ 3.10 validates and compares them.
 
 At first declaration RabbitMQ checks, in this order: the dead-letter exchange's type, the queue
 type, the value of each argument the queue type supports (in ``_VALIDATORS`` order), that no
@@ -13,8 +13,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable
 
 from amqpd.broker.tables import field_type, same_value, text, type_class
-from amqpd.protocol import errors
-from amqpd.protocol.errors import ChannelError
+from amqpd.protocol import ChannelError, errors
 
 # The arguments each queue type supports, in the order a redeclare compares them.
 QUEUE_TYPE_ARGUMENTS: dict[str, tuple[str, ...]] = {
@@ -121,6 +120,14 @@ _queue_type = _one_of(tuple(QUEUE_TYPE_ARGUMENTS), lambda v: f"\"unsupported que
 def queue_type(args: dict[str, Any]) -> str:
     """The type a (validated) argument table declares; classic when it names none."""
     return text(args["x-queue-type"]) if "x-queue-type" in args else "classic"
+
+
+def consumer_priority(arguments: dict[str, Any] | None, tag: str) -> int:
+    """A consumer's x-priority, 0 when absent; any integer width is taken, nothing else."""
+    priority = (arguments or {}).get("x-priority", 0)
+    if type_class(priority) != "int":
+        raise ChannelError(errors.PRECONDITION_FAILED, f"invalid arg 'x-priority' for consumer '{tag}'")
+    return priority
 
 
 def validate_queue(args: dict[str, Any], durable: bool, exclusive: bool, auto_delete: bool, rs: str) -> None:

@@ -11,8 +11,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from amqpd.protocol import tables
-from amqpd.protocol.properties import HEADERS_FLAG, LAYOUT
+from amqpd.protocol import HEADERS_FLAG, LAYOUT, tables
 
 EXPIRATION_FLAG = 0x0100
 REPLY_TO_FLAG = 0x0200

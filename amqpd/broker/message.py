@@ -6,8 +6,7 @@ import itertools
 import struct
 from typing import Any
 
-from amqpd.protocol.frames import shortstr
-from amqpd.protocol.properties import decode_headers, parse_content_header
+from amqpd.protocol import decode_headers, frames, parse_content_header
 
 _ids = itertools.count(1)
 _NAMES: dict[tuple[str, str], bytes] = {}  # (exchange, routing key) -> encoded, for deliveries
@@ -72,7 +71,7 @@ class Message:
             if names is None:
                 if len(_NAMES) >= _NAMES_MAX:
                     _NAMES.clear()
-                names = _NAMES[key] = shortstr(self.exchange) + shortstr(self.routing_key)
+                names = _NAMES[key] = frames.shortstr(self.exchange) + frames.shortstr(self.routing_key)
             self._names = names
         return self._names
 

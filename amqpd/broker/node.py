@@ -7,8 +7,7 @@ import socket
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from amqpd.auth.permissions import Permission, PermissionTable
-from amqpd.auth.users import User, UserTable
+from amqpd.auth import Permission, PermissionTable, User, UserTable
 from amqpd.broker.memory import MemoryLedger
 from amqpd.broker.recovery import restore
 from amqpd.broker.timers import Timers
@@ -18,7 +17,7 @@ from amqpd.protocol import errors
 from amqpd.settings import Settings
 
 if TYPE_CHECKING:
-    from amqpd.store.writer import Store
+    from amqpd.store import Store
 
 PRODUCT = "RabbitMQ"
 COMPATIBLE_VERSION = "3.10.8"

@@ -22,7 +22,7 @@ from amqpd.broker.queue_type import ACCEPTED, DROPPED, REJECTED, Consumer, Enque
 
 if TYPE_CHECKING:
     from amqpd.broker.vhost import VirtualHost
-    from amqpd.store.writer import Store
+    from amqpd.store import Store
 
 
 PAGE_SIZE = 256  # stored messages read back per query

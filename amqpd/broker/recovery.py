@@ -12,8 +12,7 @@ import structlog
 
 from amqpd.broker.exchange import EXCHANGE_TYPES
 from amqpd.broker.message import reserve_ids
-from amqpd.store.records import Recovered
-from amqpd.store.writer import decode_table
+from amqpd.store import Recovered, decode_table
 
 if TYPE_CHECKING:
     from amqpd.broker.node import Node

@@ -17,7 +17,7 @@ import datetime
 import decimal
 from typing import Any, Mapping
 
-from amqpd.protocol.tables import Float32, Timestamp
+from amqpd.protocol import Float32, Timestamp
 
 
 def type_class(value: Any) -> str:

@@ -17,11 +17,10 @@ from amqpd.broker.names import random_name
 from amqpd.broker.queue import Queue
 from amqpd.broker.routing import validate_x_match
 from amqpd.broker.timers import Timers
-from amqpd.protocol import errors
-from amqpd.protocol.errors import ChannelError
+from amqpd.protocol import ChannelError, errors
 
 if TYPE_CHECKING:
-    from amqpd.store.writer import Store
+    from amqpd.store import Store
 
 DEFAULT_EXCHANGES = (
     ("amq.direct", "direct", False),

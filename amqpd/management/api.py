@@ -14,7 +14,7 @@ from urllib.parse import unquote_to_bytes
 
 from starlette.responses import Response
 
-from amqpd.broker.node import Node
+from amqpd.broker import Node
 from amqpd.management import lists
 from amqpd.management.auth import Caller, Need
 from amqpd.management.errors import bad_request, malformed

@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from amqpd.broker.node import Node
+from amqpd.broker import Node
 from amqpd.management import health, overview, users, vhosts
 from amqpd.management.api import Call, Endpoint, Listener, decode_segment
 from amqpd.management.auth import authenticate, authorize

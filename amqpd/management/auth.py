@@ -15,8 +15,8 @@ from typing import NoReturn
 
 import structlog
 
-from amqpd.auth.users import MANAGEMENT_TAGS, User, check_password, is_loopback
-from amqpd.broker.node import Node
+from amqpd.auth import MANAGEMENT_TAGS, User, check_password, is_loopback
+from amqpd.broker import Node
 from amqpd.management.errors import ApiError, login_failed, malformed, no_credentials, not_authorised
 
 log = structlog.get_logger("amqpd.management")

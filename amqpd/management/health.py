@@ -6,7 +6,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from amqpd.broker.message import Message
+from amqpd.broker import Message
 from amqpd.management.api import Call, Endpoint, reply
 from amqpd.management.auth import Need
 from amqpd.management.errors import bad_request, not_found

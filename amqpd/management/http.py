@@ -18,7 +18,7 @@ from hypercorn.config import Config
 from hypercorn.protocol import h11 as hypercorn_h11
 from hypercorn.trio import serve as hypercorn_serve
 
-from amqpd.broker.node import Node
+from amqpd.broker import Node
 from amqpd.management.api import Listener
 from amqpd.management.app import create_app
 

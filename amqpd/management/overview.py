@@ -17,8 +17,7 @@ from typing import Any
 from starlette.responses import Response
 
 from amqpd import __version__
-from amqpd.broker.exchange import EXCHANGE_TYPES
-from amqpd.broker.node import COMPATIBLE_VERSION, PRODUCT
+from amqpd.broker import COMPATIBLE_VERSION, EXCHANGE_TYPES, PRODUCT
 from amqpd.management.api import Call, Endpoint, Listener, created, reply, text
 from amqpd.management.auth import Need
 from amqpd.management.errors import not_found

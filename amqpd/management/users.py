@@ -10,9 +10,8 @@ from typing import Any
 
 from starlette.responses import Response
 
-from amqpd.auth.permissions import Permission
-from amqpd.auth.users import HASHING_ALGORITHM, HASHING_ALGORITHMS, User, hash_password
-from amqpd.broker.node import LOOPBACK_USERS
+from amqpd.auth import HASHING_ALGORITHM, HASHING_ALGORITHMS, Permission, User, hash_password
+from amqpd.broker import LOOPBACK_USERS
 from amqpd.management.api import Call, Endpoint, created, no_content, reply, tags, text
 from amqpd.management.auth import Need
 from amqpd.management.errors import bad_request, key_missing, not_found

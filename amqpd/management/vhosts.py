@@ -6,8 +6,8 @@ from typing import Any
 
 from starlette.responses import Response
 
-from amqpd.auth.permissions import FULL
-from amqpd.broker.node import VhostMetadata
+from amqpd.auth import FULL
+from amqpd.broker import VhostMetadata
 from amqpd.management import lists
 from amqpd.management.api import Call, Endpoint, boolean, created, no_content, reply, tags, text
 from amqpd.management.auth import Need

@@ -7,7 +7,7 @@ import os
 import structlog
 import trio
 
-from amqpd.broker.node import Node
+from amqpd.broker import Node
 
 log = structlog.get_logger("amqpd.alarms")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096

@@ -12,10 +12,10 @@ import select
 import structlog
 import trio
 
-from amqpd.broker.node import Node
+from amqpd.broker import Node
 from amqpd.protocol import errors, frames
 from amqpd.server.alarms import ResourceAlarms
-from amqpd.session.connection import (
+from amqpd.session import (
     PLAIN_TCP, AwaitCloseOk, CloseAfterFlush, Connection, ConnectionState, FeedResult, Transport)
 
 log = structlog.get_logger("amqpd.server")

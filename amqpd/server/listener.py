@@ -9,13 +9,12 @@ from typing import TYPE_CHECKING
 import structlog
 import trio
 
-from amqpd.broker.node import Node
-from amqpd.broker.timers import clock
+from amqpd.broker import Node, clock
 from amqpd.protocol import errors
 from amqpd.server import tls
 from amqpd.server.alarms import ResourceAlarms
 from amqpd.server.client import ClientSession, Stream, peer_address
-from amqpd.session.connection import PLAIN_TCP, Transport
+from amqpd.session import PLAIN_TCP, Transport
 
 if TYPE_CHECKING:
     from amqpd.management import Listener

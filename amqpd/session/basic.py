@@ -7,11 +7,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pamqp import commands
 
-from amqpd.broker.names import random_name
-from amqpd.broker.queue_type import Settle
-from amqpd.broker.tables import type_class
-from amqpd.protocol import errors, frames
-from amqpd.protocol.errors import ChannelError
+from amqpd.broker import Settle, consumer_priority, random_name
+from amqpd.protocol import ChannelError, errors, frames
 from amqpd.session import reply_to
 from amqpd.session.consumer import ChannelConsumer
 from amqpd.session.topology import queue_name
@@ -49,9 +46,7 @@ def consume(channel: "Channel", m: commands.Basic.Consume) -> None:
         queue = vhost.queue(queue_name(channel, m.queue), channel.connection)
     if queue.has_exclusive_consumer() or (m.exclusive and (queue.consumers or queue.single_active_consumer)):
         raise ChannelError(errors.ACCESS_REFUSED, f"queue '{queue.name}' in vhost '{vhost.name}' in exclusive use")
-    priority = (m.arguments or {}).get("x-priority", 0)
-    if type_class(priority) != "int":
-        raise ChannelError(errors.PRECONDITION_FAILED, f"invalid arg 'x-priority' for consumer '{tag}'")
+    priority = consumer_priority(m.arguments, tag)
     consumer = ChannelConsumer(channel, queue, tag, m.no_ack, m.exclusive, priority, channel.prefetch)
     channel.consumers[tag] = consumer
     if not m.nowait:

@@ -12,10 +12,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pamqp import commands
 
-from amqpd.broker.entry import Entry
-from amqpd.broker.queue_type import QueueType, Settle
-from amqpd.protocol import errors, frames
-from amqpd.protocol.content import ContentAssembler, MalformedContentHeader
+from amqpd.broker import Entry, QueueType, Settle
+from amqpd.protocol import ContentAssembler, MalformedContentHeader, errors, frames
 from amqpd.session import basic, publishing, topology
 from amqpd.session.confirms import PublisherConfirms
 from amqpd.session.consumer import ChannelConsumer

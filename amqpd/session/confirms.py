@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING
 
-from amqpd.broker.queue_type import ACCEPTED, REJECTED, Enqueued
+from amqpd.broker import ACCEPTED, REJECTED, Enqueued
 from amqpd.protocol import frames
 
 if TYPE_CHECKING:

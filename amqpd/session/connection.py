@@ -17,10 +17,8 @@ from typing import Any, Callable
 import structlog
 from pamqp import commands
 
-from amqpd.auth import sasl
-from amqpd.auth.users import is_loopback
-from amqpd.broker.node import COMPATIBLE_VERSION, PRODUCT, Node
-from amqpd.broker.vhost import VirtualHost
+from amqpd.auth import is_loopback, sasl
+from amqpd.broker import COMPATIBLE_VERSION, PRODUCT, Node, VirtualHost
 from amqpd.protocol import erlang, errors, frames
 from amqpd.session.channel import Channel
 from amqpd.session.consumer import OUTBOX_HIGH_WATER

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from amqpd.broker.entry import Entry
-from amqpd.broker.queue_type import QueueType
+from amqpd.broker import Entry, QueueType
 from amqpd.protocol import frames
 
 if TYPE_CHECKING:

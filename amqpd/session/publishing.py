@@ -6,12 +6,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pamqp import commands
 
-from amqpd.broker import cc
-from amqpd.broker.exchange import Exchange
-from amqpd.broker.message import Message
-from amqpd.broker.queue_type import ACCEPTED, Enqueued, Outcome, Settle, combined
-from amqpd.protocol import errors, frames
-from amqpd.protocol.errors import ChannelError
+from amqpd.broker import ACCEPTED, Enqueued, Exchange, Message, Outcome, Settle, cc, combined
+from amqpd.protocol import ChannelError, errors, frames
 from amqpd.session import reply_to
 from amqpd.session.confirms import PublisherConfirms
 

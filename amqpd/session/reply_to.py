@@ -11,12 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from amqpd.broker.headers import Properties
-from amqpd.broker.message import Message
-from amqpd.broker.names import random_name
-from amqpd.broker.queue_type import QueueType
-from amqpd.protocol import errors
-from amqpd.protocol.errors import ChannelError
+from amqpd.broker import Message, Properties, QueueType, random_name
+from amqpd.protocol import ChannelError, errors
 
 if TYPE_CHECKING:
     from amqpd.session.channel import Channel
