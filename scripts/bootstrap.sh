@@ -24,3 +24,23 @@ if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
     fi
     touch "$stamp"
 fi
+# The test suite drives the management API with rabbitmqadmin 3.10.8 too. Debian ships it in the
+# rabbitmq-server package; only the script is taken from it (apt-get download, no install: no
+# Erlang, no RabbitMQ service started), into .venv/bin. It runs on the system's python3.
+if [ "$extra" = "test" ] && [ ! -x "$venv/bin/rabbitmqadmin" ]; then
+    if command -v rabbitmqadmin >/dev/null; then
+        ln -s "$(command -v rabbitmqadmin)" "$venv/bin/rabbitmqadmin"
+    elif command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null; then
+        debs="$(mktemp -d)"
+        if ! (cd "$debs" && apt-get download -q rabbitmq-server >/dev/null 2>&1); then
+            [ "$(id -u)" -eq 0 ] && apt-get update -q >/dev/null 2>&1
+            (cd "$debs" && apt-get download -q rabbitmq-server >/dev/null 2>&1) || true
+        fi
+        for deb in "$debs"/rabbitmq-server_*.deb; do
+            [ -f "$deb" ] && dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$debs" ./usr/bin/rabbitmqadmin &&
+                install -m 755 "$debs/usr/bin/rabbitmqadmin" "$venv/bin/rabbitmqadmin"
+        done
+        rm -rf "$debs"
+        [ -x "$venv/bin/rabbitmqadmin" ] || echo "bootstrap: could not fetch rabbitmqadmin (Debian's rabbitmq-server)" >&2
+    fi
+fi
