@@ -17,18 +17,10 @@ from starlette.responses import Response
 from amqpd.broker import Node
 from amqpd.management import lists
 from amqpd.management.auth import Caller, Need
+from amqpd.management.listeners import Listener
 from amqpd.management.errors import bad_request, malformed
 
 _ESCAPES = re.compile(r"%(?![0-9A-Fa-f]{2})")
-
-
-@dataclass(frozen=True)
-class Listener:
-    """A port the node serves, as /api/overview and the health checks report it."""
-
-    protocol: str  # RabbitMQ's names: amqp, amqp/ssl, http
-    host: str
-    port: int
 
 
 @dataclass

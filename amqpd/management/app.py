@@ -21,7 +21,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from amqpd.broker import Node
 from amqpd.management import health, overview, users, vhosts
-from amqpd.management.api import Call, Endpoint, Listener, decode_segment
+from amqpd.management.api import Call, Endpoint, decode_segment
+from amqpd.management.listeners import Listener
 from amqpd.management.auth import authenticate, authorize
 from amqpd.management.errors import ApiError, bad_request, not_authorised, not_found
 from amqpd.protocol import errors

@@ -19,8 +19,7 @@ from hypercorn.protocol import h11 as hypercorn_h11
 from hypercorn.trio import serve as hypercorn_serve
 
 from amqpd.broker import Node
-from amqpd.management.api import Listener
-from amqpd.management.app import create_app
+from amqpd.management.listeners import Listener
 
 
 def _response_with_reason(**fields: Any) -> h11.Response:
@@ -42,6 +41,27 @@ hypercorn_h11.h11 = types.SimpleNamespace(  # type: ignore[assignment]
        "Response": _response_with_reason})
 
 
+class _AppOnFirstRequest:
+    """The Starlette app, built (and Starlette imported) when the first HTTP request arrives: an
+    idle broker does not carry it (about 4 MiB of its 38). ASGI lifespan has nothing to start
+    or stop, so it is answered here."""
+
+    def __init__(self, node: Node, listeners: list[Listener], alarms: Callable[[], Collection[str]]) -> None:
+        self._args = node, listeners, alarms
+        self._app: Any = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":  # startup: nothing to do
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if self._app is None:
+            from amqpd.management.app import create_app
+            self._app = create_app(*self._args)
+        await self._app(scope, receive, send)
+
+
 async def serve(node: Node, sockets: list[trio.socket.SocketType], listeners: list[Listener],
                 alarms: Callable[[], Collection[str]] = frozenset, *,
                 task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -51,4 +71,4 @@ async def serve(node: Node, sockets: list[trio.socket.SocketType], listeners: li
     config.accesslog = None
     config.errorlog = logging.getLogger("amqpd.management.hypercorn")  # its lines, quiet unless configured
     config.include_server_header = False
-    await hypercorn_serve(create_app(node, listeners, alarms), config, task_status=task_status)  # type: ignore[arg-type]
+    await hypercorn_serve(_AppOnFirstRequest(node, listeners, alarms), config, task_status=task_status)  # type: ignore[arg-type]

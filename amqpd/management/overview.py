@@ -18,7 +18,8 @@ from starlette.responses import Response
 
 from amqpd import __version__
 from amqpd.broker import COMPATIBLE_VERSION, EXCHANGE_TYPES, PRODUCT
-from amqpd.management.api import Call, Endpoint, Listener, created, reply, text
+from amqpd.management.api import Call, Endpoint, created, reply, text
+from amqpd.management.listeners import Listener
 from amqpd.management.auth import Need
 from amqpd.management.errors import not_found
 
