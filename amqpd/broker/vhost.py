@@ -6,7 +6,7 @@ reply code and text; the session layer adds the offending method's ids.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Hashable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Sequence
 
 from amqpd.broker import arguments
 from amqpd.broker.cc import KeyView
@@ -14,6 +14,7 @@ from amqpd.broker.exchange import EXCHANGE_TYPES, Exchange
 from amqpd.broker.memory import MemoryLedger
 from amqpd.broker.message import Message
 from amqpd.broker.names import random_name
+from amqpd.broker.policies import Effective, Policies, Policy, PolicyKind
 from amqpd.broker.queue import Queue
 from amqpd.broker.routing import validate_x_match
 from amqpd.broker.timers import Timers
@@ -53,6 +54,7 @@ class VirtualHost:
         self.queue_window = queue_window
         self.exchanges: dict[str, Exchange] = {}
         self.queues: dict[str, Queue] = {}
+        self.policies = Policies()
         self.default_exchange = EXCHANGE_TYPES["direct"]("", durable=True)
         self.exchanges[""] = self.default_exchange
         for name_, kind, internal in DEFAULT_EXCHANGES:
@@ -225,7 +227,44 @@ class VirtualHost:
         if save and store is not None:
             queue.store_id = store.save_queue(self.name, name, auto_delete, args)
         self.queues[name] = queue
+        if self.policies:
+            effective = self.policies.effective(name, args).arguments
+            if effective != args:
+                queue.apply_arguments(effective)
         return queue
+
+    # -- policies: applied to every queue they change at once, never looked at per message -----
+
+    def effective_policy(self, queue: Queue) -> Effective:
+        return self.policies.effective(queue.name, queue.arguments)
+
+    def exchange_policy(self, name: str) -> str | None:
+        """The name of the policy that applies to an exchange (shown as its `policy`)."""
+        policy = self.policies.match(PolicyKind.POLICY, name, False)
+        return None if policy is None else policy.name
+
+    def put_policy(self, kind: PolicyKind, policy: Policy) -> bool:
+        """Add or replace a policy and apply it to the queues it changes; whether it was new."""
+        policies = self.policies.sets[kind]
+        created = policy.name not in policies
+        self._repolicy(lambda: policies.__setitem__(policy.name, policy))
+        return created
+
+    def delete_policy(self, kind: PolicyKind, name: str) -> bool:
+        """Remove a policy; the queues it gave arguments lose them (their own arguments stay)."""
+        policies = self.policies.sets[kind]
+        if name not in policies:
+            return False
+        self._repolicy(lambda: policies.pop(name))
+        return True
+
+    def _repolicy(self, change: Callable[[], object]) -> None:
+        before = {name: self.effective_policy(queue).arguments for name, queue in self.queues.items()}
+        change()
+        for name, queue in list(self.queues.items()):
+            effective = self.effective_policy(queue).arguments
+            if effective != before[name]:
+                queue.apply_arguments(effective)
 
     def purge_queue(self, name: str, owner: Hashable) -> int:
         """Queue.Purge: drops the ready messages (not the unacked ones); returns how many."""
@@ -342,7 +381,7 @@ class VirtualHost:
             destinations = source.route(message) if not extra_keys else {
                 dest for view in views for dest in source.route(view)}  # type: ignore[arg-type]
             if not destinations:
-                alternate = self.exchanges.get(source.arguments.get("alternate-exchange", ""))
+                alternate = self.exchanges.get(self._alternate_of(source))
                 destinations = (alternate,) if alternate is not None and alternate.name else ()
             for dest in destinations:
                 if not isinstance(dest, Exchange):
@@ -351,3 +390,10 @@ class VirtualHost:
                     seen.add(dest)
                     pending.append(dest)
         return queues
+
+    def _alternate_of(self, exchange: Exchange) -> str:
+        """An exchange's alternate: its argument, else its policy's (looked up only for unroutable messages)."""
+        name = exchange.arguments.get("alternate-exchange")
+        if name is None and self.policies:
+            name = self.policies.alternate_exchange(exchange.name)
+        return name or ""
