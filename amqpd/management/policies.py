@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from amqpd.broker import Policy, PolicyError, PolicyKind, erlang_term
 from amqpd.management import lists
-from amqpd.management.api import Call, Endpoint, created, no_content, reply
+from amqpd.management.api import Call, Endpoint, Handler, created, no_content, reply
 from amqpd.management.auth import Need
 from amqpd.management.errors import ApiError, bad_request, key_missing, not_found
 
@@ -45,15 +45,15 @@ def _policies(kind: PolicyKind, call: Call, vhosts: list[str]) -> Response:
     return reply(lists.page(items, call.query, ("vhost", "name")), call)
 
 
-def _list_all(kind: PolicyKind) -> Any:
+def _list_all(kind: PolicyKind) -> Handler:
     return lambda call: _policies(kind, call, _visible(call))
 
 
-def _list_vhost(kind: PolicyKind) -> Any:
+def _list_vhost(kind: PolicyKind) -> Handler:
     return lambda call: _policies(kind, call, [_vhost(call)])
 
 
-def _show(kind: PolicyKind) -> Any:
+def _show(kind: PolicyKind) -> Handler:
     def show(call: Call) -> Response:
         policy = call.node.vhosts[_vhost(call)].policies.sets[kind].get(call.params["name"])
         if policy is None:
@@ -62,7 +62,7 @@ def _show(kind: PolicyKind) -> Any:
     return show
 
 
-def _put(kind: PolicyKind) -> Any:
+def _put(kind: PolicyKind) -> Handler:
     def put(call: Call) -> Response:
         """pattern and definition are mandatory; priority 0 and apply-to all by default."""
         vhost = call.params["vhost"]
@@ -83,7 +83,7 @@ def _put(kind: PolicyKind) -> Any:
     return put
 
 
-def _delete(kind: PolicyKind) -> Any:
+def _delete(kind: PolicyKind) -> Handler:
     def delete(call: Call) -> Response:
         if not call.node.delete_policy(kind, _vhost(call), call.params["name"]):
             raise not_found()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import pika
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -118,7 +119,7 @@ def test_policies_limits_and_parameters_survive_a_restart(broker_factory, tmp_pa
         ch = conn.channel()
         ch.queue_declare("qd", durable=True)
         for i in range(4):
-            ch.basic_publish("", "qd", str(i).encode(), pika_persistent())
+            ch.basic_publish("", "qd", str(i).encode(), pika.BasicProperties(delivery_mode=2))
         conn.close()
         api.put("/api/policies/%2F/p", json=QUEUE_POLICY)
         api.put("/api/operator-policies/%2F/o", json={"pattern": "^nothing", "definition": {"expires": 60000}})
@@ -140,11 +141,6 @@ def test_policies_limits_and_parameters_survive_a_restart(broker_factory, tmp_pa
     conn = amqp(second)
     assert depth(conn.channel(), "qd") == 2  # the recovered queue got its policy before its messages
     conn.close()
-
-
-def pika_persistent():
-    import pika
-    return pika.BasicProperties(delivery_mode=2)
 
 
 def test_parameters_refuse_every_component_as_rabbitmq_without_plugins(api):
