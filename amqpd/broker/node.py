@@ -93,7 +93,7 @@ class Node:
                 except PolicyError as exc:
                     log.warning("skipped stored policy", vhost=scope, policy=name, reason=str(exc))
                     continue
-                self.add_vhost(scope).policies.sets[PolicyKind(kind)][name] = policy
+                self.add_vhost(scope).policies.put(PolicyKind(kind), name, policy)  # no queues yet
             elif kind == "vhost-limits":
                 self.vhost_limits.setdefault(scope, {})[name] = value
             elif kind == "user-limits":

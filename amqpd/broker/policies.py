@@ -182,18 +182,28 @@ class Policies:
     """One vhost's policies and operator policies, by name."""
 
     def __init__(self) -> None:
-        self.sets: dict[PolicyKind, dict[str, Policy]] = {kind: {} for kind in PolicyKind}
+        self._sets: dict[PolicyKind, dict[str, Policy]] = {kind: {} for kind in PolicyKind}
 
     def __bool__(self) -> bool:
-        return any(self.sets.values())
+        return any(self._sets.values())
+
+    def get(self, kind: PolicyKind, name: str) -> Policy | None:
+        return self._sets[kind].get(name)
+
+    def put(self, kind: PolicyKind, name: str, policy: Policy | None) -> None:
+        """Set a policy by name, or remove it with None (only the sets change; see VirtualHost.put_policy)."""
+        if policy is None:
+            self._sets[kind].pop(name, None)
+        else:
+            self._sets[kind][name] = policy
 
     def listed(self, kind: PolicyKind) -> list[Policy]:
-        return sorted(self.sets[kind].values(), key=lambda policy: policy.name)
+        return sorted(self._sets[kind].values(), key=lambda policy: policy.name)
 
     def match(self, kind: PolicyKind, name: str, to_queue: bool) -> Policy | None:
         """The highest-priority policy that applies; at equal priority the name that sorts first."""
         best: Policy | None = None
-        for policy in self.sets[kind].values():
+        for policy in self._sets[kind].values():
             if policy.applies(name, to_queue) and (
                     best is None or (-policy.priority, policy.name) < (-best.priority, best.name)):
                 best = policy

@@ -6,7 +6,7 @@ reply code and text; the session layer adds the offending method's ids.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Hashable, Sequence
+from typing import TYPE_CHECKING, Any, Hashable, Sequence
 
 from amqpd.broker import arguments
 from amqpd.broker.cc import KeyView
@@ -245,25 +245,24 @@ class VirtualHost:
 
     def put_policy(self, kind: PolicyKind, policy: Policy) -> bool:
         """Add or replace a policy and apply it to the queues it changes; whether it was new."""
-        policies = self.policies.sets[kind]
-        created = policy.name not in policies
-        self._repolicy(lambda: policies.__setitem__(policy.name, policy))
+        created = self.policies.get(kind, policy.name) is None
+        self._repolicy(kind, policy.name, policy)
         return created
 
     def delete_policy(self, kind: PolicyKind, name: str) -> bool:
         """Remove a policy; the queues it gave arguments lose them (their own arguments stay)."""
-        policies = self.policies.sets[kind]
-        if name not in policies:
+        if self.policies.get(kind, name) is None:
             return False
-        self._repolicy(lambda: policies.pop(name))
+        self._repolicy(kind, name, None)
         return True
 
-    def _repolicy(self, change: Callable[[], object]) -> None:
-        before = {name: self.effective_policy(queue).arguments for name, queue in self.queues.items()}
-        change()
-        for name, queue in list(self.queues.items()):
+    def _repolicy(self, kind: PolicyKind, name: str, policy: Policy | None) -> None:
+        """Set (or, with None, remove) a policy; each queue whose effective arguments change gets them."""
+        before = {queue: self.effective_policy(queue).arguments for queue in self.queues.values()}
+        self.policies.put(kind, name, policy)
+        for queue, arguments in before.items():
             effective = self.effective_policy(queue).arguments
-            if effective != before[name]:
+            if effective != arguments:
                 queue.apply_arguments(effective)
 
     def purge_queue(self, name: str, owner: Hashable) -> int:

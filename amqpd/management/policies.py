@@ -55,7 +55,7 @@ def _list_vhost(kind: PolicyKind) -> Handler:
 
 def _show(kind: PolicyKind) -> Handler:
     def show(call: Call) -> Response:
-        policy = call.node.vhosts[_vhost(call)].policies.sets[kind].get(call.params["name"])
+        policy = call.node.vhosts[_vhost(call)].policies.get(kind, call.params["name"])
         if policy is None:
             raise not_found()
         return reply(policy.as_json(), call)
