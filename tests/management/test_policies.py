@@ -5,6 +5,7 @@ bodies are RabbitMQ 3.10.8's (checked with curl and rabbitmqadmin against it).""
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 import httpx
 import pika
@@ -14,6 +15,8 @@ from hypothesis import strategies as st
 from pyrabbit2.api import Client
 
 from tests.management.conftest import amqp
+from tests.management.test_fuzz import BODIES as FUZZ_BODIES
+from tests.management.test_fuzz import NAMES, QUERIES, assert_answered
 from tests.management.test_rabbitmqadmin import admin
 
 QUEUE_POLICY = {"pattern": "^q", "definition": {"max-length": 2}, "priority": 1, "apply-to": "queues"}
@@ -250,3 +253,22 @@ def test_bad_policy_bodies_get_a_400_with_a_reason_never_a_500(api, body, operat
     else:
         assert answer.status_code == 400, (body, answer.status_code)
         assert answer.json()["error"] == "bad_request" and answer.json()["reason"]
+
+
+MY_ROUTES = ["policies", "policies/{}", "policies/{}/{}", "operator-policies", "operator-policies/{}",
+             "operator-policies/{}/{}", "parameters", "parameters/{}", "parameters/{}/{}", "parameters/shovel/{}/{}",
+             "global-parameters", "global-parameters/{}", "vhost-limits", "vhost-limits/{}",
+             "vhost-limits/{}/max-queues", "vhost-limits/{}/{}", "user-limits", "user-limits/{}",
+             "user-limits/{}/max-channels", "user-limits/{}/{}"]
+LIMIT_BODIES = st.dictionaries(st.sampled_from(["value", "pattern", "definition"]), VALUES, max_size=3).map(
+    lambda value: json.dumps(value).encode())
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(route=st.sampled_from(MY_ROUTES), names=st.lists(NAMES, min_size=3, max_size=3),
+       method=st.sampled_from(["GET", "PUT", "DELETE", "HEAD"]), body=st.one_of(FUZZ_BODIES, LIMIT_BODIES),
+       query=QUERIES)
+def test_any_request_on_these_routes_gets_an_answer(api, route, names, method, body, query):
+    path = "/api/" + route.format(*(quote(name, safe="") for name in names)) + query
+    reply = api.request(method, path, content=body)
+    assert_answered(reply.status_code, (method, path, body[:100], reply.text[:200]))
