@@ -184,6 +184,7 @@ def test_vhost_and_user_limits(api, broker):
     assert api.put("/api/user-limits/guest/max-channels", json={"value": 100}).status_code == 204
     assert broker.node.user_limit("guest", "max-channels") == 100
     assert api.get("/api/user-limits").json() == [{"user": "guest", "value": {"max-channels": 100}}]
+    assert api.get("/api/users/guest").json()["limits"] == {"max-channels": 100}  # as RabbitMQ shows them
     assert api.put("/api/user-limits/nosuch/max-channels", json={"value": 1}).json()["reason"] == ["no_such_user", "nosuch"]
     assert api.put("/api/user-limits/guest/max-foo", json={"value": 1}).json()["reason"] == (
         "Unrecognised terms [{<<\"max-foo\">>,1}] in user-limits")
