@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 LOWEST_WINS = ("expires", "message-ttl", "max-length", "max-length-bytes", "max-in-memory-length",
                "max-in-memory-bytes", "delivery-limit")
+TIMER_KEYS = ("expires", "message-ttl")
+MAX_TIMER = 4294967295  # ms; RabbitMQ's bound on these arguments (a policy may name more: it is capped here)
 HA_DEPENDENT = ("ha-params", "ha-sync-mode", "ha-sync-batch-size", "ha-promote-on-shutdown",
                 "ha-promote-on-failure")
 
@@ -218,6 +220,8 @@ class Policies:
             definition[key] = min(value, definition[key]) if key in definition else value
         effective = dict(arguments)
         for key, value in definition.items():
+            if key in TIMER_KEYS:
+                value = min(value, MAX_TIMER)
             argument = f"x-{key}"
             if argument not in effective:
                 effective[argument] = value

@@ -147,3 +147,13 @@ def test_accepted_keys_of_other_queue_types_change_nothing_on_a_classic_queue(vh
     q = declare(vhost, "q")
     fill(q, "a", "b")
     assert q.features is None and bodies_of(q) == ["a", "b"]
+
+
+@pytest.mark.parametrize("key", ["message-ttl", "expires", "max-length", "max-length-bytes"])
+def test_a_huge_value_rabbitmq_accepts_in_a_policy_works(vhost, clock, key):
+    """JSON integers have no bound (RabbitMQ 3.10.8 accepts 10**44): timers are capped at 2**32-1 ms."""
+    put(vhost, "p", "^q", {key: 10**400})
+    q = declare(vhost, "q")
+    q.enqueue(message("m"))
+    advance(vhost, clock, 3600)
+    assert q.message_count == 1 and "q" in vhost.queues
