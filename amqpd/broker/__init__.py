@@ -8,6 +8,10 @@ type behind the ``QueueType`` interface with its typed outcomes (``Enqueued`` wi
 ``ACCEPTED``, ``REJECTED``, ``combined``; ``Settle``) and the ``Entry`` a queue hands a consumer;
 ``consumer_priority`` (a consumer's checked x-priority), ``random_name`` for generated names,
 and ``clock``, the time base of the deadlines the server's timer task runs.
+Policies: a checked ``Policy`` (``Policy.make`` raises ``PolicyError`` with RabbitMQ's reason) of a
+``PolicyKind`` (policies or operator policies), put on a vhost through ``Node.put_policy``;
+``effective_policy(queue)`` gives a queue's policy, operator policy and effective definition;
+``erlang_term`` prints a JSON value as RabbitMQ's reasons print it.
 """
 
 from amqpd.broker import cc
@@ -18,6 +22,7 @@ from amqpd.broker.headers import Properties
 from amqpd.broker.message import Message
 from amqpd.broker.names import random_name
 from amqpd.broker.node import COMPATIBLE_VERSION, LOOPBACK_USERS, PRODUCT, Node, VhostMetadata
+from amqpd.broker.policies import Policy, PolicyError, PolicyKind, effective_policy, erlang_term
 from amqpd.broker.queue_type import ACCEPTED, REJECTED, Enqueued, Outcome, QueueType, Settle, combined
 from amqpd.broker.timers import clock
 from amqpd.broker.vhost import VirtualHost
@@ -28,4 +33,5 @@ __all__ = [
     "Message", "Properties", "cc",
     "QueueType", "Entry", "Enqueued", "Outcome", "ACCEPTED", "REJECTED", "combined", "Settle",
     "consumer_priority", "random_name", "clock",
+    "Policy", "PolicyError", "PolicyKind", "effective_policy", "erlang_term",
 ]

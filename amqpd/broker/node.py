@@ -7,8 +7,11 @@ import socket
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
+import structlog
+
 from amqpd.auth import Permission, PermissionTable, User, UserTable
 from amqpd.broker.memory import MemoryLedger
+from amqpd.broker.policies import Policy, PolicyError, PolicyKind
 from amqpd.broker.recovery import restore
 from amqpd.broker.timers import Timers
 from amqpd.broker.vhost import VirtualHost
@@ -17,7 +20,9 @@ from amqpd.protocol import errors
 from amqpd.settings import Settings
 
 if TYPE_CHECKING:
-    from amqpd.store import Store
+    from amqpd.store import RecoveredAccess, Store
+
+log = structlog.get_logger("amqpd.node")
 
 PRODUCT = "RabbitMQ"
 COMPATIBLE_VERSION = "3.10.8"
@@ -52,6 +57,9 @@ class Node:
         self.name = NODE_NAME
         self.cluster_name = NODE_NAME  # RabbitMQ's default: the node's name
         self.vhost_metadata: dict[str, VhostMetadata] = {}
+        self.vhost_limits: dict[str, dict[str, int]] = {}  # vhost -> {max-connections, max-queues}
+        self.user_limits: dict[str, dict[str, int]] = {}  # user -> {max-connections, max-channels}
+        self.global_parameters: dict[str, Any] = {}  # set through the API (cluster_name is apart)
         self.users.add(settings.default_user, settings.default_pass,
                        settings.user_tags.get(settings.default_user, ["administrator"]),
                        loopback_only=settings.default_user in LOOPBACK_USERS)
@@ -69,14 +77,33 @@ class Node:
     def recover(self) -> None:
         """Rebuild durable state from the store (a start-up step, after the port is bound)."""
         if self.store is not None:
+            access = self.store.recover_access()
+            self._restore_parameters(access.parameters)  # policies first: recovered queues get theirs
             restore(self, self.store.recover())
-            self._restore_access()
+            self._restore_access(access)
 
-    def _restore_access(self) -> None:
+    def _restore_parameters(self, parameters: list[tuple[str, str, str, str]]) -> None:
+        """Policies, limits and global parameters stored through the management API."""
+        for kind, scope, name, raw in parameters:
+            value = json.loads(raw)
+            if kind in (PolicyKind.POLICY.value, PolicyKind.OPERATOR.value):
+                try:
+                    policy = Policy.make(PolicyKind(kind), scope, name, value.get("pattern"), value.get("definition"),
+                                         value.get("priority", 0), value.get("apply-to", "all"))
+                except PolicyError as exc:
+                    log.warning("skipped stored policy", vhost=scope, policy=name, reason=str(exc))
+                    continue
+                self.add_vhost(scope).policies.put(PolicyKind(kind), name, policy)  # no queues yet
+            elif kind == "vhost-limits":
+                self.vhost_limits.setdefault(scope, {})[name] = value
+            elif kind == "user-limits":
+                self.user_limits.setdefault(scope, {})[name] = value
+            elif kind == "global-parameters":
+                self.global_parameters[name] = value
+
+    def _restore_access(self, access: "RecoveredAccess") -> None:
         """Users, vhosts and permissions made or changed through the management API: they win
         over the configuration's of the same name (the configuration's are made at every start)."""
-        assert self.store is not None
-        access = self.store.recover_access()
         for name, password_hash, algorithm, tags in access.users:
             self.users.put(User(name, password_hash, json.loads(tags), name in LOOPBACK_USERS, algorithm))
         for name, metadata in access.vhosts:
@@ -112,9 +139,12 @@ class Node:
         for queue in list(vhost.queues.values()):
             vhost.remove_queue(queue)  # stops its timers and releases its memory
         self.vhost_metadata.pop(name, None)
+        self.vhost_limits.pop(name, None)
         self.permissions.forget(vhost=name)
         if self.store is not None:
             self.store.delete_vhost(name)
+            for kind in (PolicyKind.POLICY.value, PolicyKind.OPERATOR.value, "vhost-limits"):
+                self.store.delete_parameters(kind, name)
         return True
 
     def put_user(self, user: User) -> bool:
@@ -131,8 +161,10 @@ class Node:
             return False
         self._close_connections(lambda conn: conn.user == name, f"user '{name}' is deleted")
         self.permissions.forget(user=name)
+        self.user_limits.pop(name, None)
         if self.store is not None:
             self.store.delete_user(name)
+            self.store.delete_parameters("user-limits", name)
         return True
 
     def set_permission(self, user: str, vhost: str, permission: Permission) -> bool:
@@ -154,6 +186,64 @@ class Node:
         self.cluster_name = name
         if self.store is not None:
             self.store.save_setting("cluster_name", name)
+
+    # -- policies, limits and global parameters ----------------------------------------------
+
+    def put_policy(self, kind: PolicyKind, policy: Policy) -> bool:
+        """Add or replace a (checked) policy in its vhost, applied at once; whether it was new."""
+        if self.store is not None:
+            self.store.save_parameter(kind.value, policy.vhost, policy.name, policy.as_json())
+        return self.vhosts[policy.vhost].put_policy(kind, policy)
+
+    def delete_policy(self, kind: PolicyKind, vhost: str, name: str) -> bool:
+        host = self.vhosts.get(vhost)
+        if host is None or not host.delete_policy(kind, name):
+            return False
+        if self.store is not None:
+            self.store.delete_parameter(kind.value, vhost, name)
+        return True
+
+    def vhost_limit(self, vhost: str, name: str) -> int | None:
+        """A vhost's max-connections or max-queues; None when unset (a negative value is no limit too)."""
+        return self.vhost_limits.get(vhost, {}).get(name)
+
+    def user_limit(self, user: str, name: str) -> int | None:
+        """A user's max-connections or max-channels; None when unset (a negative value is no limit too)."""
+        return self.user_limits.get(user, {}).get(name)
+
+    def set_limit(self, kind: str, scope: str, name: str, value: int) -> None:
+        """kind "vhost-limits" (scope a vhost) or "user-limits" (scope a user)."""
+        self._limits(kind).setdefault(scope, {})[name] = value
+        if self.store is not None:
+            self.store.save_parameter(kind, scope, name, value)
+
+    def clear_limit(self, kind: str, scope: str, name: str) -> None:
+        limits = self._limits(kind).get(scope, {})
+        if limits.pop(name, None) is not None and self.store is not None:
+            self.store.delete_parameter(kind, scope, name)
+        if not limits:
+            self._limits(kind).pop(scope, None)
+
+    def _limits(self, kind: str) -> dict[str, dict[str, int]]:
+        return self.vhost_limits if kind == "vhost-limits" else self.user_limits
+
+    def set_global_parameter(self, name: str, value: Any) -> bool:
+        """Set a global parameter (cluster_name sets the cluster's name); whether it was new."""
+        if name == "cluster_name":
+            self.set_cluster_name(str(value))
+            return False
+        created = name not in self.global_parameters
+        self.global_parameters[name] = value
+        if self.store is not None:
+            self.store.save_parameter("global-parameters", "", name, value)
+        return created
+
+    def delete_global_parameter(self, name: str) -> bool:
+        if self.global_parameters.pop(name, None) is None:
+            return False
+        if self.store is not None:
+            self.store.delete_parameter("global-parameters", "", name)
+        return True
 
     def _close_connections(self, which: Callable[[Any], bool], reason: str) -> None:
         for conn in [c for c in self.connections if which(c)]:

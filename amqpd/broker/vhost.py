@@ -14,6 +14,7 @@ from amqpd.broker.exchange import EXCHANGE_TYPES, Exchange
 from amqpd.broker.memory import MemoryLedger
 from amqpd.broker.message import Message
 from amqpd.broker.names import random_name
+from amqpd.broker.policies import Effective, Policies, Policy, PolicyKind
 from amqpd.broker.queue import Queue
 from amqpd.broker.routing import validate_x_match
 from amqpd.broker.timers import Timers
@@ -53,6 +54,7 @@ class VirtualHost:
         self.queue_window = queue_window
         self.exchanges: dict[str, Exchange] = {}
         self.queues: dict[str, Queue] = {}
+        self.policies = Policies()
         self.default_exchange = EXCHANGE_TYPES["direct"]("", durable=True)
         self.exchanges[""] = self.default_exchange
         for name_, kind, internal in DEFAULT_EXCHANGES:
@@ -225,7 +227,43 @@ class VirtualHost:
         if save and store is not None:
             queue.store_id = store.save_queue(self.name, name, auto_delete, args)
         self.queues[name] = queue
+        if self.policies:
+            effective = self.policies.effective(name, args).arguments
+            if effective != args:
+                queue.apply_arguments(effective)
         return queue
+
+    # -- policies: applied to every queue they change at once, never looked at per message -----
+
+    def effective_policy(self, queue: Queue) -> Effective:
+        return self.policies.effective(queue.name, queue.arguments)
+
+    def exchange_policy(self, name: str) -> str | None:
+        """The name of the policy that applies to an exchange (shown as its `policy`)."""
+        policy = self.policies.match(PolicyKind.POLICY, name, False)
+        return None if policy is None else policy.name
+
+    def put_policy(self, kind: PolicyKind, policy: Policy) -> bool:
+        """Add or replace a policy and apply it to the queues it changes; whether it was new."""
+        created = self.policies.get(kind, policy.name) is None
+        self._repolicy(kind, policy.name, policy)
+        return created
+
+    def delete_policy(self, kind: PolicyKind, name: str) -> bool:
+        """Remove a policy; the queues it gave arguments lose them (their own arguments stay)."""
+        if self.policies.get(kind, name) is None:
+            return False
+        self._repolicy(kind, name, None)
+        return True
+
+    def _repolicy(self, kind: PolicyKind, name: str, policy: Policy | None) -> None:
+        """Set (or, with None, remove) a policy; each queue whose effective arguments change gets them."""
+        before = {queue: self.effective_policy(queue).arguments for queue in self.queues.values()}
+        self.policies.put(kind, name, policy)
+        for queue, arguments in before.items():
+            effective = self.effective_policy(queue).arguments
+            if effective != arguments:
+                queue.apply_arguments(effective)
 
     def purge_queue(self, name: str, owner: Hashable) -> int:
         """Queue.Purge: drops the ready messages (not the unacked ones); returns how many."""
@@ -342,7 +380,7 @@ class VirtualHost:
             destinations = source.route(message) if not extra_keys else {
                 dest for view in views for dest in source.route(view)}  # type: ignore[arg-type]
             if not destinations:
-                alternate = self.exchanges.get(source.arguments.get("alternate-exchange", ""))
+                alternate = self.exchanges.get(self._alternate_of(source))
                 destinations = (alternate,) if alternate is not None and alternate.name else ()
             for dest in destinations:
                 if not isinstance(dest, Exchange):
@@ -351,3 +389,10 @@ class VirtualHost:
                     seen.add(dest)
                     pending.append(dest)
         return queues
+
+    def _alternate_of(self, exchange: Exchange) -> str:
+        """An exchange's alternate: its argument, else its policy's (looked up only for unroutable messages)."""
+        name = exchange.arguments.get("alternate-exchange")
+        if name is None and self.policies:
+            name = self.policies.alternate_exchange(exchange.name)
+        return name or ""

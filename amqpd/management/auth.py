@@ -30,6 +30,7 @@ class Need(Enum):
     MONITOR = "monitor"  # administrator or monitoring
     ADMIN = "admin"  # administrator
     VHOST = "vhost"  # administrator, or permissions in the path's vhost
+    POLICYMAKER = "policymaker"  # administrator, or policymaker with permissions in the path's vhost (if any)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,9 @@ def authorize(caller: Caller, node: Node, need: Need, vhost: str | None = None) 
         raise not_authorised("Not monitor user")
     if need is Need.VHOST and vhost is not None and not caller.may_use(node, vhost):
         raise not_authorised("User not authorised to access virtual host")
+    if need is Need.POLICYMAKER and not (caller.is_admin or "policymaker" in caller.user.tags and (
+            vhost is None or caller.may_use(node, vhost))):
+        raise not_authorised("User not authorised to access object")
 
 
 __all__ = ["ApiError", "Caller", "Need", "authenticate", "authorize"]

@@ -17,9 +17,9 @@ from amqpd.management.auth import Need
 from amqpd.management.errors import bad_request, key_missing, not_found
 
 
-def user_object(user: User) -> dict[str, Any]:
+def user_object(user: User, limits: dict[str, int]) -> dict[str, Any]:
     return {"name": user.name, "password_hash": user.password_hash, "hashing_algorithm": user.hashing_algorithm,
-            "tags": user.tags, "limits": {}}
+            "tags": user.tags, "limits": dict(sorted(limits.items()))}
 
 
 def permission_object(user: str, vhost: str, permission: Permission) -> dict[str, Any]:
@@ -29,20 +29,20 @@ def permission_object(user: str, vhost: str, permission: Permission) -> dict[str
 
 def list_users(call: Call) -> Response:
     users = sorted(call.node.users.users.values(), key=lambda u: u.name)
-    return reply([user_object(u) for u in users], call)
+    return reply([user_object(u, call.node.user_limits.get(u.name, {})) for u in users], call)
 
 
 def users_without_permissions(call: Call) -> Response:
     granted = {user for user, _, _ in call.node.permissions.entries()}
     users = sorted((u for u in call.node.users.users.values() if u.name not in granted), key=lambda u: u.name)
-    return reply([user_object(u) for u in users], call)
+    return reply([user_object(u, call.node.user_limits.get(u.name, {})) for u in users], call)
 
 
 def show_user(call: Call) -> Response:
     user = call.node.users.users.get(call.params["user"])
     if user is None:
         raise not_found()
-    return reply(user_object(user), call)
+    return reply(user_object(user, call.node.user_limits.get(user.name, {})), call)
 
 
 def put_user(call: Call) -> Response:

@@ -55,10 +55,12 @@ class Recovered:
 
 @dataclass
 class RecoveredAccess:
-    """The users, vhosts, permissions and settings that the management API stored, as found at start-up."""
+    """The users, vhosts, permissions, settings and parameters (policies, limits) that the management API
+    stored, as found at start-up."""
 
     users: list[tuple[str, str, str, str]]  # name, password hash, hashing algorithm, tags (JSON list)
     vhosts: list[tuple[str, str]]  # name, metadata (JSON object)
     permissions: list[tuple[str, str, str, str, str]]  # user, vhost, configure, write, read
     settings: dict[str, str]
     problems: list[str]
+    parameters: list[tuple[str, str, str, str]] = field(default_factory=list)  # kind, scope, name, value (JSON)

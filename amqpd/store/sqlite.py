@@ -55,6 +55,9 @@ CREATE TABLE IF NOT EXISTS vhosts (name TEXT PRIMARY KEY, metadata TEXT NOT NULL
 CREATE TABLE IF NOT EXISTS permissions (
     user TEXT NOT NULL, vhost TEXT NOT NULL, configure TEXT NOT NULL, write TEXT NOT NULL, read TEXT NOT NULL,
     PRIMARY KEY (user, vhost));
+CREATE TABLE IF NOT EXISTS parameters (
+    kind TEXT NOT NULL, scope TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,
+    PRIMARY KEY (kind, scope, name));
 """
 
 # One statement per operation kind; an operation is (kind, *parameters).
@@ -87,6 +90,10 @@ STATEMENTS = {
     "permission": "INSERT OR REPLACE INTO permissions VALUES (?, ?, ?, ?, ?)",
     "permission-delete": "DELETE FROM permissions WHERE user = ? AND vhost = ?",
     "setting": "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+    # policies, operator policies, limits and global parameters: (kind, scope, name) -> JSON value
+    "parameter": "INSERT OR REPLACE INTO parameters VALUES (?, ?, ?, ?)",
+    "parameter-delete": "DELETE FROM parameters WHERE kind = ? AND scope = ? AND name = ?",
+    "scope-parameters-delete": "DELETE FROM parameters WHERE kind = ? AND scope = ?",
 }
 # Every table's columns, in the order a salvage copies them.
 TABLES = {
@@ -98,8 +105,9 @@ TABLES = {
     "users": "name, password_hash, hashing_algorithm, tags",
     "vhosts": "name, metadata",
     "permissions": "user, vhost, configure, write, read",
+    "parameters": "kind, scope, name, value",
 }
-ACCESS_TABLES = ("users", "vhosts", "permissions")  # the management API's; a salvage names them if it kept rows
+ACCESS_TABLES = ("users", "vhosts", "permissions", "parameters")  # the management API's; a salvage names them if it kept rows
 
 
 class StoreError(Exception):
@@ -426,14 +434,15 @@ class SqliteEngine:
         return Recovered(exchanges, list(queues.values()), bindings, max_id + 1, next_queue_id, problems)
 
     def recover_access(self) -> RecoveredAccess:
-        """Read the stored users, vhosts, permissions and settings (the format key excluded)."""
+        """Read the stored users, vhosts, permissions, settings (the format key excluded) and parameters."""
         problems: list[str] = []
         db = self.reader
         users = self._rows(db, "SELECT name, password_hash, hashing_algorithm, tags FROM users", problems)
         vhosts = self._rows(db, "SELECT name, metadata FROM vhosts", problems)
         permissions = self._rows(db, "SELECT user, vhost, configure, write, read FROM permissions", problems)
         settings = dict(self._rows(db, "SELECT key, value FROM meta WHERE key != 'format'", problems))
-        return RecoveredAccess(users, vhosts, permissions, settings, problems)  # type: ignore[arg-type]
+        parameters = self._rows(db, "SELECT kind, scope, name, value FROM parameters", problems)
+        return RecoveredAccess(users, vhosts, permissions, settings, problems, parameters)  # type: ignore[arg-type]
 
     @staticmethod
     def _rows(db: sqlite3.Connection, sql: str, problems: list[str]) -> list[tuple[Any, ...]]:

@@ -154,6 +154,18 @@ class Store:
     def save_setting(self, key: str, value: str) -> None:
         self._append(("setting", key, value))
 
+    def save_parameter(self, kind: str, scope: str, name: str, value: Any) -> None:
+        """A policy, operator policy, limit or global parameter: kind names the set, scope its vhost
+        (or user, for user limits; "" for global ones), value is anything JSON can hold."""
+        self._append(("parameter", kind, scope, name, json.dumps(value)))
+
+    def delete_parameter(self, kind: str, scope: str, name: str) -> None:
+        self._append(("parameter-delete", kind, scope, name))
+
+    def delete_parameters(self, kind: str, scope: str) -> None:
+        """Every parameter of a kind in one scope (a deleted vhost's policies, a deleted user's limits)."""
+        self._append(("scope-parameters-delete", kind, scope))
+
     def recover_access(self) -> RecoveredAccess:
         return self.engine.recover_access()
 
