@@ -21,10 +21,11 @@ from amqpd.broker import Exchange, QueueType, VirtualHost
 from amqpd.management import lists
 from amqpd.management.api import Call, Endpoint, no_content, reply, text
 from amqpd.management.auth import Need
-from amqpd.management.errors import not_found
+from amqpd.management.errors import ApiError, not_found
 from amqpd.management.formats import arguments, jsonable, vhost_of, visible_vhosts
 
 Destination = QueueType | Exchange
+DEFAULT_EXCHANGE = "amq.default"  # the default exchange's name in paths
 
 
 def properties_key(routing_key: str, args: dict[str, Any]) -> str:
@@ -65,13 +66,18 @@ def list_bindings(call: Call) -> Response:
     return _listed(call, (b for vhost in visible_vhosts(call) for b in bindings_of(vhost)))
 
 
-def _ends(call: Call) -> tuple[VirtualHost, Exchange, Destination]:
+def _ends(call: Call, named: bool = False) -> tuple[VirtualHost, Exchange, Destination]:
+    """The binding's vhost, source and destination; with `named`, a missing one is RabbitMQ's
+    404 naming it (what POST answers), else the plain 404."""
     vhost = vhost_of(call)
-    source = vhost.exchanges.get(call.params["source"])
+    source = vhost.exchanges.get("" if call.params["source"] == DEFAULT_EXCHANGE else call.params["source"])
     destination: Destination | None = (vhost.queues.get(call.params["destination"]) if call.params["kind"] == "q"
                                        else vhost.exchanges.get(call.params["destination"]))
-    if source is None or destination is None:
-        raise not_found()
+    for kind, name, found in (("exchange", call.params["source"], source),
+                              (_kind(call), call.params["destination"], destination)):
+        if found is None:
+            raise ApiError(404, "not_found", f"no {kind} '{name}' in vhost '{vhost.name}'") if named else not_found()
+    assert source is not None and destination is not None
     return vhost, source, destination
 
 
@@ -92,7 +98,7 @@ def create(call: Call) -> Response:
     kind = _kind(call)
     body = call.body()
     routing_key, args = text(body, "routing_key", ""), arguments(body)
-    vhost, source, destination = _ends(call)
+    vhost, source, destination = _ends(call, named=True)
     if kind == "queue":
         vhost.bind_queue(destination.name, None, source.name, routing_key, args)
     else:

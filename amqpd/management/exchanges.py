@@ -22,19 +22,18 @@ from amqpd.management.errors import bad_request, key_missing, not_found
 from amqpd.management.formats import arguments, jsonable, vhost_of, visible_vhosts
 from amqpd.protocol import parse_content_header
 
-DEFAULT = "amq.default"
 BASIC_CLASS = 60
 
 
 def exchange_object(vhost: VirtualHost, exchange: Exchange) -> dict[str, Any]:
     return {"name": exchange.name, "vhost": vhost.name, "type": exchange.kind, "durable": exchange.durable,
             "auto_delete": exchange.auto_delete, "internal": exchange.internal,
-            "arguments": jsonable(exchange.arguments), "policy": None}
+            "arguments": jsonable(exchange.arguments)}
 
 
 def _name(call: Call) -> str:
     name = call.params["exchange"]
-    return "" if name == DEFAULT else name
+    return "" if name == bindings.DEFAULT_EXCHANGE else name
 
 
 def _exchange(call: Call) -> tuple[VirtualHost, Exchange]:
