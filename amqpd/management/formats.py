@@ -34,7 +34,7 @@ def jsonable(value: Any) -> Any:
 def arguments(body: Mapping[str, Any], key: str = "arguments") -> dict[str, Any]:
     """An argument table sent as a JSON object; one AMQP cannot carry is 400."""
     value = body.get(key, {})
-    if value is None or value == "":
+    if value is None or value == "" or value == []:  # pyrabbit2 sends [] (an empty Erlang proplist)
         return {}
     if not isinstance(value, dict):
         raise bad_request(["not_a_table", key])
