@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 from typing import Any
 
 from pamqp import commands
@@ -104,6 +105,10 @@ def publish(call: Call) -> Response:
     content = parse_content_header(raw_header(raw, len(payload)))
     if content.expiration_error is not None:
         raise bad_request(f"406 PRECONDITION_FAILED - {content.expiration_error}")
+    user = call.caller.user.name
+    if content.user_id is not None and content.user_id != user:
+        raise bad_request(f"406 PRECONDITION_FAILED - user_id property set to '{content.user_id}' "
+                          f"but authenticated user was '{user}'")
     message = Message(exchange.name, routing_key, raw, payload, content.delivery_mode, content.priority,
                       content.expiration)
     extra_keys: list[str] = []
@@ -142,13 +147,17 @@ def _raw_properties(properties: Any) -> bytes:
     fields = dict(properties)
     if "type" in fields:
         fields["message_type"] = fields.pop("type")
+    if isinstance(fields.get("timestamp"), int):  # seconds since the epoch, as the API shows it
+        fields["timestamp"] = datetime.datetime.fromtimestamp(fields["timestamp"], datetime.timezone.utc)
+    if isinstance(fields.get("expiration"), int):
+        fields["expiration"] = str(fields["expiration"])
     known = set(commands.Basic.Properties.attributes())
     unknown = sorted(set(fields) - known)
     if unknown:
         raise bad_request(["bad_property", unknown[0]])
     try:
         return commands.Basic.Properties(**fields).marshal()
-    except Exception:  # pamqp refuses values of the wrong type in several exception classes
+    except Exception:  # pamqp refuses values of the wrong type with several exception classes
         raise bad_request(["invalid_properties", "properties"]) from None
 
 

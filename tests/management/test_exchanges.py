@@ -86,3 +86,6 @@ def test_publish_refusals(api):
         "error": "bad_request", "reason": "404 NOT_FOUND - no exchange 'nope' in vhost '/'"}
     assert api.post("/api/exchanges/%2F/amq.direct/publish",
                     json={**body, "properties": {"delivery_mode": "x"}}).status_code == 400
+    assert api.post("/api/exchanges/%2F/amq.direct/publish", json={**body, "properties": {"user_id": "bob"}}).json() == {
+        "error": "bad_request",
+        "reason": "406 PRECONDITION_FAILED - user_id property set to 'bob' but authenticated user was 'guest'"}
