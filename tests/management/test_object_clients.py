@@ -1,5 +1,5 @@
-"""Real clients of the object routes against amqpd: pyrabbit2, amqpstorm's ManagementApi and
-rabbitmqadmin 3.10.8, with the effects checked over AMQP (pika).
+"""Real clients of the object routes against amqpd: pyrabbit2, amqpstorm's ManagementApi,
+rabbitmqadmin 3.10.8 and Celery Flower's broker view, with the effects checked over AMQP (pika).
 
 rabbitmqadmin's outputs are what the same commands print against RabbitMQ 3.10.8 (checked on
 it: `queue declared`, `binding declared`, `Message published`, the tsv lists).
@@ -7,9 +7,12 @@ it: `queue declared`, `binding declared`, `Message published`, the tsv lists).
 
 from __future__ import annotations
 
+import asyncio
+
 import pika
 import pytest
 from amqpstorm.management import ManagementApi
+from flower.utils.broker import RabbitMQ
 from pyrabbit2.api import Client
 
 from tests.management.conftest import amqp
@@ -90,3 +93,22 @@ def test_rabbitmqadmin_objects(broker):
     assert (closed.value.reply_code, closed.value.reply_text) == (320, "CONNECTION_FORCED - Closed via management plugin")
     assert admin(broker, "delete", "queue", "name=rq").stdout == "queue deleted\n"
     assert admin(broker, "-f", "tsv", "-q", "list", "queues", "name").stdout == ""
+
+
+def test_flower_broker_view_lists_queues_with_their_counts(api, broker):
+    """Celery Flower's broker page: flower.utils.broker.RabbitMQ.queues(names) reads /api/queues/{v}
+    and keeps the named queues. (For the default vhost Flower asks for /api/queues//, which
+    RabbitMQ 3.10.8 answers 404 as well, so a named vhost is used.)"""
+    api.put("/api/vhosts/celeryv")
+    conn = amqp(broker, vhost="celeryv")
+    channel = conn.channel()
+    for name in ("celery", "other"):
+        channel.queue_declare(name)
+        channel.basic_publish("", name, b"task")
+    channel.basic_publish("", "celery", b"task")
+    view = RabbitMQ(f"amqp://guest:guest@127.0.0.1:{broker.port}/celeryv",
+                    f"http://guest:guest@127.0.0.1:{broker.management_port}/api/")
+    queues = asyncio.run(view.queues(["celery"]))
+    assert [(q["name"], q["messages"], q["messages_ready"], q["messages_unacknowledged"], q["consumers"])
+            for q in queues] == [("celery", 2, 2, 0, 0)]
+    conn.close()
