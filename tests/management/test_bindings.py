@@ -11,6 +11,8 @@ listed with the queue's name as routing and properties key.
 
 from __future__ import annotations
 
+import httpx
+
 from tests.management.conftest import amqp
 
 
@@ -68,3 +70,25 @@ def test_binding_refusals(api):
         "error": "not_authorised", "reason": "Access refused."}
     assert api.get("/api/bindings/%2F/e/amq.direct/x/rq").status_code == 404
     assert api.post("/api/bindings/%2F/e/amq.headers/q/rq", json={"arguments": {"x-match": "bad"}}).status_code == 400
+
+
+def test_durable_objects_made_over_http_survive_a_restart(broker_factory, tmp_path):
+    data_dir = str(tmp_path / "data")
+    first = broker_factory(data_dir=data_dir)
+    with httpx.Client(base_url=first.api, auth=("guest", "guest")) as api:
+        api.put("/api/queues/%2F/kept", json={"durable": True, "arguments": {"x-max-length": 3}})
+        api.put("/api/queues/%2F/transient", json={})
+        api.put("/api/exchanges/%2F/kx", json={"type": "topic", "durable": True})
+        api.post("/api/bindings/%2F/e/kx/q/kept", json={"routing_key": "a.*"})
+        api.post("/api/exchanges/%2F/kx/publish", json={
+            "routing_key": "a.b", "properties": {"delivery_mode": 2}, "payload": "kept", "payload_encoding": "string"})
+    first.stop()
+    second = broker_factory(data_dir=data_dir)
+    with httpx.Client(base_url=second.api, auth=("guest", "guest")) as api:
+        assert [(q["name"], q["arguments"], q["messages"]) for q in api.get("/api/queues").json()] == [
+            ("kept", {"x-max-length": 3}, 1)]
+        assert api.get("/api/exchanges/%2F/kx").json()["type"] == "topic"
+        assert [b["routing_key"] for b in api.get("/api/exchanges/%2F/kx/bindings/source").json()] == ["a.*"]
+    conn = amqp(second)
+    assert conn.channel().basic_get("kept", auto_ack=True)[2] == b"kept"
+    conn.close()
