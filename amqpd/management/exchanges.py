@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime
 from typing import Any
 
-from pamqp import commands
 from starlette.responses import Response
 
 from amqpd.broker import EXCHANGE_TYPES, Exchange, Message, Outcome, VirtualHost, cc, combined
@@ -20,10 +18,9 @@ from amqpd.management import bindings, lists
 from amqpd.management.api import Call, Endpoint, boolean, created, no_content, reply, text
 from amqpd.management.auth import Need
 from amqpd.management.errors import bad_request, key_missing, not_found
-from amqpd.management.formats import arguments, jsonable, vhost_of, visible_vhosts
+from amqpd.management.formats import arguments, content_header, jsonable, properties_raw, vhost_of, visible_vhosts
 from amqpd.protocol import parse_content_header
 
-BASIC_CLASS = 60
 
 
 def exchange_object(vhost: VirtualHost, exchange: Exchange) -> dict[str, Any]:
@@ -101,8 +98,8 @@ def publish(call: Call) -> Response:
     if exchange.internal:
         raise bad_request(f"403 ACCESS_REFUSED - cannot publish to internal exchange '{exchange.name}' "
                           f"in vhost '{vhost.name}'")
-    raw = _raw_properties(body["properties"])
-    content = parse_content_header(raw_header(raw, len(payload)))
+    raw = properties_raw(body["properties"])
+    content = parse_content_header(content_header(raw, len(payload)))
     if content.expiration_error is not None:
         raise bad_request(f"406 PRECONDITION_FAILED - {content.expiration_error}")
     user = call.caller.user.name
@@ -121,10 +118,6 @@ def publish(call: Call) -> Response:
     return reply({"routed": bool(queues)}, call)
 
 
-def raw_header(raw_properties: bytes, size: int) -> bytes:
-    return BASIC_CLASS.to_bytes(2, "big") + b"\x00\x00" + size.to_bytes(8, "big") + raw_properties
-
-
 def _payload(payload: Any, encoding: Any) -> bytes:
     if not isinstance(payload, str):
         raise bad_request(["not_a_string", "payload"])
@@ -136,29 +129,6 @@ def _payload(payload: Any, encoding: Any) -> bytes:
         except (binascii.Error, ValueError):
             raise bad_request("payload_not_base64") from None
     raise bad_request(["unsupported_encoding", str(encoding)[:200]])
-
-
-def _raw_properties(properties: Any) -> bytes:
-    """Basic properties from their JSON form (RabbitMQ's names; `type` for message_type)."""
-    if properties in ({}, [], None):
-        return b"\x00\x00"
-    if not isinstance(properties, dict):
-        raise bad_request(["not_a_table", "properties"])
-    fields = dict(properties)
-    if "type" in fields:
-        fields["message_type"] = fields.pop("type")
-    if isinstance(fields.get("timestamp"), int):  # seconds since the epoch, as the API shows it
-        fields["timestamp"] = datetime.datetime.fromtimestamp(fields["timestamp"], datetime.timezone.utc)
-    if isinstance(fields.get("expiration"), int):
-        fields["expiration"] = str(fields["expiration"])
-    known = set(commands.Basic.Properties.attributes())
-    unknown = sorted(set(fields) - known)
-    if unknown:
-        raise bad_request(["bad_property", unknown[0]])
-    try:
-        return commands.Basic.Properties(**fields).marshal()
-    except Exception:  # pamqp refuses values of the wrong type with several exception classes
-        raise bad_request(["invalid_properties", "properties"]) from None
 
 
 ENDPOINTS = [

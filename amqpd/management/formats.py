@@ -1,4 +1,5 @@
-"""What the object routes share: AMQP values as JSON, argument tables from JSON, vhost visibility."""
+"""What the object routes share: AMQP values and message properties as JSON and back, argument
+tables from JSON, which vhosts a caller sees."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ import datetime
 import decimal
 from typing import Any, Mapping
 
+from pamqp import commands, header
+
 from amqpd.broker import VirtualHost
 from amqpd.management.api import Call
 from amqpd.management.errors import bad_request, not_found
 from amqpd.protocol import tables
 
 ZERO_RATE = {"rate": 0.0}
+BASIC_CLASS = 60
 
 
 def jsonable(value: Any) -> Any:
@@ -59,3 +63,43 @@ def visible_vhosts(call: Call) -> list[VirtualHost]:
         return [vhost_of(call)]
     caller, node = call.caller, call.node
     return [vhost for name, vhost in node.vhosts.items() if caller.is_monitor or caller.may_use(node, name)]
+
+
+def content_header(raw_properties: bytes, body_size: int) -> bytes:
+    """A Basic content header's payload around raw property bytes (what the parsers take)."""
+    return BASIC_CLASS.to_bytes(2, "big") + b"\x00\x00" + body_size.to_bytes(8, "big") + raw_properties
+
+
+def properties_json(raw: bytes) -> dict[str, Any] | list[Any]:
+    """A message's properties as RabbitMQ's API shows them: the set ones, or [] when none is set."""
+    content = header.ContentHeader()
+    content.unmarshal(content_header(raw, 0))
+    properties, flags = content.properties, int.from_bytes(raw[:2], "big")
+    shown = {name: jsonable(getattr(properties, name)) for bit, name in enumerate(properties.attributes())
+             if flags & (0x8000 >> bit)}  # the flag word names the properties set, in this order
+    if "message_type" in shown:
+        shown["type"] = shown.pop("message_type")
+    return shown or []
+
+
+def properties_raw(properties: Any) -> bytes:
+    """Basic properties from their JSON form (RabbitMQ's names; `type` for message_type)."""
+    if properties in ({}, [], None):
+        return b"\x00\x00"
+    if not isinstance(properties, dict):
+        raise bad_request(["not_a_table", "properties"])
+    fields = dict(properties)
+    if "type" in fields:
+        fields["message_type"] = fields.pop("type")
+    if isinstance(fields.get("timestamp"), int):  # seconds since the epoch, as the API shows it
+        fields["timestamp"] = datetime.datetime.fromtimestamp(fields["timestamp"], datetime.timezone.utc)
+    if isinstance(fields.get("expiration"), int):
+        fields["expiration"] = str(fields["expiration"])
+    known = set(commands.Basic.Properties.attributes())
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise bad_request(["bad_property", unknown[0]])
+    try:
+        return commands.Basic.Properties(**fields).marshal()
+    except Exception:  # pamqp refuses values of the wrong type with several exception classes
+        raise bad_request(["invalid_properties", "properties"]) from None

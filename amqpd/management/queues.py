@@ -11,22 +11,17 @@ from __future__ import annotations
 
 import base64
 import enum
-import struct
 from typing import Any
 
-from pamqp import header
 from starlette.responses import Response
 
 from amqpd.broker import Entry, QueueType, Settle, VirtualHost
 from amqpd.management import bindings, lists
-from amqpd.management.api import Call, Endpoint, boolean, created, no_content, reply, text
+from amqpd.management.api import Call, Endpoint, boolean, created, no_content, reply
 from amqpd.management.auth import Need
 from amqpd.management.connections import connection_name, consumers_of
 from amqpd.management.errors import ApiError, bad_request, key_missing, not_found
-from amqpd.management.formats import ZERO_RATE, arguments, jsonable, vhost_of, visible_vhosts
-
-BASIC_CLASS = 60
-
+from amqpd.management.formats import ZERO_RATE, arguments, jsonable, properties_json, vhost_of, visible_vhosts
 
 def queue_object(call: Call, queue: QueueType) -> dict[str, Any]:
     ready, unacked = queue.message_count, queue.unacked_count
@@ -177,21 +172,9 @@ def _message(entry: Entry, remaining: int, base64_only: bool, truncate: int | No
             pass
     return {"payload_bytes": len(message.body), "redelivered": entry.redelivered,
             "exchange": message.exchange, "routing_key": message.routing_key, "message_count": remaining,
-            "properties": properties_object(message.raw_properties),
+            "properties": properties_json(message.raw_properties),
             "payload": as_text if as_text is not None else base64.b64encode(payload).decode(),
             "payload_encoding": "string" if as_text is not None else "base64"}
-
-
-def properties_object(raw: bytes) -> dict[str, Any] | list[Any]:
-    """A message's properties as RabbitMQ's API shows them: the set ones, or [] when none is set."""
-    content = header.ContentHeader()
-    content.unmarshal(struct.pack(">HHQ", BASIC_CLASS, 0, 0) + raw)
-    properties, flags = content.properties, int.from_bytes(raw[:2], "big")
-    shown = {name: jsonable(getattr(properties, name)) for bit, name in enumerate(properties.attributes())
-             if flags & (0x8000 >> bit)}  # the flag word names the properties set, in this order
-    if "message_type" in shown:
-        shown["type"] = shown.pop("message_type")
-    return shown or []
 
 
 ENDPOINTS = [
