@@ -21,6 +21,7 @@ from amqpd.protocol import errors
 from amqpd.session import Connection
 
 DEFAULT_REASON = "Closed via management plugin"
+NOT_YOURS = "User not authorised to access object"  # RabbitMQ 3.10.8's reason for another user's connection
 
 
 def _address(address: tuple[str, int] | None) -> tuple[str, int]:
@@ -75,7 +76,7 @@ def _named(call: Call) -> Connection:
     for conn in call.node.connections:
         if conn.vhost is not None and connection_name(conn) == name:
             if not (call.caller.is_monitor or conn.user == call.caller.user.name):
-                raise not_authorised("Not monitor user")
+                raise not_authorised(NOT_YOURS)
             return conn
     raise not_found()
 
@@ -100,7 +101,7 @@ def delete_connection(call: Call) -> Response:
 def user_connections(call: Call) -> Response:
     user = call.params["user"]
     if not (call.caller.is_admin or user == call.caller.user.name):
-        raise not_authorised("Not administrator user")
+        raise not_authorised(NOT_YOURS)
     found = [connection_object(call, c) for c in _visible(call) if c.user == user]
     return reply(lists.page(found, call.query), call)
 
@@ -108,7 +109,7 @@ def user_connections(call: Call) -> Response:
 def delete_user_connections(call: Call) -> Response:
     user = call.params["user"]
     if not (call.caller.is_admin or user == call.caller.user.name):
-        raise not_authorised("Not administrator user")
+        raise not_authorised(NOT_YOURS)
     for conn in [c for c in _visible(call) if c.user == user]:
         close(conn, call.headers.get("x-reason") or DEFAULT_REASON)
     return no_content()

@@ -5,7 +5,8 @@ shows client_properties, user_provided_name, protocol "AMQP 0-9-1"; a channel "<
 with prefetch_count, confirm, consumer_count; a consumer its tag, queue, ack_required,
 prefetch_count and arguments (x-priority); an unknown name is 404; DELETE answers 204 and the
 client receives Connection.Close 320 "CONNECTION_FORCED - bye now" with X-Reason: bye now
-(and "CONNECTION_FORCED - Closed via management plugin" without it).
+(and "CONNECTION_FORCED - Closed via management plugin" without it); a management user asking
+for another user's connection is 401 "User not authorised to access object".
 """
 
 from __future__ import annotations
@@ -100,6 +101,9 @@ def test_a_management_user_sees_only_its_own_connections(api, broker):
     assert [c["user_provided_name"] for c in api.get("/api/connections", auth=("mu", "pw")).json()] == ["mu's"]
     assert sorted(c["user_provided_name"] for c in api.get("/api/connections").json()) == ["guest's", "mu's"]
     other = quote(named(api, "guest's")["name"], safe="")
-    assert api.delete(f"/api/connections/{other}", auth=("mu", "pw")).status_code == 401
+    for method in ("GET", "DELETE"):
+        assert api.request(method, f"/api/connections/{other}", auth=("mu", "pw")).json() == {
+            "error": "not_authorised", "reason": "User not authorised to access object"}
+    assert api.get(f"/api/connections/{other}/channels", auth=("mu", "pw")).status_code == 401
     theirs.close()
     mine.close()
