@@ -22,6 +22,7 @@ from amqpd.management.auth import Need
 from amqpd.management.connections import connection_name, consumers_of
 from amqpd.management.errors import ApiError, bad_request, key_missing, not_found
 from amqpd.management.formats import ZERO_RATE, arguments, jsonable, properties_json, vhost_of, visible_vhosts
+from amqpd.protocol import errors
 
 def queue_object(call: Call, queue: QueueType) -> dict[str, Any]:
     ready, unacked = queue.message_count, queue.unacked_count
@@ -140,9 +141,12 @@ def get_messages(call: Call) -> Response:
         raise bad_request("Unsupported encoding. Please use auto or base64.")
     truncate = _count(body["truncate"]) if body.get("truncate") not in (None, "") else None
     vhost = vhost_of(call)
-    queue = vhost.queues.get(call.params["queue"])
-    if queue is None:
-        raise ApiError(404, "not_found", f"NOT_FOUND - no queue '{call.params['queue']}' in vhost '{vhost.name}'")
+    try:
+        queue = vhost.queue(call.params["queue"], None)
+    except errors.AMQPError as exc:  # RabbitMQ's /get answers as its AMQP channel was answered
+        if exc.code == errors.NOT_FOUND:
+            raise ApiError(404, "not_found", exc.text) from None
+        raise bad_request(f"{exc.code} {exc.text}") from None
     queue.touch()
     taken: list[Entry] = []
     found = []

@@ -137,3 +137,20 @@ def test_a_management_user_sees_only_its_vhosts(api, broker):
     assert [q["name"] for q in reply.json()] == ["m"]
     assert api.get("/api/queues/%2F", auth=("mu", "pw")).json() == {
         "error": "not_authorised", "reason": "User not authorised to access virtual host"}
+
+
+def test_another_connections_exclusive_queue_is_locked_to_the_api(api, broker):
+    """RabbitMQ 3.10.8 answers each of these 400 with the RESOURCE_LOCKED text (checked with pika)."""
+    conn = amqp(broker)
+    channel = conn.channel()
+    channel.queue_declare("ex", exclusive=True)
+    channel.basic_publish("", "ex", b"m")
+    locked = ("cannot obtain exclusive access to locked queue 'ex' in vhost '/'. It could be originally declared "
+              "on another connection or the exclusive property value does not match that of the original declaration.")
+    assert api.post("/api/queues/%2F/ex/get", json={"count": 1, "ackmode": "ack_requeue_true", "encoding": "auto"}).json() == {
+        "error": "bad_request", "reason": f"405 RESOURCE_LOCKED - {locked}"}
+    for reply in (api.put("/api/queues/%2F/ex", json={}), api.delete("/api/queues/%2F/ex"),
+                  api.delete("/api/queues/%2F/ex/contents"), api.post("/api/bindings/%2F/e/amq.direct/q/ex", json={})):
+        assert reply.json() == {"error": "bad_request", "reason": locked}
+    assert channel.queue_declare("ex", passive=True).method.message_count == 1
+    conn.close()
