@@ -173,7 +173,7 @@ def consumers_of(call: Call, conns: Iterable[Connection]) -> list[dict[str, Any]
 
 
 def list_consumers(call: Call) -> Response:
-    return reply(lists.sort(consumers_of(call, _visible(call)), call.query, ("consumer_tag",)), call)
+    return reply(lists.page(consumers_of(call, _visible(call)), call.query, ("consumer_tag",)), call)
 
 
 ENDPOINTS = [

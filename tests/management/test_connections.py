@@ -59,6 +59,7 @@ def test_connection_channel_and_consumer_objects(api, broker):
         "consumer_tag": "ctag", "queue": {"name": "cq", "vhost": "/"}, "ack_required": True, "exclusive": False,
         "prefetch_count": 7, "arguments": {"x-priority": 3}, "active": True}
     assert consumer["channel_details"]["name"] == channels[0]["name"]
+    assert api.get("/api/consumers", params={"page": "1"}).json()["items"] == [consumer]
     page = api.get("/api/connections", params={"page": "1"}).json()
     assert (page["total_count"], page["page_count"]) == (1, 1)
     assert [c["name"] for c in api.get("/api/vhosts/%2F/connections").json()] == [found["name"]]
