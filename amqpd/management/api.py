@@ -34,6 +34,7 @@ class Call:
     raw_body: bytes = b""
     listeners: list[Listener] = field(default_factory=list)
     alarms: frozenset[str] = frozenset()  # the resource alarms in effect: "memory", "disk"
+    headers: Mapping[str, str] = field(default_factory=dict)  # the request's, names in lower case
 
     def body(self) -> dict[str, Any]:
         """The JSON object sent; an empty body or null is {} (RabbitMQ's rules)."""

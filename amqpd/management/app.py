@@ -20,7 +20,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from amqpd.broker import Node
-from amqpd.management import health, overview, policies, users, vhosts
+from amqpd.management import bindings, connections, exchanges, health, overview, policies, queues, users, vhosts
 from amqpd.management.api import Call, Endpoint, decode_segment
 from amqpd.management.listeners import Listener
 from amqpd.management.auth import authenticate, authorize
@@ -31,6 +31,7 @@ log = structlog.get_logger("amqpd.management")
 
 ENDPOINTS: list[Endpoint] = [*overview.ENDPOINTS, *vhosts.ENDPOINTS, *users.ENDPOINTS, *health.ENDPOINTS,
                              *policies.ENDPOINTS]
+ENDPOINTS += [*queues.ENDPOINTS, *exchanges.ENDPOINTS, *bindings.ENDPOINTS, *connections.ENDPOINTS]
 MAX_BODY = 20_000_000  # bytes; RabbitMQ's default management max body size
 
 
@@ -141,7 +142,7 @@ def _run(node: Node, endpoint: Endpoint, request: Request, raw_body: bytes, list
     caller = authenticate(node, request.headers.get("authorization"),
                           request.client.host if request.client else None)
     authorize(caller, node, endpoint.need, params.get("vhost"))
-    call = Call(node, caller, params, request.query_params, raw_body, listeners, alarms)
+    call = Call(node, caller, params, request.query_params, raw_body, listeners, alarms, request.headers)
     try:
         return endpoint.handler(call)
     except errors.AMQPError as exc:

@@ -44,6 +44,14 @@ def peer_address(stream: Stream) -> tuple[str, int] | None:
         return None
 
 
+def local_address(stream: Stream) -> tuple[str, int] | None:
+    """The broker's (host, port) the client connected to."""
+    try:
+        return socket_of(stream).getsockname()[:2]
+    except OSError:
+        return None
+
+
 class Waker:
     """A re-armable event: deliveries set it, the writer waits on it."""
 
@@ -76,7 +84,7 @@ class ClientSession:
         self.alarms = alarms
         self.waker = Waker()
         self.drained = Waker()  # set by the writer after each send
-        self.conn = Connection(node, peer_address(stream), self.waker.set, transport)
+        self.conn = Connection(node, peer_address(stream), self.waker.set, transport, local_address(stream))
         self.accepted = trio.current_time()
         self.received = 0  # bytes read, for the heartbeat monitor
         self.last_sent = self.accepted  # when something other than a heartbeat was last written

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -158,10 +159,13 @@ class Connection:
     """
 
     def __init__(self, node: Node, peer: tuple[str, int] | None = None, wakeup: Callable[[], None] | None = None,
-                 transport: Transport = PLAIN_TCP) -> None:
+                 transport: Transport = PLAIN_TCP, local: tuple[str, int] | None = None) -> None:
         self.id = next(_ids)
         self.node = node
         self.peer = peer
+        self.local = local  # the broker's (host, port) the client reached: the management API names it
+        self.connected_at = int(time.time() * 1000)  # ms since the epoch, as the management API shows it
+        self.auth_mechanism = ""
         self.transport = transport
         self.wakeup = wakeup or (lambda: None)
         self.outbox = bytearray()
@@ -404,6 +408,7 @@ class Connection:
         if not allowed:
             self._refuse_login(user, method.mechanism)
             return
+        self.auth_mechanism = method.mechanism
         self.user = user
         self.send_method(0, commands.Connection.Tune(
             channel_max=self.channel_max, frame_max=self.frame_max, heartbeat=self.heartbeat))

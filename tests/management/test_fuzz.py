@@ -21,12 +21,21 @@ ROUTES = ["overview", "whoami", "cluster-name", "nodes", "nodes/{}", "extensions
           "users/{}/permissions", "permissions", "permissions/{}/{}", "aliveness-test/{}", "healthchecks/node",
           "healthchecks/node/{}", "health/checks/alarms", "health/checks/port-listener/{}",
           "health/checks/protocol-listener/{}", "health/checks/virtual-hosts"]
-NAMES = st.one_of(st.sampled_from(["/", "x", "guest", "%", "a b", "é", "..", ""]), st.text(max_size=30))
+ROUTES += ["queues", "queues/{}", "queues/{}/{}", "queues/{}/{}/contents", "queues/{}/{}/get", "queues/{}/{}/bindings",
+           "queues/{}/{}/actions", "exchanges", "exchanges/{}", "exchanges/{}/{}", "exchanges/{}/{}/publish",
+           "exchanges/{}/{}/bindings/source", "exchanges/{}/{}/bindings/destination", "bindings", "bindings/{}",
+           "bindings/{}/e/{}/q/{}", "bindings/{}/e/{}/e/{}", "bindings/{}/e/{}/q/{}/{}", "bindings/{}/e/{}/e/{}/{}",
+           "connections", "connections/{}", "connections/{}/channels", "connections/username/{}", "channels",
+           "channels/{}", "vhosts/{}/connections", "vhosts/{}/channels", "consumers", "consumers/{}"]
+NAMES = st.one_of(st.sampled_from(["/", "x", "guest", "%", "a b", "é", "..", "", "amq.default", "amq.direct", "q"]),
+                  st.text(max_size=30))
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
                     max_leaves=20)
 KEYS = ["password", "password_hash", "hashing_algorithm", "tags", "configure", "write", "read", "description",
         "tracing", "default_queue_type", "name", "users"]
+KEYS += ["durable", "auto_delete", "internal", "arguments", "type", "routing_key", "properties", "payload",
+         "payload_encoding", "count", "ackmode", "encoding", "truncate"]
 BODIES = st.one_of(
     JSON.map(lambda value: json.dumps(value).encode()),
     st.dictionaries(st.sampled_from(KEYS), JSON, max_size=6).map(lambda value: json.dumps(value).encode()),
@@ -59,7 +68,7 @@ def assert_answered(status: int, what: object) -> None:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(route=st.sampled_from(ROUTES), names=st.lists(NAMES, min_size=2, max_size=2),
+@given(route=st.sampled_from(ROUTES), names=st.lists(NAMES, min_size=4, max_size=4),
        method=st.sampled_from(["GET", "PUT", "POST", "DELETE", "HEAD", "PATCH"]), body=BODIES, query=QUERIES)
 def test_any_request_gets_an_answer(client, route, names, method, body, query):
     path = "/api/" + route.format(*(quote(name, safe="") for name in names)) + query
@@ -88,3 +97,20 @@ def test_a_huge_body_is_refused_without_reading_it(broker):
     reply = httpx.put(broker.api + "/api/vhosts/big", content=b"{" + b" " * 21_000_000 + b"}", auth=ADMIN, timeout=30)
     assert reply.status_code == 413
     assert httpx.get(broker.api + "/api/whoami", auth=ADMIN).json()["name"] == ADMIN[0]
+
+
+OBJECT_PATHS = ["queues/%2F/fq", "queues/%2F/fq/get", "exchanges/%2F/fx", "exchanges/%2F/fx/publish",
+                "exchanges/%2F/amq.default/publish", "bindings/%2F/e/fx/q/fq", "bindings/%2F/e/fx/e/amq.direct",
+                "exchanges/%2F/amq.headers", "bindings/%2F/e/amq.headers/q/fq"]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(OBJECT_PATHS), method=st.sampled_from(["PUT", "POST", "DELETE"]),
+       body=st.dictionaries(st.sampled_from(KEYS), JSON, max_size=6))
+def test_bodies_for_existing_objects_get_an_answer(client, path, method, body):
+    """Arbitrary bodies where the queue and exchange exist, so they reach the declare, bind, get
+    and publish code rather than stopping at a 404."""
+    client.put("/api/queues/%2F/fq")
+    client.put("/api/exchanges/%2F/fx", json={"type": "topic"})
+    reply = client.request(method, "/api/" + path, content=json.dumps(body).encode())
+    assert_answered(reply.status_code, (method, path, body, reply.text[:200]))

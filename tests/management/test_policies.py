@@ -273,3 +273,20 @@ def test_any_request_on_these_routes_gets_an_answer(api, route, names, method, b
     path = "/api/" + route.format(*(quote(name, safe="") for name in names)) + query
     reply = api.request(method, path, content=body)
     assert_answered(reply.status_code, (method, path, body[:100], reply.text[:200]))
+
+
+def test_queue_and_exchange_objects_name_their_policies(api):
+    """GET /api/queues/{v}/{q} shows policy, operator_policy and effective_policy_definition; an
+    exchange object has a `policy` key only while one applies (both as RabbitMQ 3.10.8 shows them)."""
+    assert api.put("/api/queues/%2F/qpol", json={"durable": False, "arguments": {"x-max-length": 9}}).status_code == 201
+    assert api.put("/api/exchanges/%2F/xpol", json={"type": "direct"}).status_code == 201
+    assert "policy" not in api.get("/api/exchanges/%2F/xpol").json()
+    assert api.put("/api/policies/%2F/p", json=QUEUE_POLICY).status_code == 201
+    assert api.put("/api/operator-policies/%2F/op", json={"pattern": "^q", "definition": {"message-ttl": 500},
+                                                          "apply-to": "queues"}).status_code == 201
+    assert api.put("/api/policies/%2F/xp", json={"pattern": "^xpol$", "apply-to": "exchanges",
+                                                 "definition": {"alternate-exchange": "amq.fanout"}}).status_code == 201
+    queue = api.get("/api/queues/%2F/qpol").json()
+    assert (queue["policy"], queue["operator_policy"]) == ("p", "op")
+    assert queue["effective_policy_definition"] == {"max-length": 2, "message-ttl": 500}
+    assert api.get("/api/exchanges/%2F/xpol").json()["policy"] == "xp"
