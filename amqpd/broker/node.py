@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from amqpd.auth import Permission, PermissionTable, User, UserTable
 from amqpd.broker.memory import MemoryLedger
 from amqpd.broker.recovery import restore
+from amqpd.broker.stats import Churn, MessageStats, Rates
 from amqpd.broker.timers import Timers
 from amqpd.broker.vhost import VirtualHost
 from amqpd.logs import LogLimiter
@@ -52,6 +53,9 @@ class Node:
         self.name = NODE_NAME
         self.cluster_name = NODE_NAME  # RabbitMQ's default: the node's name
         self.vhost_metadata: dict[str, VhostMetadata] = {}
+        self.retired_stats = MessageStats()  # counts of the vhosts deleted
+        self.retired_churn = Churn()
+        self.rates = Rates()  # what the management API reports as *_details.rate
         self.users.add(settings.default_user, settings.default_pass,
                        settings.user_tags.get(settings.default_user, ["administrator"]),
                        loopback_only=settings.default_user in LOOPBACK_USERS)
@@ -92,6 +96,23 @@ class Node:
                                              self.memory)
         return self.vhosts[name]
 
+    # -- statistics, summed when read (broker/stats.py) ------------------------------------------------
+
+    def message_stats(self, vhost: VirtualHost | None = None) -> MessageStats:
+        """The channel counts of a vhost, or of the node: those of closed channels, kept by their
+        vhost (or the node, for deleted vhosts), plus the live channels' own."""
+        vhosts = [vhost] if vhost is not None else list(self.vhosts.values())
+        parts = [v.stats for v in vhosts]
+        parts += [channel.stats for conn in self.connections if vhost is None or conn.vhost is vhost
+                  for channel in conn.channels.values()]
+        if vhost is None:
+            parts.append(self.retired_stats)
+        return MessageStats.total(parts)
+
+    def churn(self) -> Churn:
+        """Connections, channels and queues created and closed since start-up."""
+        return Churn.total([self.retired_churn, *(v.churn for v in self.vhosts.values())])
+
     # -- the management API's changes: applied here, written to the store, never awaited -------------
 
     def put_vhost(self, name: str, metadata: VhostMetadata) -> bool:
@@ -111,6 +132,8 @@ class Node:
         self._close_connections(lambda conn: conn.vhost is vhost, f"vhost '{name}' is deleted")
         for queue in list(vhost.queues.values()):
             vhost.remove_queue(queue)  # stops its timers and releases its memory
+        self.retired_stats.add(vhost.stats)  # the node's totals never go down
+        self.retired_churn.add(vhost.churn)
         self.vhost_metadata.pop(name, None)
         self.permissions.forget(vhost=name)
         if self.store is not None:

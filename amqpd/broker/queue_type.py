@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Hashable, Iterable, Protocol
 if TYPE_CHECKING:
     from amqpd.broker.entry import Entry
     from amqpd.broker.message import Message
+    from amqpd.broker.stats import MessageStats
 
 
 class Outcome(enum.Enum):
@@ -96,6 +97,7 @@ class QueueType(ABC):
     consumers: list[Consumer]
     unacked_count: int  # messages delivered and awaiting their ack
     deleted: bool
+    stats: "MessageStats"  # its message counts (broker/stats.py), counted by the session
 
     @property
     def exclusive(self) -> bool:

@@ -16,6 +16,7 @@ from amqpd.broker.message import Message
 from amqpd.broker.names import random_name
 from amqpd.broker.queue import Queue
 from amqpd.broker.routing import validate_x_match
+from amqpd.broker.stats import Churn, MessageStats
 from amqpd.broker.timers import Timers
 from amqpd.protocol import ChannelError, errors
 
@@ -53,6 +54,8 @@ class VirtualHost:
         self.queue_window = queue_window
         self.exchanges: dict[str, Exchange] = {}
         self.queues: dict[str, Queue] = {}
+        self.stats = MessageStats()  # the counts of its channels that have closed (live ones add theirs when read)
+        self.churn = Churn()
         self.default_exchange = EXCHANGE_TYPES["direct"]("", durable=True)
         self.exchanges[""] = self.default_exchange
         for name_, kind, internal in DEFAULT_EXCHANGES:
@@ -185,6 +188,7 @@ class VirtualHost:
             queue = self.queue(name, owner)
             queue.touch()
             return queue
+        self.churn.queue_declared += 1
         if not name:
             name = random_name("amq.gen-")
         elif name.startswith("amq."):
@@ -225,6 +229,7 @@ class VirtualHost:
         if save and store is not None:
             queue.store_id = store.save_queue(self.name, name, auto_delete, args)
         self.queues[name] = queue
+        self.churn.queue_created += 1
         return queue
 
     def purge_queue(self, name: str, owner: Hashable) -> int:
@@ -252,6 +257,7 @@ class VirtualHost:
         if self.queues.get(queue.name) is not queue:
             return 0
         del self.queues[queue.name]
+        self.churn.queue_deleted += 1
         if queue.store_id is not None:
             self.store.delete_queue(queue.store_id, self.name, queue.name)  # type: ignore[union-attr]
         count = queue.delete()

@@ -82,6 +82,8 @@ def get(channel: "Channel", m: commands.Basic.Get) -> None:
     queue.touch()
     entry = queue.take()
     if entry is None:
+        channel.stats.get_empty += 1
+        queue.stats.get_empty += 1
         channel.connection.send_method(channel.number, commands.Basic.GetEmpty())
         return
     channel.send_get_ok(queue, entry, m.no_ack)
