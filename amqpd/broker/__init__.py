@@ -8,7 +8,8 @@ type behind the ``QueueType`` interface with its typed outcomes (``Enqueued`` wi
 ``ACCEPTED``, ``REJECTED``, ``combined``; ``Settle``) and the ``Entry`` a queue hands a consumer;
 ``consumer_priority`` (a consumer's checked x-priority), ``random_name`` for generated names,
 and ``clock``, the time base of the deadlines the server's timer task runs; ``MessageStats`` and
-``Churn``, the counters the session increments and the management plane reads (``stats``).
+``Churn``, the counters the session increments and the management plane reads, with
+``with_deliveries`` / ``retire_deliveries`` for the deliveries consumers count (``stats``).
 """
 
 from amqpd.broker import cc
@@ -20,7 +21,7 @@ from amqpd.broker.message import Message
 from amqpd.broker.names import random_name
 from amqpd.broker.node import COMPATIBLE_VERSION, LOOPBACK_USERS, PRODUCT, Node, VhostMetadata
 from amqpd.broker.queue_type import ACCEPTED, REJECTED, Enqueued, Outcome, QueueType, Settle, combined
-from amqpd.broker.stats import Churn, MessageStats
+from amqpd.broker.stats import Churn, MessageStats, retire_deliveries, with_deliveries
 from amqpd.broker.timers import clock
 from amqpd.broker.vhost import VirtualHost
 
@@ -30,5 +31,5 @@ __all__ = [
     "Message", "Properties", "cc",
     "QueueType", "Entry", "Enqueued", "Outcome", "ACCEPTED", "REJECTED", "combined", "Settle",
     "consumer_priority", "random_name", "clock",
-    "MessageStats", "Churn",
+    "MessageStats", "Churn", "with_deliveries", "retire_deliveries",
 ]

@@ -103,7 +103,7 @@ class Node:
         vhost (or the node, for deleted vhosts), plus the live channels' own."""
         vhosts = [vhost] if vhost is not None else list(self.vhosts.values())
         parts = [v.stats for v in vhosts]
-        parts += [channel.stats for conn in self.connections if vhost is None or conn.vhost is vhost
+        parts += [channel.message_stats() for conn in self.connections if vhost is None or conn.vhost is vhost
                   for channel in conn.channels.values()]
         if vhost is None:
             parts.append(self.retired_stats)

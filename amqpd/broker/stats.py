@@ -2,7 +2,9 @@
 families report.
 
 Counting is on the per-message path, so it is only integer increments on objects that exist
-anyway: a queue's, an exchange's and a channel's ``MessageStats``. Nothing is summed there:
+anyway: a queue's, an exchange's and a channel's ``MessageStats``, and a consumer's count of its
+deliveries (one increment where two objects care; it joins its channel's and queue's counts when
+the consumer goes, ``with_deliveries`` adds the live ones when read). Nothing is summed there:
 a vhost keeps the counts of its channels that have closed (a channel adds its own when it goes)
 and the vhost and node totals add the live channels' counts when they are read. Rates are not
 counted either: ``Rates`` derives them from the samples it takes when they are read.
@@ -73,12 +75,34 @@ class MessageStats(_Counters):
         """RabbitMQ's sum of every way a message went to a client."""
         return self.deliver + self.deliver_no_ack + self.get + self.get_no_ack
 
-    def message_stats(self, fields: Iterable[str] = MESSAGE_FIELDS) -> dict[str, int]:
+    def report(self, fields: Iterable[str] = MESSAGE_FIELDS) -> dict[str, int]:
         """The counts as the management API names them, deliver_get included."""
         values = {name: getattr(self, name) for name in fields}
         if "deliver" in values:
             values["deliver_get"] = self.deliver_get
         return values
+
+
+def with_deliveries(stats: MessageStats, consumers: Iterable[Any]) -> MessageStats:
+    """A channel's or queue's counts with the deliveries of its live consumers added (each
+    consumer counts its own: ``delivered``, with ``no_ack`` saying which kind they are)."""
+    result = MessageStats()
+    result.add(stats)
+    for consumer in consumers:
+        if consumer.no_ack:
+            result.deliver_no_ack += consumer.delivered
+        else:
+            result.deliver += consumer.delivered
+    return result
+
+
+def retire_deliveries(delivered: int, no_ack: bool, *into: MessageStats) -> None:
+    """A consumer goes: its count of deliveries joins its channel's and queue's."""
+    for stats in into:
+        if no_ack:
+            stats.deliver_no_ack += delivered
+        else:
+            stats.deliver += delivered
 
 
 class Churn(_Counters):

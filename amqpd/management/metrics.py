@@ -27,12 +27,21 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from amqpd.broker import COMPATIBLE_VERSION, PRODUCT, Node, QueueType
+from amqpd.broker import COMPATIBLE_VERSION, PRODUCT, MessageStats, Node, QueueType
 
 STARTED = time.monotonic()  # this module is imported when the broker starts serving metrics
 DISK_FREE_LIMIT = 50_000_000  # RabbitMQ's default disk_free_limit
 QUEUE_TYPES = ("rabbit_classic_queue", "rabbit_quorum_queue", "rabbit_stream_queue")
 PROTOCOL = "amqp091"
+
+
+@dataclass(frozen=True)
+class Counted:
+    """A queue or channel with its message counts, read once per scrape."""
+
+    queue: Any = None
+    channel: Any = None
+    stats: MessageStats | None = None
 
 
 @dataclass(frozen=True)
@@ -55,35 +64,35 @@ def _unconfirmed(channel: Any) -> int:
 
 QUEUE_FAMILIES = (
     Family("queue_coarse_metrics", "queue_messages_ready", "gauge",
-           "Messages ready to be delivered to consumers", lambda q: q.message_count),
+           "Messages ready to be delivered to consumers", lambda q: q.queue.message_count),
     Family("queue_coarse_metrics", "queue_messages_unacked", "gauge",
-           "Messages delivered to consumers but not yet acknowledged", lambda q: q.unacked_count),
+           "Messages delivered to consumers but not yet acknowledged", lambda q: q.queue.unacked_count),
     Family("queue_coarse_metrics", "queue_messages", "gauge",
-           "Sum of ready and unacknowledged messages - total queue depth", lambda q: q.message_count + q.unacked_count),
-    Family("queue_consumer_count", "queue_consumers", "gauge", "Consumers on a queue", lambda q: q.consumer_count),
+           "Sum of ready and unacknowledged messages - total queue depth", lambda q: q.queue.message_count + q.queue.unacked_count),
+    Family("queue_consumer_count", "queue_consumers", "gauge", "Consumers on a queue", lambda q: q.queue.consumer_count),
     Family("queue_metrics", "queue_consumer_capacity", "gauge", "Consumer capacity",
-           lambda q: 1.0 if q.consumers else 0.0),
+           lambda q: 1.0 if q.queue.consumers else 0.0),
     Family("queue_metrics", "queue_consumer_utilisation", "gauge", "Same as consumer capacity",
-           lambda q: 1.0 if q.consumers else 0.0),
+           lambda q: 1.0 if q.queue.consumers else 0.0),
     Family("channel_queue_exchange_metrics", "queue_messages_published_total", "counter",
            "Total number of messages published to queues", lambda q: q.stats.publish),
 )
 CHANNEL_FAMILIES = (
-    Family("channel_metrics", "channel_consumers", "gauge", "Consumers on a channel", lambda c: len(c.consumers)),
+    Family("channel_metrics", "channel_consumers", "gauge", "Consumers on a channel", lambda c: len(c.channel.consumers)),
     Family("channel_metrics", "channel_messages_unacked", "gauge", "Delivered but not yet acknowledged messages",
-           lambda c: len(c.unacked)),
+           lambda c: len(c.channel.unacked)),
     Family("channel_metrics", "channel_messages_unconfirmed", "gauge", "Published but not yet confirmed messages",
-           _unconfirmed),
+           lambda c: _unconfirmed(c.channel)),
     Family("channel_metrics", "channel_messages_uncommitted", "gauge",
            "Messages received in a transaction but not yet committed",
-           lambda c: len(c.tx.publishes) if c.tx is not None else 0),
+           lambda c: len(c.channel.tx.publishes) if c.channel.tx is not None else 0),
     Family("channel_metrics", "channel_acks_uncommitted", "gauge",
            "Message acknowledgements in a transaction not yet committed",
-           lambda c: len(c.tx.settled) if c.tx is not None else 0),
+           lambda c: len(c.channel.tx.settled) if c.channel.tx is not None else 0),
     Family("channel_metrics", "consumer_prefetch", "gauge", "Limit of unacknowledged messages for each consumer",
-           lambda c: c.prefetch),
+           lambda c: c.channel.prefetch),
     Family("channel_metrics", "channel_prefetch", "gauge",
-           "Total limit of unacknowledged messages for all consumers on a channel", lambda c: c.global_prefetch),
+           "Total limit of unacknowledged messages for all consumers on a channel", lambda c: c.channel.global_prefetch),
     Family("channel_exchange_metrics", "channel_messages_published_total", "counter",
            "Total number of messages published into an exchange on a channel", lambda c: c.stats.publish),
     Family("channel_exchange_metrics", "channel_messages_confirmed_total", "counter",
@@ -232,8 +241,10 @@ class NodeCollector(Collector):
         queues = [q for v in in_scope for q in v.queues.values()]
         connections = [c for c in node.connections if c.vhost in in_scope]
         channels = [(c, ch) for c in connections for ch in c.channels.values()]
-        yield from self._objects(QUEUE_FAMILIES, ("vhost", "queue"), [((q.vhost_name, q.name), q) for q in queues])
-        yield from self._objects(CHANNEL_FAMILIES, ("channel",), [((_pid(c, ch.number),), ch) for c, ch in channels])
+        yield from self._objects(QUEUE_FAMILIES, ("vhost", "queue"),
+                                 [((q.vhost_name, q.name), Counted(queue=q, stats=q.message_stats())) for q in queues])
+        yield from self._objects(CHANNEL_FAMILIES, ("channel",), [
+            ((_pid(c, ch.number),), Counted(channel=ch, stats=ch.message_stats())) for c, ch in channels])
         yield from self._objects(CONNECTION_FAMILIES, ("channel",), [((_pid(c),), c) for c in connections])
         if self.endpoint == "per-object":
             info = _family("gauge", "rabbitmq_queue_info", "A metric with a constant '1' value and labels that "

@@ -56,7 +56,8 @@ def consume(channel: "Channel", m: commands.Basic.Consume) -> None:
 
 def remove_consumer(channel: "Channel", consumer: ChannelConsumer) -> None:
     """Detach a consumer; an auto-delete queue goes with its last one."""
-    channel.consumers.pop(consumer.tag, None)
+    if channel.consumers.pop(consumer.tag, None) is not None:
+        consumer.retire()
     queue = consumer.queue
     queue.remove_consumer(consumer)
     if queue.unused_auto_delete:

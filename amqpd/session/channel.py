@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pamqp import commands
 
-from amqpd.broker import Entry, MessageStats, QueueType, Settle
+from amqpd.broker import Entry, MessageStats, QueueType, Settle, with_deliveries
 from amqpd.protocol import ContentAssembler, MalformedContentHeader, errors, frames
 from amqpd.session import basic, publishing, topology
 from amqpd.session.confirms import PublisherConfirms
@@ -131,17 +131,12 @@ class Channel:
                              message.names)
         frames.write_content(out, self.number, message.raw_properties, message.body, self.connection.frame_max)
         self._track(queue, entry, consumer, consumer.no_ack)
-        stats, counts = self.stats, queue.stats
-        if consumer.no_ack:
-            stats.deliver_no_ack += 1
-            counts.deliver_no_ack += 1
-        else:
+        consumer.delivered += 1
+        if not consumer.no_ack:
             consumer.unacked += 1
-            stats.deliver += 1
-            counts.deliver += 1
         if entry.redelivered:
-            stats.redeliver += 1
-            counts.redeliver += 1
+            self.stats.redeliver += 1
+            queue.stats.redeliver += 1
 
     def send_get_ok(self, queue: QueueType, entry: Entry, no_ack: bool) -> None:
         """Basic.Get-Ok and the content for a message taken from the queue."""
@@ -158,6 +153,10 @@ class Channel:
             else:
                 stats.get += 1
             stats.redeliver += entry.redelivered
+
+    def message_stats(self) -> MessageStats:
+        """Its message counts (what the management API and Prometheus report), read now."""
+        return with_deliveries(self.stats, self.consumers.values())
 
     def _track(self, queue: QueueType, entry: Entry, consumer: ChannelConsumer | None, no_ack: bool) -> None:
         """After a delivery: forget it (no_ack) or hold it under its tag until settled."""
@@ -196,7 +195,8 @@ class Channel:
         When a method of this same connection caused it (Queue.Delete), RabbitMQ's reply to that
         method (Delete-Ok) comes first, so the Cancel waits until the handler has replied.
         """
-        self.consumers.pop(consumer.tag, None)
+        if self.consumers.pop(consumer.tag, None) is not None:
+            consumer.retire()
         connection = self.connection
         if not connection.capabilities.get("consumer_cancel_notify"):
             return

@@ -61,9 +61,9 @@ def test_gets_acks_and_redeliveries_count_on_the_queue_and_the_channel():
     send(conn, 1, commands.Basic.Get(queue="q"))  # empty
     expected = {"publish": 4, "get": 2, "get_no_ack": 3, "get_empty": 1, "redeliver": 1, "ack": 1,
                 "deliver": 0, "deliver_no_ack": 0, "deliver_get": 5}
-    queue = conn.vhost.queues["q"].stats.message_stats()
+    queue = conn.vhost.queues["q"].message_stats().report()
     assert {k: queue[k] for k in expected} == expected
-    channel = conn.channels[1].stats.message_stats()
+    channel = conn.channels[1].message_stats().report()
     assert {k: channel[k] for k in expected} == expected
 
 
@@ -78,10 +78,20 @@ def test_consumer_deliveries_and_multiple_acks_count():
         publish(conn, "", "auto")
     tags = [m.delivery_tag for _, m in sent(conn) if isinstance(m, commands.Basic.Deliver) and m.consumer_tag == "manual"]
     send(conn, 1, commands.Basic.Ack(delivery_tag=tags[-1], multiple=True))
-    stats = conn.channels[1].stats
+    channel, queue = conn.channels[1], conn.vhost.queues["q"]
+    stats = channel.message_stats()
     assert (stats.deliver, stats.deliver_no_ack, stats.ack, stats.deliver_get) == (3, 3, 3, 6)
-    assert (conn.vhost.queues["q"].stats.deliver, conn.vhost.queues["q"].stats.ack) == (3, 3)
-    assert conn.vhost.queues["auto"].stats.deliver_no_ack == 3
+    assert (queue.message_stats().deliver, queue.message_stats().ack) == (3, 3)
+    assert conn.vhost.queues["auto"].message_stats().deliver_no_ack == 3
+    # the consumers go (one cancelled, the other with its queue): their counts stay
+    send(conn, 1, commands.Basic.Cancel(consumer_tag="manual"))
+    send(conn, 1, commands.Queue.Delete(queue="auto"))
+    assert not channel.consumers
+    stats = channel.message_stats()
+    assert (stats.deliver, stats.deliver_no_ack) == (3, 3)
+    assert queue.message_stats().deliver == 3
+    publish(conn, "", "q")  # no consumer: not delivered
+    assert conn.node.message_stats().deliver_get == 6
 
 
 def test_confirms_count_each_publish_confirmed():
