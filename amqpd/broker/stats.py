@@ -17,6 +17,10 @@ from typing import Any, Hashable, Iterable
 # RabbitMQ's message_stats keys (rabbit_mgmt_format / rabbit_core_metrics), in its order
 MESSAGE_FIELDS = ("publish", "publish_in", "publish_out", "confirm", "deliver", "deliver_no_ack", "get",
                   "get_no_ack", "get_empty", "redeliver", "ack", "return_unroutable", "drop_unroutable")
+# the keys each kind of object reports (as RabbitMQ 3.10.8's management API shows them)
+QUEUE_FIELDS = ("publish", "deliver", "deliver_no_ack", "get", "get_no_ack", "get_empty", "redeliver", "ack")
+EXCHANGE_FIELDS = ("publish_in", "publish_out")
+CHANNEL_FIELDS = tuple(name for name in MESSAGE_FIELDS if name not in EXCHANGE_FIELDS)
 CHURN_FIELDS = ("connection_created", "connection_closed", "channel_created", "channel_closed",
                 "queue_declared", "queue_created", "queue_deleted")
 SAMPLE_INTERVAL = 5.0  # seconds: RabbitMQ's collect_statistics_interval; rates span at least this
