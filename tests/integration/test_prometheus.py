@@ -4,12 +4,20 @@ series the RabbitMQ-Overview dashboard queries, and counters that move with pika
 
 from __future__ import annotations
 
+import re
+import signal
+
 import httpx
 import pika
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from amqpd import cli, config
+from tests.integration.test_cli import Amqpd, clean_env
 from tests.support.server import BrokerThread
+
+PROMETHEUS = re.compile(r"started prometheus listener on http://127\.0\.0\.1:(\d+)")
+STARTUP = re.compile(r"Server startup complete; listening on amqp://127\.0\.0\.1:(\d+)")
 
 # what the official RabbitMQ-Overview Grafana dashboard queries (OPERATOR-CONTRACTS.md 3.1),
 # by family name as the parser reports it (counters without their _total), with their type
@@ -139,3 +147,35 @@ def test_no_prometheus_binds_no_port():
         assert server.server.prometheus_port is None
     finally:
         server.stop()
+
+
+def test_options_from_the_command_line_the_config_file_and_the_environment(tmp_path):
+    settings = cli.settings_from([])
+    assert (settings.prometheus, settings.prometheus_port, settings.prometheus_address()) == (True, 15692, "127.0.0.1")
+    settings = cli.settings_from(["--host", "::", "--prometheus-port", "0"])
+    assert (settings.prometheus_port, settings.prometheus_address()) == (0, "::")
+    assert cli.settings_from(["--prometheus-host", "0.0.0.0", "--no-prometheus"]).prometheus is False
+    path = tmp_path / "amqpd.toml"
+    path.write_text('prometheus_port = 9419\nprometheus_host = "127.0.0.2"\n')
+    settings = cli.settings_from(["--config", str(path)])
+    assert (settings.prometheus_port, settings.prometheus_address()) == (9419, "127.0.0.2")
+    settings = config.build({}, {}, {"AMQPD_PROMETHEUS": "false", "AMQPD_PROMETHEUS_PORT": "1234"})
+    assert (settings.prometheus, settings.prometheus_port) == (False, 1234)
+    with pytest.raises(config.ConfigError, match="prometheus_port 70000 is out of range"):
+        cli.settings_from(["--prometheus-port", "70000"])
+
+
+def test_the_start_up_line_comes_before_the_last_one_and_the_port_serves(tmp_path):
+    server = Amqpd("--port", "0", data_dir=tmp_path / "data", env=clean_env())
+    try:
+        port = int(server.wait_for(PROMETHEUS).group(1))
+        server.wait_for(STARTUP)
+        reply = httpx.get(f"http://127.0.0.1:{port}/metrics")
+        assert reply.status_code == 200 and "rabbitmq_identity_info{" in reply.text
+        server.proc.send_signal(signal.SIGTERM)
+        code, log = server.finish()
+        assert code == 0
+        lines = [line for line in log.splitlines() if "listener" in line or "startup" in line]
+        assert "Server startup complete" in lines[-1] and "started prometheus listener" in lines[-2]
+    finally:
+        server.kill()
