@@ -283,7 +283,7 @@ class NodeCollector(Collector):
 
     def _node(self) -> Iterator[Metric]:
         alarms = self.alarms
-        for name, doc, alarm in (
+        for name, doc, alarm in () if self.per_object else (  # RabbitMQ's per-object endpoint has none
                 ("alarms_file_descriptor_limit", "is 1 if file descriptor limit alarm is in effect", "fd"),
                 ("alarms_free_disk_space_watermark", "is 1 if free disk space watermark alarm is in effect", "disk"),
                 ("alarms_memory_used_watermark", "is 1 if VM memory watermark alarm is in effect", "memory")):
