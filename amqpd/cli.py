@@ -81,6 +81,10 @@ def parser() -> argparse.ArgumentParser:
                    help="serve RabbitMQ's management HTTP API (default on; --no-management turns it off)")
     p.add_argument("--management-port", type=int, metavar="N", help="its port (default 15672; 0 picks a free one)")
     p.add_argument("--management-host", metavar="HOST", help="its address (default: the AMQP --host)")
+    p.add_argument("--prometheus", action=argparse.BooleanOptionalAction, default=None,
+                   help="serve RabbitMQ's Prometheus metrics (default on; --no-prometheus turns them off)")
+    p.add_argument("--prometheus-port", type=int, metavar="N", help="their port (default 15692; 0 picks a free one)")
+    p.add_argument("--prometheus-host", metavar="HOST", help="their address (default: the AMQP --host)")
     p.add_argument("--tls-port", type=int, metavar="N", help="amqps port (default: no TLS listener; 0 picks a free one)")
     p.add_argument("--tls-cert", metavar="FILE", help="the server's certificate chain (PEM)")
     p.add_argument("--tls-key", metavar="FILE", help="its private key (PEM)")

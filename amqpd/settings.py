@@ -45,6 +45,10 @@ class Settings:
     management: bool = True
     management_port: int = 15672
     management_host: str = ""  # empty: the AMQP host
+    # RabbitMQ's Prometheus endpoint (rabbitmq_prometheus): on by default, as in the rabbitmq:management image
+    prometheus: bool = True
+    prometheus_port: int = 15692
+    prometheus_host: str = ""  # empty: the AMQP host
     # amqps (RabbitMQ's listeners.ssl and ssl_options): off unless tls_port is set
     tls_port: int | None = None
     tls_cert: str | None = None
@@ -60,11 +64,17 @@ class Settings:
         """Where the management API listens."""
         return self.management_host or self.host
 
+    def prometheus_address(self) -> str:
+        """Where the Prometheus endpoint listens."""
+        return self.prometheus_host or self.host
+
     def validate(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port {self.port} is out of range 0-65535")
         if not 0 <= self.management_port <= 65535:
             raise ConfigError(f"management_port {self.management_port} is out of range 0-65535")
+        if not 0 <= self.prometheus_port <= 65535:
+            raise ConfigError(f"prometheus_port {self.prometheus_port} is out of range 0-65535")
         if self.tls_port is not None and not 0 <= self.tls_port <= 65535:
             raise ConfigError(f"tls_port {self.tls_port} is out of range 0-65535")
         if self.tls_verify not in ("none", "peer"):

@@ -71,7 +71,7 @@ class BrokerProcess:
 
     def start(self, timeout: float = 30) -> None:
         """Start `python -m amqpd --port 0` and read the port from its start-up line."""
-        cmd = [str(PYTHON), "-m", "amqpd", "--port", "0", "--management-port", "0", "--data-dir", self.data_dir,
+        cmd = [str(PYTHON), "-m", "amqpd", "--port", "0", "--management-port", "0", "--prometheus-port", "0", "--data-dir", self.data_dir,
                "--log-level", "info", "--log-format", "console", *self.extra]
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

@@ -7,7 +7,9 @@ The face the session, the server and the management plane use: the ``Node`` (and
 type behind the ``QueueType`` interface with its typed outcomes (``Enqueued`` with ``Outcome``,
 ``ACCEPTED``, ``REJECTED``, ``combined``; ``Settle``) and the ``Entry`` a queue hands a consumer;
 ``consumer_priority`` (a consumer's checked x-priority), ``random_name`` for generated names,
-and ``clock``, the time base of the deadlines the server's timer task runs.
+and ``clock``, the time base of the deadlines the server's timer task runs; ``MessageStats`` and
+``Churn``, the counters the session increments and the management plane reads, with
+``with_deliveries`` / ``retire_deliveries`` for the deliveries consumers count (``stats``).
 Policies: a checked ``Policy`` (``Policy.make`` raises ``PolicyError`` with RabbitMQ's reason) of a
 ``PolicyKind`` (policies or operator policies), put on a vhost through ``Node.put_policy``;
 ``effective_policy(queue)`` gives a queue's policy, operator policy and effective definition;
@@ -24,6 +26,7 @@ from amqpd.broker.names import random_name
 from amqpd.broker.node import COMPATIBLE_VERSION, LOOPBACK_USERS, PRODUCT, Node, VhostMetadata
 from amqpd.broker.policies import Policy, PolicyError, PolicyKind, effective_policy, erlang_term
 from amqpd.broker.queue_type import ACCEPTED, REJECTED, Enqueued, Outcome, QueueType, Settle, combined
+from amqpd.broker.stats import Churn, MessageStats, retire_deliveries, with_deliveries
 from amqpd.broker.timers import clock
 from amqpd.broker.vhost import VirtualHost
 
@@ -34,4 +37,5 @@ __all__ = [
     "QueueType", "Entry", "Enqueued", "Outcome", "ACCEPTED", "REJECTED", "combined", "Settle",
     "consumer_priority", "random_name", "clock",
     "Policy", "PolicyError", "PolicyKind", "effective_policy", "erlang_term",
+    "MessageStats", "Churn", "with_deliveries", "retire_deliveries",
 ]

@@ -7,6 +7,7 @@ from typing import Any, Hashable, Iterable
 
 from amqpd.broker.message import Message
 from amqpd.broker.routing import DirectIndex, HeadersIndex, TopicTrie
+from amqpd.broker.stats import MessageStats
 from amqpd.broker.tables import freeze
 
 BindingKey = tuple[Hashable, str, Any]  # destination, routing key, frozen arguments
@@ -31,6 +32,7 @@ class Exchange:
         self.internal = internal
         self.arguments = arguments or {}
         self.bindings: dict[BindingKey, dict[str, Any]] = {}
+        self.stats = MessageStats()  # publish_in / publish_out
 
     def bind(self, destination: Hashable, routing_key: str, arguments: dict[str, Any]) -> bool:
         """Add a binding; False when the same binding already existed."""

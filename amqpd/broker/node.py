@@ -13,6 +13,7 @@ from amqpd.auth import Permission, PermissionTable, User, UserTable
 from amqpd.broker.memory import MemoryLedger
 from amqpd.broker.policies import Policy, PolicyError, PolicyKind
 from amqpd.broker.recovery import restore
+from amqpd.broker.stats import Churn, MessageStats, Rates
 from amqpd.broker.timers import Timers
 from amqpd.broker.vhost import VirtualHost
 from amqpd.logs import LogLimiter
@@ -60,6 +61,9 @@ class Node:
         self.vhost_limits: dict[str, dict[str, int]] = {}  # vhost -> {max-connections, max-queues}
         self.user_limits: dict[str, dict[str, int]] = {}  # user -> {max-connections, max-channels}
         self.global_parameters: dict[str, Any] = {}  # set through the API (cluster_name is apart)
+        self.retired_stats = MessageStats()  # counts of the vhosts deleted
+        self.retired_churn = Churn()
+        self.rates = Rates()  # what the management API reports as *_details.rate
         self.users.add(settings.default_user, settings.default_pass,
                        settings.user_tags.get(settings.default_user, ["administrator"]),
                        loopback_only=settings.default_user in LOOPBACK_USERS)
@@ -119,6 +123,23 @@ class Node:
                                              self.memory)
         return self.vhosts[name]
 
+    # -- statistics, summed when read (broker/stats.py) ------------------------------------------------
+
+    def message_stats(self, vhost: VirtualHost | None = None) -> MessageStats:
+        """The channel counts of a vhost, or of the node: those of closed channels, kept by their
+        vhost (or the node, for deleted vhosts), plus the live channels' own."""
+        vhosts = [vhost] if vhost is not None else list(self.vhosts.values())
+        parts = [v.stats for v in vhosts]
+        parts += [channel.message_stats() for conn in self.connections if vhost is None or conn.vhost is vhost
+                  for channel in conn.channels.values()]
+        if vhost is None:
+            parts.append(self.retired_stats)
+        return MessageStats.total(parts)
+
+    def churn(self) -> Churn:
+        """Connections, channels and queues created and closed since start-up."""
+        return Churn.total([self.retired_churn, *(v.churn for v in self.vhosts.values())])
+
     # -- the management API's changes: applied here, written to the store, never awaited -------------
 
     def put_vhost(self, name: str, metadata: VhostMetadata) -> bool:
@@ -138,6 +159,8 @@ class Node:
         self._close_connections(lambda conn: conn.vhost is vhost, f"vhost '{name}' is deleted")
         for queue in list(vhost.queues.values()):
             vhost.remove_queue(queue)  # stops its timers and releases its memory
+        self.retired_stats.add(vhost.stats)  # the node's totals never go down
+        self.retired_churn.add(vhost.churn)
         self.vhost_metadata.pop(name, None)
         self.vhost_limits.pop(name, None)
         self.permissions.forget(vhost=name)

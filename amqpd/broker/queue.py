@@ -19,6 +19,7 @@ from amqpd.broker.features import Expires, Features, MessageTTL, Overflow
 from amqpd.broker.memory import MemoryLedger
 from amqpd.broker.message import Message
 from amqpd.broker.queue_type import ACCEPTED, DROPPED, REJECTED, Consumer, Enqueued, QueueType, Settle, stored
+from amqpd.broker.stats import MessageStats
 
 if TYPE_CHECKING:
     from amqpd.broker.vhost import VirtualHost
@@ -62,6 +63,7 @@ class Queue(QueueType):
         self.consumers: list[Consumer] = []
         self.unacked_count = 0
         self.deleted = False
+        self.stats = MessageStats()
         self.store = store
         self.store_id: int | None = None
         self.window = window

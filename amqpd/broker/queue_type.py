@@ -12,6 +12,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Hashable, Iterable, Protocol
 
+from amqpd.broker.stats import MessageStats, with_deliveries
+
 if TYPE_CHECKING:
     from amqpd.broker.entry import Entry
     from amqpd.broker.message import Message
@@ -76,6 +78,8 @@ class Consumer(Protocol):
     tag: str
     priority: int
     exclusive: bool
+    no_ack: bool
+    delivered: int  # messages it was given (broker/stats.py reads it)
 
     def has_credit(self) -> bool: ...
 
@@ -96,6 +100,7 @@ class QueueType(ABC):
     consumers: list[Consumer]
     unacked_count: int  # messages delivered and awaiting their ack
     deleted: bool
+    stats: MessageStats  # its message counts (broker/stats.py), counted by the session
 
     @property
     def exclusive(self) -> bool:
@@ -109,6 +114,10 @@ class QueueType(ABC):
     @property
     def consumer_count(self) -> int:
         return len(self.consumers)
+
+    def message_stats(self) -> MessageStats:
+        """Its message counts (what the management API and Prometheus report), read now."""
+        return with_deliveries(self.stats, self.consumers)
 
     @abstractmethod
     def enqueue(self, message: "Message") -> Enqueued: ...

@@ -17,6 +17,7 @@ from amqpd.broker.names import random_name
 from amqpd.broker.policies import Effective, Policies, Policy, PolicyKind
 from amqpd.broker.queue import Queue
 from amqpd.broker.routing import validate_x_match
+from amqpd.broker.stats import Churn, MessageStats
 from amqpd.broker.timers import Timers
 from amqpd.protocol import ChannelError, errors
 
@@ -55,6 +56,8 @@ class VirtualHost:
         self.exchanges: dict[str, Exchange] = {}
         self.queues: dict[str, Queue] = {}
         self.policies = Policies()
+        self.stats = MessageStats()  # the counts of its channels that have closed (live ones add theirs when read)
+        self.churn = Churn()
         self.default_exchange = EXCHANGE_TYPES["direct"]("", durable=True)
         self.exchanges[""] = self.default_exchange
         for name_, kind, internal in DEFAULT_EXCHANGES:
@@ -187,6 +190,7 @@ class VirtualHost:
             queue = self.queue(name, owner)
             queue.touch()
             return queue
+        self.churn.queue_declared += 1
         if not name:
             name = random_name("amq.gen-")
         elif name.startswith("amq."):
@@ -231,6 +235,7 @@ class VirtualHost:
             effective = self.policies.effective(name, args).arguments
             if effective != args:
                 queue.apply_arguments(effective)
+        self.churn.queue_created += 1
         return queue
 
     # -- policies: applied to every queue they change at once, never looked at per message -----
@@ -290,6 +295,7 @@ class VirtualHost:
         if self.queues.get(queue.name) is not queue:
             return 0
         del self.queues[queue.name]
+        self.churn.queue_deleted += 1
         if queue.store_id is not None:
             self.store.delete_queue(queue.store_id, self.name, queue.name)  # type: ignore[union-attr]
         count = queue.delete()

@@ -52,9 +52,7 @@ class _AppOnFirstRequest:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":  # startup: nothing to do
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await answer_lifespan(receive, send)
             return
         if self._app is None:
             from amqpd.management.app import create_app
@@ -62,13 +60,26 @@ class _AppOnFirstRequest:
         await self._app(scope, receive, send)
 
 
+async def answer_lifespan(receive: Any, send: Any) -> None:
+    """ASGI lifespan for apps with nothing to start or stop."""
+    while (await receive())["type"] != "lifespan.shutdown":  # startup: nothing to do
+        await send({"type": "lifespan.startup.complete"})
+    await send({"type": "lifespan.shutdown.complete"})
+
+
 async def serve(node: Node, sockets: list[trio.socket.SocketType], listeners: list[Listener],
                 alarms: Callable[[], Collection[str]] = frozenset, *,
                 task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve the API on the given listening sockets until cancelled (they are closed then)."""
+    await serve_app(_AppOnFirstRequest(node, listeners, alarms), sockets, task_status=task_status)
+
+
+async def serve_app(app: Any, sockets: list[trio.socket.SocketType], *,
+                    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """Serve an ASGI app with hypercorn on the given listening sockets until cancelled."""
     config = Config()
     config.bind = [f"fd://{sock.detach()}" for sock in sockets]
     config.accesslog = None
     config.errorlog = logging.getLogger("amqpd.management.hypercorn")  # its lines, quiet unless configured
     config.include_server_header = False
-    await hypercorn_serve(_AppOnFirstRequest(node, listeners, alarms), config, task_status=task_status)  # type: ignore[arg-type]
+    await hypercorn_serve(app, config, task_status=task_status)

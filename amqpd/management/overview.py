@@ -1,7 +1,8 @@
 """/api/overview, /api/whoami, /api/cluster-name, /api/nodes and /api/extensions.
 
-amqpd has no statistics database yet: the message and churn counters are reported as zeros
-(tools read their keys), the totals that exist without one are counted live.
+The message and churn counts are the node's (broker/stats.py: summed when read), for a user
+without the monitoring tag those of the vhosts it may use; rates come from the samples the
+node's Rates keeps between reads.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import resource
 import shutil
 import sys
 import time
-from typing import Any
+from typing import Any, Hashable
 
 from starlette.responses import Response
 
 from amqpd import __version__
-from amqpd.broker import COMPATIBLE_VERSION, EXCHANGE_TYPES, PRODUCT
+from amqpd.broker import COMPATIBLE_VERSION, EXCHANGE_TYPES, PRODUCT, MessageStats
 from amqpd.management.api import Call, Endpoint, created, reply, text
 from amqpd.management.listeners import Listener
 from amqpd.management.auth import Need
@@ -25,19 +26,15 @@ from amqpd.management.errors import not_found
 
 STARTED = time.monotonic()
 DISK_FREE_LIMIT = 50_000_000  # RabbitMQ's default disk_free_limit
-MESSAGE_STATS = ("ack", "confirm", "deliver", "deliver_get", "deliver_no_ack", "drop_unroutable", "get",
-                 "get_empty", "get_no_ack", "publish", "redeliver", "return_unroutable")
+MESSAGE_STATS = ("ack", "confirm", "deliver", "deliver_no_ack", "drop_unroutable", "get", "get_empty",
+                 "get_no_ack", "publish", "redeliver", "return_unroutable")
 CHURN = ("channel_closed", "channel_created", "connection_closed", "connection_created", "queue_created",
          "queue_declared", "queue_deleted")
 
 
-def _counters(names: tuple[str, ...], values: dict[str, int] | None = None) -> dict[str, Any]:
-    """RabbitMQ's counter shape: each count with a `_details` rate beside it."""
-    result: dict[str, Any] = {}
-    for name in names:
-        result[name] = (values or {}).get(name, 0)
-        result[f"{name}_details"] = {"rate": 0.0}
-    return result
+def _counters(call: Call, key: Hashable, values: dict[str, int]) -> dict[str, Any]:
+    """RabbitMQ's counter shape: each count with a `_details` rate beside it, keys in order."""
+    return call.node.rates.details(key, dict(sorted(values.items())), time.monotonic())
 
 
 def exchange_types() -> list[dict[str, Any]]:
@@ -62,6 +59,11 @@ def overview(call: Call) -> Response:
     ready = sum(q.message_count for q in queues)
     unacked = sum(q.unacked_count for q in queues)
     connections = [c for c in node.connections if caller.is_monitor or c.user == caller.user.name]
+    churn = node.churn()  # the node's for every user, as RabbitMQ's churn_rates
+    if caller.is_monitor:
+        scope, stats = "", node.message_stats()
+    else:  # the counts of the vhosts the user may use
+        scope, stats = caller.user.name, MessageStats.total(node.message_stats(v) for v in vhosts)
     body: dict[str, Any] = {
         "management_version": COMPATIBLE_VERSION,
         "rates_mode": "basic",
@@ -76,9 +78,10 @@ def overview(call: Call) -> Response:
         "release_series_support_status": "supported",
         "disable_stats": False,
         "enable_queue_totals": False,
-        "message_stats": _counters(MESSAGE_STATS),
-        "churn_rates": _counters(CHURN),
-        "queue_totals": _counters(("messages", "messages_ready", "messages_unacknowledged"),
+        "message_stats": _counters(call, ("overview", scope), {
+            **stats.report(MESSAGE_STATS), "disk_reads": 0, "disk_writes": 0}),
+        "churn_rates": _counters(call, ("churn", scope), {name: getattr(churn, name) for name in CHURN}),
+        "queue_totals": _counters(call, ("queue_totals", scope),
                                   {"messages": ready + unacked, "messages_ready": ready,
                                    "messages_unacknowledged": unacked}),
         "object_totals": {

@@ -33,6 +33,8 @@ class Server:
         self.tls_port: int | None = None
         self.management_port: int | None = None  # the management HTTP API's, when it is on
         self._http: list[trio.SocketListener] = []
+        self.prometheus_port: int | None = None  # the Prometheus endpoint's, when it is on
+        self._metrics: list[trio.SocketListener] = []
         self._tls_context = tls_context
         self._listeners: list[trio.SocketListener | trio.SSLListener[trio.SocketStream]] | None = None
         self._accepting = trio.CancelScope()
@@ -79,6 +81,9 @@ class Server:
         if settings.management:
             self._http = await self._bind(settings.management_port, None, settings.http_host())
             self.management_port = _port(self._http[0])
+        if settings.prometheus:
+            self._metrics = await self._bind(settings.prometheus_port, None, settings.prometheus_address())
+            self.prometheus_port = _port(self._metrics[0])
         return self.port
 
     async def _bind(self, port: int, context: ssl.SSLContext | None, host: str | None = None
@@ -120,6 +125,14 @@ class Server:
                     http_host = settings.http_host()
                     log.info(f"started management listener on http://{_url_host(http_host)}:{self.management_port}",
                              host=http_host, port=self.management_port)
+                if self._metrics:
+                    from amqpd.management import prometheus
+
+                    await nursery.start(prometheus.serve, self.node, [_socket(lst) for lst in self._metrics],
+                                        lambda: self.alarm.raised)
+                    metrics_host = settings.prometheus_address()
+                    log.info(f"started prometheus listener on http://{_url_host(metrics_host)}:{self.prometheus_port}",
+                             host=metrics_host, port=self.prometheus_port)
                 if self.tls_port is not None:
                     log.info(f"started TLS listener on amqps://{url_host}:{self.tls_port}", host=host,
                              port=self.tls_port)

@@ -56,7 +56,8 @@ def consume(channel: "Channel", m: commands.Basic.Consume) -> None:
 
 def remove_consumer(channel: "Channel", consumer: ChannelConsumer) -> None:
     """Detach a consumer; an auto-delete queue goes with its last one."""
-    channel.consumers.pop(consumer.tag, None)
+    if channel.consumers.pop(consumer.tag, None) is not None:
+        consumer.retire()
     queue = consumer.queue
     queue.remove_consumer(consumer)
     if queue.unused_auto_delete:
@@ -82,6 +83,8 @@ def get(channel: "Channel", m: commands.Basic.Get) -> None:
     queue.touch()
     entry = queue.take()
     if entry is None:
+        channel.stats.get_empty += 1
+        queue.stats.get_empty += 1
         channel.connection.send_method(channel.number, commands.Basic.GetEmpty())
         return
     channel.send_get_ok(queue, entry, m.no_ack)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pamqp import commands
 
-from amqpd.broker import Entry, QueueType, Settle
+from amqpd.broker import Entry, MessageStats, QueueType, Settle, with_deliveries
 from amqpd.protocol import ContentAssembler, MalformedContentHeader, errors, frames
 from amqpd.session import basic, publishing, topology
 from amqpd.session.confirms import PublisherConfirms
@@ -50,6 +50,7 @@ class Channel:
         self.prefetch = 0  # for consumers created from now on (global=false)
         self.global_prefetch = 0  # shared by the channel's consumers (global=true)
         self.confirms: PublisherConfirms | None = None  # set by Confirm.Select
+        self.stats = MessageStats()  # added to the vhost's when the channel closes
         self.closed = False
         self.tx: publishing.Transaction | None = None
         self.content = ContentAssembler(connection.node.settings.max_message_size, connection.node.memory)
@@ -130,8 +131,12 @@ class Channel:
                              message.names)
         frames.write_content(out, self.number, message.raw_properties, message.body, self.connection.frame_max)
         self._track(queue, entry, consumer, consumer.no_ack)
+        consumer.delivered += 1
         if not consumer.no_ack:
             consumer.unacked += 1
+        if entry.redelivered:
+            self.stats.redeliver += 1
+            queue.stats.redeliver += 1
 
     def send_get_ok(self, queue: QueueType, entry: Entry, no_ack: bool) -> None:
         """Basic.Get-Ok and the content for a message taken from the queue."""
@@ -142,6 +147,16 @@ class Channel:
                             queue.message_count)
         frames.write_content(out, self.number, message.raw_properties, message.body, self.connection.frame_max)
         self._track(queue, entry, None, no_ack)
+        for stats in (self.stats, queue.stats):
+            if no_ack:
+                stats.get_no_ack += 1
+            else:
+                stats.get += 1
+            stats.redeliver += entry.redelivered
+
+    def message_stats(self) -> MessageStats:
+        """Its message counts (what the management API and Prometheus report), read now."""
+        return with_deliveries(self.stats, self.consumers.values())
 
     def _track(self, queue: QueueType, entry: Entry, consumer: ChannelConsumer | None, no_ack: bool) -> None:
         """After a delivery: forget it (no_ack) or hold it under its tag until settled."""
@@ -162,6 +177,10 @@ class Channel:
             touched.setdefault(item.queue, []).append(item.entry)
         for queue, entries in touched.items():
             queue.settle(entries, how)
+            if how is Settle.ACK:
+                queue.stats.ack += len(entries)
+        if how is Settle.ACK:
+            self.stats.ack += len(tags)
         if self.global_prefetch:
             self.resume()
 
@@ -176,7 +195,8 @@ class Channel:
         When a method of this same connection caused it (Queue.Delete), RabbitMQ's reply to that
         method (Delete-Ok) comes first, so the Cancel waits until the handler has replied.
         """
-        self.consumers.pop(consumer.tag, None)
+        if self.consumers.pop(consumer.tag, None) is not None:
+            consumer.retire()
         connection = self.connection
         if not connection.capabilities.get("consumer_cancel_notify"):
             return
@@ -208,6 +228,8 @@ class Channel:
         self.settle(list(self.unacked), Settle.REQUEUE)
         self.tx = None
         self.content.reset()
+        self.vhost.stats.add(self.stats)
+        self.vhost.churn.channel_closed += 1
 
 
 def _close(channel: Channel, method: commands.Channel.Close) -> None:

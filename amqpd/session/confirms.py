@@ -52,6 +52,7 @@ class PublisherConfirms:
         if upto <= self.confirmed:
             return
         start, self.confirmed = self.confirmed + 1, upto
+        self.channel.stats.confirm += upto - start + 1  # RabbitMQ counts the nacks among them too
         if not self.rejected:
             self._send(True, upto, upto > start)
             return

@@ -186,6 +186,8 @@ class Connection:
         self.vhost: VirtualHost | None = None
         self.blocked = False
         self._published = False  # a publish was among the frames of the current feed
+        self.recv_oct = self.send_oct = 0  # bytes received and handed to the server to send
+        self.recv_cnt = self.send_cnt = 0  # reads fed and writes taken (RabbitMQ's packets)
         self.log = log.bind(conn=self.id, peer=f"{peer[0]}:{peer[1]}" if peer else None)
 
     # -- output --------------------------------------------------------------------------------
@@ -218,6 +220,8 @@ class Connection:
         self._paused_consumers = len(data) > OUTBOX_HIGH_WATER
         self.outbox.clear()
         self._sending = len(data)
+        self.send_oct += len(data)
+        self.send_cnt += 1
         self._account()
         return data
 
@@ -274,6 +278,8 @@ class Connection:
         Basic.Ack covers them).
         """
         self._published = False
+        self.recv_oct += len(data)
+        self.recv_cnt += 1 if data else 0
         try:
             more = self._feed(data, max_frames)
         finally:
@@ -451,6 +457,7 @@ class Connection:
                 errors.NOT_ALLOWED, f"access to vhost '{vhost.name}' refused for user '{self.user}'")
         self.vhost = vhost
         self.node.connections.add(self)
+        vhost.churn.connection_created += 1
         self.send_method(0, commands.Connection.OpenOk())
         self.log.info("connection opened", user=self.user, vhost=vhost.name)
 
@@ -476,6 +483,7 @@ class Connection:
                 errors.NOT_ALLOWED, f"number of channels opened ({len(self.channels)}) has reached the "
                 f"negotiated channel_max ({self.channel_max})")
         self.channels[channel] = Channel(self, channel)
+        self.vhost.churn.channel_created += 1  # type: ignore[union-attr]  # open: vhost is set
         self.send(frames.channel_open_ok(channel))
 
     def _on_frame_for_closing_channel(self, ftype: int, channel: int, payload: bytes) -> None:
@@ -553,7 +561,9 @@ class Connection:
         if self.vhost is not None:
             for queue in [q for q in self.vhost.queues.values() if q.exclusive_owner is self]:
                 self.vhost.remove_queue(queue)
-        self.node.connections.discard(self)
+        if self in self.node.connections:
+            self.node.connections.discard(self)
+            self.vhost.churn.connection_closed += 1  # type: ignore[union-attr]  # it was open
 
     def lost(self) -> None:
         """The socket went away (or timed out): release state without sending anything."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from amqpd.broker import Entry, QueueType
+from amqpd.broker import Entry, QueueType, retire_deliveries
 from amqpd.protocol import frames
 
 if TYPE_CHECKING:
@@ -16,7 +16,8 @@ OUTBOX_HIGH_WATER = 1 << 20  # stop feeding a connection whose socket is not kee
 class ChannelConsumer:
     """Implements the broker's Consumer protocol for one Basic.Consume."""
 
-    __slots__ = ("channel", "queue", "tag", "wire_tag", "no_ack", "exclusive", "priority", "prefetch", "unacked")
+    __slots__ = ("channel", "queue", "tag", "wire_tag", "no_ack", "exclusive", "priority", "prefetch", "unacked",
+                 "delivered")
 
     def __init__(self, channel: "Channel", queue: QueueType, tag: str, no_ack: bool, exclusive: bool,
                  priority: int, prefetch: int) -> None:
@@ -29,6 +30,7 @@ class ChannelConsumer:
         self.priority = priority
         self.prefetch = prefetch
         self.unacked = 0
+        self.delivered = 0  # the message counts of its channel and queue, until retire()
 
     def has_credit(self) -> bool:
         """Room for another delivery; none once the channel is closing (a single active
@@ -47,3 +49,8 @@ class ChannelConsumer:
 
     def cancel_by_server(self) -> None:
         self.channel.consumer_cancelled_by_server(self)
+
+    def retire(self) -> None:
+        """It is gone from its channel: its deliveries join the channel's and queue's counts."""
+        retire_deliveries(self.delivered, self.no_ack, self.channel.stats, self.queue.stats)
+        self.delivered = 0

@@ -63,10 +63,20 @@ def route(channel: "Channel", exchange: Exchange, message: Message, mandatory: b
     (REJECTED when a queue's length limit refused it: the publish is then nacked)."""
     extra_keys = cc.extra_keys(message) if message.raw_properties[0] & cc.HEADERS_BIT else ()
     queues = channel.vhost.route(exchange, message, extra_keys)
+    channel.stats.publish += 1
+    counts = exchange.stats
+    counts.publish_in += 1
     if queues:
-        results = [queue.enqueue(message) for queue in queues]
+        counts.publish_out += len(queues)
+        results = []
+        for queue in queues:
+            queue.stats.publish += 1
+            results.append(queue.enqueue(message))
         return results[0] if len(results) == 1 else combined(results)
-    if mandatory:
+    if not mandatory:
+        channel.stats.drop_unroutable += 1
+    else:
+        channel.stats.return_unroutable += 1
         out = channel.connection.outbox
         out += frames.basic_return_head(channel.number, 312, "NO_ROUTE", message.exchange, message.routing_key)
         frames.write_content(out, channel.number, message.raw_properties, message.body, channel.connection.frame_max)

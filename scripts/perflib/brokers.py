@@ -76,7 +76,7 @@ def start_amqpd(data_dir: str | None = None, extra: list[str] | None = None, tim
         data_dir = tempfile.mkdtemp(prefix="amqpd-bench-")
     fd, log_path = tempfile.mkstemp(prefix="amqpd-bench-", suffix=".log")
     extra = list(extra or [])
-    cmd = [str(PYTHON), "-m", "amqpd", "--port", str(port), "--management-port", "0", "--data-dir", data_dir, "--log-level", log_level,
+    cmd = [str(PYTHON), "-m", "amqpd", "--port", str(port), "--management-port", "0", "--prometheus-port", "0", "--data-dir", data_dir, "--log-level", log_level,
            "--log-format", "console", *extra]
     started = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=fd, cwd=str(ROOT))

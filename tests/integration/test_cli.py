@@ -34,6 +34,7 @@ SHUTDOWN_TEXT = "CONNECTION_FORCED - broker forced connection closure with reaso
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RABBITMQ_")}
     env["AMQPD_MANAGEMENT_PORT"] = "0"  # the management API on a free port, never 15672
+    env["AMQPD_PROMETHEUS_PORT"] = "0"  # nor 15692
     env.update(extra)
     return env
 

@@ -39,7 +39,7 @@ class Amqpd:
     def __init__(self, data_dir: Path, *args: str) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("RABBITMQ_")}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "amqpd", "--port", "0", "--management-port", "0", "--data-dir", str(data_dir),
+            [sys.executable, "-m", "amqpd", "--port", "0", "--management-port", "0", "--prometheus-port", "0", "--data-dir", str(data_dir),
              "--log-level", "info", *args],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         self.lines: list[str] = []

@@ -26,6 +26,7 @@ class BrokerThread:
     def __init__(self, **settings: Any) -> None:
         settings.setdefault("port", 0)
         settings.setdefault("management_port", 0)  # never 15672; management=False turns the API off
+        settings.setdefault("prometheus_port", 0)  # never 15692
         self._temp_dir = None if "data_dir" in settings else tempfile.mkdtemp(prefix="amqpd-test-")
         settings.setdefault("data_dir", self._temp_dir)
         self.settings = Settings(**settings)
