@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_soak_short_run_loses_nothing(tmp_path: Path) -> None:
     out = tmp_path / "soak"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "soak"), "--duration", "20", "--restart-every", "6",
-         "--alarm-every", "4", "--sample", "1", "--out", str(out)],
+        [sys.executable, str(ROOT / "scripts" / "soak"), "--duration", "20", "--restart-every", "4",
+         "--alarm-every", "3", "--sample", "1", "--out", str(out)],
         capture_output=True, text=True, timeout=180, cwd=ROOT)
     summary = json.loads((out / "summary.json").read_text())
     report = proc.stdout[-4000:] + proc.stderr[-2000:]
