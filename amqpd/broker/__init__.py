@@ -6,6 +6,8 @@ The face the session, the server and the management plane use: the ``Node`` (and
 ``Message``, its raw ``Properties`` edited in place, and CC / BCC routing (``cc``); every queue
 type behind the ``QueueType`` interface with its typed outcomes (``Enqueued`` with ``Outcome``,
 ``ACCEPTED``, ``REJECTED``, ``combined``; ``Settle``) and the ``Entry`` a queue hands a consumer;
+``VhostLimits`` / ``UserLimits`` (the node's ``vhost_limits``/``set_vhost_limits`` and
+``user_limits``/``set_user_limits`` hold them; ``limit_reached`` compares a count with one),
 ``consumer_priority`` (a consumer's checked x-priority), ``random_name`` for generated names,
 and ``clock``, the time base of the deadlines the server's timer task runs.
 """
@@ -15,6 +17,8 @@ from amqpd.broker.arguments import consumer_priority
 from amqpd.broker.entry import Entry
 from amqpd.broker.exchange import EXCHANGE_TYPES, Exchange
 from amqpd.broker.headers import Properties
+from amqpd.broker.limits import UserLimits, VhostLimits
+from amqpd.broker.limits import reached as limit_reached
 from amqpd.broker.message import Message
 from amqpd.broker.names import random_name
 from amqpd.broker.node import COMPATIBLE_VERSION, LOOPBACK_USERS, PRODUCT, Node, VhostMetadata
@@ -27,5 +31,5 @@ __all__ = [
     "VirtualHost", "Exchange", "EXCHANGE_TYPES",
     "Message", "Properties", "cc",
     "QueueType", "Entry", "Enqueued", "Outcome", "ACCEPTED", "REJECTED", "combined", "Settle",
-    "consumer_priority", "random_name", "clock",
+    "consumer_priority", "random_name", "clock", "VhostLimits", "UserLimits", "limit_reached",
 ]

@@ -7,7 +7,8 @@ import socket
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from amqpd.auth import Permission, PermissionTable, User, UserTable
+from amqpd.auth import Permission, PermissionTable, TopicPermission, TopicPermissionTable, User, UserTable
+from amqpd.broker.limits import NO_USER_LIMITS, NO_VHOST_LIMITS, UserLimits, VhostLimits
 from amqpd.broker.memory import MemoryLedger
 from amqpd.broker.recovery import restore
 from amqpd.broker.timers import Timers
@@ -45,6 +46,9 @@ class Node:
         self.vhosts: dict[str, VirtualHost] = {}
         self.users = UserTable()
         self.permissions = PermissionTable()
+        self.topic_permissions = TopicPermissionTable()
+        self._vhost_limits: dict[str, VhostLimits] = {}
+        self._user_limits: dict[str, UserLimits] = {}
         self.connections: set[Any] = set()
         self.timers = Timers()  # deadlines of every vhost's queues; the server runs them
         self.log_limiter = LogLimiter()  # for the lines a client causes at will (failed connections)
@@ -84,6 +88,8 @@ class Node:
             self.vhost_metadata[name] = _metadata(json.loads(metadata))
         for user, vhost, configure, write, read in access.permissions:
             self.permissions.set(user, vhost, Permission(configure, write, read))
+        for user, vhost, exchange, write, read in access.topic_permissions:
+            self.topic_permissions.set(user, vhost, TopicPermission(exchange, write, read))
         self.cluster_name = access.settings.get("cluster_name", self.cluster_name)
 
     def add_vhost(self, name: str) -> VirtualHost:
@@ -113,6 +119,8 @@ class Node:
             vhost.remove_queue(queue)  # stops its timers and releases its memory
         self.vhost_metadata.pop(name, None)
         self.permissions.forget(vhost=name)
+        self.topic_permissions.forget(vhost=name)
+        self._vhost_limits.pop(name, None)
         if self.store is not None:
             self.store.delete_vhost(name)
         return True
@@ -131,6 +139,8 @@ class Node:
             return False
         self._close_connections(lambda conn: conn.user == name, f"user '{name}' is deleted")
         self.permissions.forget(user=name)
+        self.topic_permissions.forget(user=name)
+        self._user_limits.pop(name, None)
         if self.store is not None:
             self.store.delete_user(name)
         return True
@@ -149,6 +159,36 @@ class Node:
         if self.store is not None:
             self.store.delete_permission(user, vhost)
         return True
+
+    def set_topic_permission(self, user: str, vhost: str, permission: TopicPermission) -> bool:
+        """Limit a user's routing keys on one exchange; whether the entry is new."""
+        created = self.topic_permissions.rule(user, vhost, permission.exchange) is None
+        self.topic_permissions.set(user, vhost, permission)
+        if self.store is not None:
+            self.store.save_topic_permission(user, vhost, permission.exchange, permission.write, permission.read)
+        return created
+
+    def clear_topic_permission(self, user: str, vhost: str, exchange: str | None = None) -> bool:
+        """Remove the entry for one exchange, or all of the user's in the vhost; whether any went."""
+        if not self.topic_permissions.clear(user, vhost, exchange):
+            return False
+        if self.store is not None:
+            self.store.delete_topic_permission(user, vhost, exchange)
+        return True
+
+    def vhost_limits(self, name: str) -> VhostLimits:
+        return self._vhost_limits.get(name, NO_VHOST_LIMITS)
+
+    def set_vhost_limits(self, name: str, limits: VhostLimits) -> None:
+        """Set (NO_VHOST_LIMITS: clear) a vhost's limits; they hold for new connections and queues."""
+        self._vhost_limits[name] = limits
+
+    def user_limits(self, name: str) -> UserLimits:
+        return self._user_limits.get(name, NO_USER_LIMITS)
+
+    def set_user_limits(self, name: str, limits: UserLimits) -> None:
+        """Set (NO_USER_LIMITS: clear) a user's limits; they hold for new connections and channels."""
+        self._user_limits[name] = limits
 
     def set_cluster_name(self, name: str) -> None:
         self.cluster_name = name

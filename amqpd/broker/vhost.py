@@ -178,8 +178,10 @@ class VirtualHost:
         exclusive: bool = False,
         auto_delete: bool = False,
         args: dict[str, Any] | None = None,
+        server_named: bool = False,
     ) -> Queue:
-        """Queue.Declare. An exclusive queue is never durable, whatever the client asks."""
+        """Queue.Declare. An exclusive queue is never durable, whatever the client asks.
+        `server_named`: the name was generated for the client (it may start with amq.)."""
         args = args or {}
         if passive:
             queue = self.queue(name, owner)
@@ -187,7 +189,7 @@ class VirtualHost:
             return queue
         if not name:
             name = random_name("amq.gen-")
-        elif name.startswith("amq."):
+        elif name.startswith("amq.") and not server_named:
             raise ChannelError(
                 errors.ACCESS_REFUSED, f"queue name '{name}' contains reserved prefix 'amq.*'"
             )

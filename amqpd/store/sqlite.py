@@ -55,6 +55,9 @@ CREATE TABLE IF NOT EXISTS vhosts (name TEXT PRIMARY KEY, metadata TEXT NOT NULL
 CREATE TABLE IF NOT EXISTS permissions (
     user TEXT NOT NULL, vhost TEXT NOT NULL, configure TEXT NOT NULL, write TEXT NOT NULL, read TEXT NOT NULL,
     PRIMARY KEY (user, vhost));
+CREATE TABLE IF NOT EXISTS topic_permissions (
+    user TEXT NOT NULL, vhost TEXT NOT NULL, exchange TEXT NOT NULL, write TEXT NOT NULL, read TEXT NOT NULL,
+    PRIMARY KEY (user, vhost, exchange));
 """
 
 # One statement per operation kind; an operation is (kind, *parameters).
@@ -86,6 +89,11 @@ STATEMENTS = {
     "vhost-bindings-delete": "DELETE FROM bindings WHERE vhost = ?",
     "permission": "INSERT OR REPLACE INTO permissions VALUES (?, ?, ?, ?, ?)",
     "permission-delete": "DELETE FROM permissions WHERE user = ? AND vhost = ?",
+    "topic-permission": "INSERT OR REPLACE INTO topic_permissions VALUES (?, ?, ?, ?, ?)",
+    "topic-permission-delete": "DELETE FROM topic_permissions WHERE user = ? AND vhost = ? AND exchange = ?",
+    "topic-permissions-delete": "DELETE FROM topic_permissions WHERE user = ? AND vhost = ?",
+    "user-topic-permissions-delete": "DELETE FROM topic_permissions WHERE user = ?",
+    "vhost-topic-permissions-delete": "DELETE FROM topic_permissions WHERE vhost = ?",
     "setting": "INSERT OR REPLACE INTO meta VALUES (?, ?)",
 }
 # Every table's columns, in the order a salvage copies them.
@@ -98,8 +106,9 @@ TABLES = {
     "users": "name, password_hash, hashing_algorithm, tags",
     "vhosts": "name, metadata",
     "permissions": "user, vhost, configure, write, read",
+    "topic_permissions": "user, vhost, exchange, write, read",
 }
-ACCESS_TABLES = ("users", "vhosts", "permissions")  # the management API's; a salvage names them if it kept rows
+ACCESS_TABLES = ("users", "vhosts", "permissions", "topic_permissions")  # the management API's; a salvage names them if it kept rows
 
 
 class StoreError(Exception):
@@ -432,8 +441,11 @@ class SqliteEngine:
         users = self._rows(db, "SELECT name, password_hash, hashing_algorithm, tags FROM users", problems)
         vhosts = self._rows(db, "SELECT name, metadata FROM vhosts", problems)
         permissions = self._rows(db, "SELECT user, vhost, configure, write, read FROM permissions", problems)
+        topic_permissions = self._rows(
+            db, "SELECT user, vhost, exchange, write, read FROM topic_permissions", problems)
         settings = dict(self._rows(db, "SELECT key, value FROM meta WHERE key != 'format'", problems))
-        return RecoveredAccess(users, vhosts, permissions, settings, problems)  # type: ignore[arg-type]
+        return RecoveredAccess(users, vhosts, permissions, topic_permissions, settings,  # type: ignore[arg-type]
+                               problems)  # type: ignore[arg-type]
 
     @staticmethod
     def _rows(db: sqlite3.Connection, sql: str, problems: list[str]) -> list[tuple[Any, ...]]:
