@@ -59,6 +59,10 @@ class TopicPermissionTable:
         """The rule limiting the user on the exchange; None when there is none."""
         return self._entries.get((user, vhost, exchange))
 
+    def of(self, user: str, vhost: str) -> list[TopicPermission]:
+        """The user's entries in the vhost, sorted by exchange."""
+        return [rule.permission for key, rule in sorted(self._entries.items()) if key[:2] == (user, vhost)]
+
     def clear(self, user: str, vhost: str, exchange: str | None = None) -> bool:
         """Remove the entry for one exchange, or every one of the (user, vhost); whether any went."""
         keys = [k for k in self._entries if k[:2] == (user, vhost) and exchange in (None, k[2])]

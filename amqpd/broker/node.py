@@ -161,8 +161,9 @@ class Node:
         return True
 
     def set_topic_permission(self, user: str, vhost: str, permission: TopicPermission) -> bool:
-        """Limit a user's routing keys on one exchange; whether the entry is new."""
-        created = self.topic_permissions.rule(user, vhost, permission.exchange) is None
+        """Limit a user's routing keys on one exchange; whether it is the user's first entry in the
+        vhost (RabbitMQ's API answers 201 then, 204 after)."""
+        created = not self.topic_permissions.of(user, vhost)
         self.topic_permissions.set(user, vhost, permission)
         if self.store is not None:
             self.store.save_topic_permission(user, vhost, permission.exchange, permission.write, permission.read)
