@@ -27,7 +27,7 @@ class AccessControl:
         self._permissions = node.permissions
         self._topics = node.topic_permissions
         self._published: dict[str, TopicRule | None] = {}  # exchange name -> its topic rule, write granted
-        self._versions = (-1, -1)  # the tables' versions the cached decisions were made at
+        self._version = self._topic_version = -1  # the tables' versions the cached decisions were made at
 
     def check(self, access: Access, kind: str, name: str) -> None:
         """Refuse (403) unless the user may do `access` to the queue or exchange `name`."""
@@ -40,10 +40,10 @@ class AccessControl:
 
     def check_publish(self, exchange: str) -> TopicRule | None:
         """Refuse unless the user may write to the exchange; its topic rule, if any (cached)."""
-        versions = (self._permissions.version, self._topics.version)
-        if versions != self._versions:
+        if self._permissions.version != self._version or self._topics.version != self._topic_version:
             self._published.clear()
-            self._versions = versions
+            self._version = self._permissions.version
+            self._topic_version = self._topics.version
         try:
             return self._published[exchange]
         except KeyError:
