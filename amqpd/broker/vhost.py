@@ -169,6 +169,12 @@ class VirtualHost:
 
     # -- queues ---------------------------------------------------------------------------
 
+    @staticmethod
+    def check_queue_name(name: str) -> None:
+        """A client may not name a queue amq.*."""
+        if name.startswith("amq."):
+            raise ChannelError(errors.ACCESS_REFUSED, f"queue name '{name}' contains reserved prefix 'amq.*'")
+
     def declare_queue(
         self,
         name: str,
@@ -189,10 +195,8 @@ class VirtualHost:
             return queue
         if not name:
             name = random_name("amq.gen-")
-        elif name.startswith("amq.") and not server_named:
-            raise ChannelError(
-                errors.ACCESS_REFUSED, f"queue name '{name}' contains reserved prefix 'amq.*'"
-            )
+        elif not server_named:
+            self.check_queue_name(name)
         durable = durable and not exclusive
         rs = self._rs("queue", name)
         existing = self.queues.get(name)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from pamqp import commands
 
 from amqpd.auth import Access
-from amqpd.broker import limit_reached, random_name
+from amqpd.broker import EXCHANGE_TYPES, limit_reached, random_name
 from amqpd.protocol import errors, frames
 from amqpd.session import reply_to
 
@@ -28,14 +28,18 @@ def _check_topic_binding(channel: "Channel", source: str, routing_key: str) -> N
 
 
 def _check_exchange_binding(channel: "Channel", m: commands.Exchange.Bind | commands.Exchange.Unbind) -> None:
+    """Write on the destination, then (RabbitMQ's order) the default exchange's refusal, left
+    to the vhost, then read on the source."""
     access = channel.connection.access
     access.check(Access.WRITE, "exchange", m.destination)
-    access.check(Access.READ, "exchange", m.source)
-    _check_topic_binding(channel, m.source, m.routing_key)
+    if m.source and m.destination:
+        access.check(Access.READ, "exchange", m.source)
+        _check_topic_binding(channel, m.source, m.routing_key)
 
 
 def exchange_declare(channel: "Channel", m: commands.Exchange.Declare) -> None:
-    if not m.passive:
+    """An unknown type and the default exchange are refused (by the vhost) before the permission."""
+    if not m.passive and m.exchange and m.exchange_type in EXCHANGE_TYPES:
         channel.connection.access.check(Access.CONFIGURE, "exchange", m.exchange)
     channel.vhost.declare_exchange(m.exchange, m.exchange_type, m.passive, m.durable, m.auto_delete,
                                    m.internal, m.arguments)
@@ -43,7 +47,8 @@ def exchange_declare(channel: "Channel", m: commands.Exchange.Declare) -> None:
 
 
 def exchange_delete(channel: "Channel", m: commands.Exchange.Delete) -> None:
-    channel.connection.access.check(Access.CONFIGURE, "exchange", m.exchange)
+    if m.exchange:  # the default exchange is refused (by the vhost) before the permission
+        channel.connection.access.check(Access.CONFIGURE, "exchange", m.exchange)
     channel.vhost.delete_exchange(m.exchange, m.if_unused)
     _reply(channel, m, commands.Exchange.DeleteOk())
 
@@ -76,8 +81,9 @@ def _binding_names(channel: "Channel", m: commands.Queue.Bind | commands.Queue.U
     routing_key = m.routing_key or (queue if not m.queue else "")
     access = channel.connection.access
     access.check(Access.WRITE, "queue", queue)
-    access.check(Access.READ, "exchange", m.exchange)
-    _check_topic_binding(channel, m.exchange, routing_key)
+    if m.exchange:  # the default exchange is refused (by the vhost) before the read permission
+        access.check(Access.READ, "exchange", m.exchange)
+        _check_topic_binding(channel, m.exchange, routing_key)
     return queue, routing_key
 
 
@@ -90,6 +96,8 @@ def queue_declare(channel: "Channel", m: commands.Queue.Declare) -> None:
     vhost = channel.vhost
     name = m.queue
     if not m.passive:
+        if name:
+            vhost.check_queue_name(name)  # the reserved prefix is refused before the permission
         name = name or random_name("amq.gen-")
         channel.connection.access.check(Access.CONFIGURE, "queue", name)
         limit = channel.connection.node.vhost_limits(vhost.name).max_queues

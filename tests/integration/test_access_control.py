@@ -48,6 +48,7 @@ def refused(kind: str, name: str, user: str = "acc") -> str:
     return f"ACCESS_REFUSED - access to {kind} '{name}' in vhost '/' refused for user '{user}'"
 
 
+DEFAULT_REFUSED = "ACCESS_REFUSED - operation not permitted on the default exchange"
 Op = Callable[[pika.adapters.blocking_connection.BlockingChannel], object]
 CASES: list[tuple[str, Op, str | None]] = [
     ("queue.declare allowed", lambda ch: ch.queue_declare("c-new"), None),
@@ -83,6 +84,18 @@ CASES: list[tuple[str, Op, str | None]] = [
     ("basic.consume refused", lambda ch: ch.basic_consume("other-q", lambda *a: None), refused("queue", "other-q")),
     ("queue.purge allowed (read)", lambda ch: ch.queue_purge("r-q"), None),
     ("queue.purge needs read", lambda ch: ch.queue_purge("c-q"), refused("queue", "c-q")),
+    # RabbitMQ's order around the default exchange and reserved names
+    ("exchange.declare default first", lambda ch: ch.exchange_declare(""), DEFAULT_REFUSED),
+    ("exchange.delete default first", lambda ch: ch.exchange_delete(""), DEFAULT_REFUSED),
+    ("queue.bind queue, then default", lambda ch: ch.queue_bind("w-q", "", "k"), DEFAULT_REFUSED),
+    ("queue.bind queue before default", lambda ch: ch.queue_bind("other-q", "", "k"), refused("queue", "other-q")),
+    ("exchange.bind destination amq.default", lambda ch: ch.exchange_bind("", "r-x", "k"),
+     refused("exchange", "amq.default")),
+    ("exchange.bind source default", lambda ch: ch.exchange_bind("w-x", "", "k"), DEFAULT_REFUSED),
+    ("queue.declare reserved name first", lambda ch: ch.queue_declare("amq.q"),
+     "ACCESS_REFUSED - queue name 'amq.q' contains reserved prefix 'amq.*'"),
+    ("basic.consume direct reply-to unchecked",
+     lambda ch: ch.basic_consume("amq.rabbitmq.reply-to", lambda *a: None, auto_ack=True), None),
 ]
 
 
@@ -105,6 +118,13 @@ def outcome(broker: BrokerThread, op: Op, user: str = "acc") -> str | None:
 @pytest.mark.parametrize("op, expected", [pytest.param(op, text, id=name) for name, op, text in CASES])
 def test_resource_permissions(access_broker, op, expected):
     assert outcome(access_broker, op) == expected
+
+
+def test_an_unknown_exchange_type_is_refused_before_the_permission(access_broker):
+    conn = connect(access_broker)
+    with pytest.raises(ConnectionClosedByBroker) as info:
+        conn.channel().exchange_declare("other-new", "bogus")
+    assert (info.value.reply_code, info.value.reply_text) == (503, "COMMAND_INVALID - unknown exchange type 'bogus'")
 
 
 def test_server_named_queue_needs_configure_on_its_name(access_broker):
