@@ -7,8 +7,9 @@ publish, consume, get and purge matches the resource's name against one expressi
 RabbitMQ's rabbit_access_control does: an unanchored search, and an empty expression grants
 nothing. Each expression is compiled once, when the permission is set.
 
-The table counts its changes (``version``), so a session can cache decisions and drop them
-when a permission changes.
+The table hands out decision caches per (user, vhost), shared by that pair's connections, and
+empties them all at every change (its own, or the topic table's through ``changed``), so a
+session can cache per-message decisions at the cost of a dict lookup.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 ANY = ".*"
 
@@ -64,11 +66,21 @@ class PermissionTable:
 
     def __init__(self) -> None:
         self._entries: dict[tuple[str, str], Permission] = {}
-        self.version = 0  # bumped at every change: cached decisions older than it are stale
+        self._decisions: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def decisions(self, user: str, vhost: str) -> dict[str, Any]:
+        """The cache of decisions about the user in the vhost (what a session keeps in it is its
+        own business); emptied at every change."""
+        return self._decisions.setdefault((user, vhost), {})
+
+    def changed(self) -> None:
+        """Empty every decision cache: a permission (or topic permission) changed."""
+        for cache in self._decisions.values():
+            cache.clear()
 
     def set(self, user: str, vhost: str, permission: Permission = FULL) -> None:
         self._entries[(user, vhost)] = permission
-        self.version += 1
+        self.changed()
 
     def get(self, user: str, vhost: str) -> Permission | None:
         """The user's permission on the vhost; None when the user may not use it at all."""
@@ -76,7 +88,7 @@ class PermissionTable:
 
     def clear(self, user: str, vhost: str) -> bool:
         """Remove one entry; whether there was one."""
-        self.version += 1
+        self.changed()
         return self._entries.pop((user, vhost), None) is not None
 
     def entries(self) -> list[tuple[str, str, Permission]]:
@@ -87,4 +99,4 @@ class PermissionTable:
         """Remove every entry of a user or of a vhost (which is being deleted)."""
         for key in [k for k in self._entries if k[0] == user or k[1] == vhost]:
             del self._entries[key]
-        self.version += 1
+        self.changed()

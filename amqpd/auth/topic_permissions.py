@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Callable
 
 from amqpd.auth.permissions import ANY, Access, compile_pattern
 
@@ -42,18 +43,18 @@ class TopicRule:
 
 
 class TopicPermissionTable:
-    """Every user's topic permissions, by (user, vhost, exchange); counts its changes as
-    PermissionTable does."""
+    """Every user's topic permissions, by (user, vhost, exchange); `changed` is called at every
+    change (the node passes PermissionTable.changed, which empties the decision caches)."""
 
-    def __init__(self) -> None:
+    def __init__(self, changed: Callable[[], None] = lambda: None) -> None:
         self._entries: dict[tuple[str, str, str], TopicRule] = {}
-        self.version = 0
+        self._changed = changed
 
     def set(self, user: str, vhost: str, permission: TopicPermission) -> None:
         self._entries[(user, vhost, permission.exchange)] = TopicRule(
             permission, compile_pattern(expand(permission.write, user, vhost)),
             compile_pattern(expand(permission.read, user, vhost)))
-        self.version += 1
+        self._changed()
 
     def rule(self, user: str, vhost: str, exchange: str) -> TopicRule | None:
         """The rule limiting the user on the exchange; None when there is none."""
@@ -68,7 +69,7 @@ class TopicPermissionTable:
         keys = [k for k in self._entries if k[:2] == (user, vhost) and exchange in (None, k[2])]
         for key in keys:
             del self._entries[key]
-        self.version += 1
+        self._changed()
         return bool(keys)
 
     def entries(self) -> list[tuple[str, str, TopicPermission]]:
@@ -79,4 +80,4 @@ class TopicPermissionTable:
         """Remove every entry of a user or of a vhost (which is being deleted)."""
         for key in [k for k in self._entries if k[0] == user or k[1] == vhost]:
             del self._entries[key]
-        self.version += 1
+        self._changed()

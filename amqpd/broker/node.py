@@ -46,7 +46,7 @@ class Node:
         self.vhosts: dict[str, VirtualHost] = {}
         self.users = UserTable()
         self.permissions = PermissionTable()
-        self.topic_permissions = TopicPermissionTable()
+        self.topic_permissions = TopicPermissionTable(self.permissions.changed)
         self._vhost_limits: dict[str, VhostLimits] = {}
         self._user_limits: dict[str, UserLimits] = {}
         self.connections: set[Any] = set()

@@ -1,8 +1,9 @@
 """What a connection's user may do in its vhost: RabbitMQ's resource and topic checks.
 
-Every declare, delete, bind, consume, get and purge asks ``check``; a publish asks
-``check_publish`` (whose decision is cached per exchange name and dropped when any permission
-changes, so the per-message cost is a dict lookup) and, on a topic exchange the user has a topic
+Every declare, delete, bind, consume, get and purge asks ``check``; a publish looks its
+exchange up in ``published`` and asks ``check_publish`` only when it is not there (the decisions
+are kept per exchange name and dropped when any permission changes, so the per-message cost is
+a dict lookup) and, on a topic exchange the user has a topic
 permission for, ``check_topic``. A refusal is RabbitMQ's channel error 403 ACCESS_REFUSED.
 """
 
@@ -26,8 +27,9 @@ class AccessControl:
         self.impersonator = record is not None and IMPERSONATOR in record.tags
         self._permissions = node.permissions
         self._topics = node.topic_permissions
-        self._published: dict[str, TopicRule | None] = {}  # exchange name -> its topic rule, write granted
-        self._version = self._topic_version = -1  # the tables' versions the cached decisions were made at
+        # exchange name -> its topic rule (None: none), write granted; shared by the user's
+        # connections to the vhost and emptied by the table at any permission change
+        self.published: dict[str, TopicRule | None] = node.permissions.decisions(user, vhost)
 
     def check(self, access: Access, kind: str, name: str) -> None:
         """Refuse (403) unless the user may do `access` to the queue or exchange `name`."""
@@ -39,17 +41,11 @@ class AccessControl:
                                                       f"refused for user '{self.user}'")
 
     def check_publish(self, exchange: str) -> TopicRule | None:
-        """Refuse unless the user may write to the exchange; its topic rule, if any (cached)."""
-        if self._permissions.version != self._version or self._topics.version != self._topic_version:
-            self._published.clear()
-            self._version = self._permissions.version
-            self._topic_version = self._topics.version
-        try:
-            return self._published[exchange]
-        except KeyError:
-            self.check(Access.WRITE, "exchange", exchange)
-            rule = self._published[exchange] = self._topics.rule(self.user, self.vhost, exchange)
-            return rule
+        """Refuse unless the user may write to the exchange; its topic rule, if any. The caller
+        looks in ``published`` first: this runs once per exchange until a permission changes."""
+        self.check(Access.WRITE, "exchange", exchange)
+        rule = self.published[exchange] = self._topics.rule(self.user, self.vhost, exchange)
+        return rule
 
     def check_topic(self, access: Access, exchange: Exchange, routing_key: str,
                     rule: TopicRule | None = None) -> None:

@@ -36,7 +36,10 @@ def publish(channel: "Channel", m: frames.Publish) -> None:
     assert header is not None
     vhost = channel.vhost
     access = channel.connection.access
-    topic_rule = access.check_publish(m.exchange)
+    try:
+        topic_rule = access.published[m.exchange]
+    except KeyError:
+        topic_rule = access.check_publish(m.exchange)
     exchange = vhost.exchange(m.exchange)
     if exchange.internal:
         raise ChannelError(

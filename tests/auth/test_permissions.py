@@ -45,13 +45,12 @@ def test_expressions_are_compiled_when_set_not_when_checked(monkeypatch):
     assert len(compiled) == 3
 
 
-def test_every_change_bumps_the_version():
+def test_every_change_empties_the_decision_caches():
     table = PermissionTable()
-    seen = [table.version]
-    table.set("alice", "/")
-    seen.append(table.version)
-    table.clear("alice", "/")
-    seen.append(table.version)
-    table.forget(user="alice")
-    seen.append(table.version)
-    assert seen == sorted(set(seen))
+    alice, bob = table.decisions("alice", "/"), table.decisions("bob", "v")
+    assert table.decisions("alice", "/") is alice  # shared by the pair's connections
+    for change in (lambda: table.set("alice", "/"), lambda: table.clear("alice", "/"),
+                   lambda: table.forget(user="carol"), table.changed):
+        alice["x"] = bob["y"] = None
+        change()
+        assert alice == bob == {}
