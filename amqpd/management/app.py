@@ -20,7 +20,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from amqpd.broker import Node
-from amqpd.management import health, overview, topic_permissions, users, vhosts
+from amqpd.management import health, limits, overview, topic_permissions, users, vhosts
 from amqpd.management.api import Call, Endpoint, decode_segment
 from amqpd.management.listeners import Listener
 from amqpd.management.auth import authenticate, authorize
@@ -30,7 +30,7 @@ from amqpd.protocol import errors
 log = structlog.get_logger("amqpd.management")
 
 ENDPOINTS: list[Endpoint] = [*overview.ENDPOINTS, *vhosts.ENDPOINTS, *users.ENDPOINTS, *health.ENDPOINTS]
-ENDPOINTS += topic_permissions.ENDPOINTS
+ENDPOINTS += topic_permissions.ENDPOINTS + limits.ENDPOINTS
 MAX_BODY = 20_000_000  # bytes; RabbitMQ's default management max body size
 
 

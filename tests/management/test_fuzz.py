@@ -22,13 +22,14 @@ ROUTES = ["overview", "whoami", "cluster-name", "nodes", "nodes/{}", "extensions
           "healthchecks/node/{}", "health/checks/alarms", "health/checks/port-listener/{}",
           "health/checks/protocol-listener/{}", "health/checks/virtual-hosts"]
 ROUTES += ["topic-permissions", "topic-permissions/{}/{}", "topic-permissions/{}/{}/amq.topic", "vhosts/{}/topic-permissions",
-           "users/{}/topic-permissions"]
+           "users/{}/topic-permissions", "vhost-limits", "vhost-limits/{}", "vhost-limits/{}/max-queues",
+           "vhost-limits/{}/{}", "user-limits", "user-limits/{}", "user-limits/{}/max-channels", "user-limits/{}/{}"]
 NAMES = st.one_of(st.sampled_from(["/", "x", "guest", "%", "a b", "é", "..", ""]), st.text(max_size=30))
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
                     max_leaves=20)
 KEYS = ["password", "password_hash", "hashing_algorithm", "tags", "configure", "write", "read", "description",
-        "tracing", "default_queue_type", "name", "users", "exchange"]
+        "tracing", "default_queue_type", "name", "users", "exchange", "value"]
 BODIES = st.one_of(
     JSON.map(lambda value: json.dumps(value).encode()),
     st.dictionaries(st.sampled_from(KEYS), JSON, max_size=6).map(lambda value: json.dumps(value).encode()),
