@@ -35,19 +35,18 @@ def publish(channel: "Channel", m: frames.Publish) -> None:
     header = m.header
     assert header is not None
     vhost = channel.vhost
-    access = channel.connection.access
     try:
-        topic_rule = access.published[m.exchange]
+        topic_rule = channel.published[m.exchange]
     except KeyError:
-        topic_rule = access.check_publish(m.exchange)
+        topic_rule = channel.connection.access.check_publish(m.exchange)
     exchange = vhost.exchange(m.exchange)
     if exchange.internal:
         raise ChannelError(
             errors.ACCESS_REFUSED, f"cannot publish to internal exchange '{m.exchange}' in vhost '{vhost.name}'")
-    if topic_rule is not None:
-        access.check_topic(Access.WRITE, exchange, m.routing_key, topic_rule)
+    if topic_rule:  # a TopicRule (the user has a topic permission on this exchange) or None
+        channel.connection.access.check_topic(Access.WRITE, exchange, m.routing_key, topic_rule)
     user = channel.connection.user
-    if header.user_id is not None and header.user_id != user and not access.impersonator:
+    if header.user_id is not None and header.user_id != user and not channel.connection.access.impersonator:
         raise ChannelError(
             errors.PRECONDITION_FAILED,
             f"user_id property set to '{header.user_id}' but authenticated user was '{user}'")
