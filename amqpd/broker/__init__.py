@@ -6,6 +6,8 @@ The face the session, the server and the management plane use: the ``Node`` (and
 ``Message``, its raw ``Properties`` edited in place, and CC / BCC routing (``cc``); every queue
 type behind the ``QueueType`` interface with its typed outcomes (``Enqueued`` with ``Outcome``,
 ``ACCEPTED``, ``REJECTED``, ``combined``; ``Settle``) and the ``Entry`` a queue hands a consumer;
+``limit_reached`` (a count against a vhost or user limit the node holds: ``Node.vhost_limit``,
+``Node.user_limit``),
 ``consumer_priority`` (a consumer's checked x-priority), ``random_name`` for generated names,
 and ``clock``, the time base of the deadlines the server's timer task runs; ``MessageStats`` and
 ``Churn``, the counters the session increments and the management plane reads, with
@@ -21,6 +23,7 @@ from amqpd.broker.arguments import consumer_priority
 from amqpd.broker.entry import Entry
 from amqpd.broker.exchange import EXCHANGE_TYPES, Exchange
 from amqpd.broker.headers import Properties
+from amqpd.broker.limits import reached as limit_reached
 from amqpd.broker.message import Message
 from amqpd.broker.names import random_name
 from amqpd.broker.node import COMPATIBLE_VERSION, LOOPBACK_USERS, PRODUCT, Node, VhostMetadata
@@ -38,4 +41,5 @@ __all__ = [
     "consumer_priority", "random_name", "clock",
     "Policy", "PolicyError", "PolicyKind", "effective_policy", "erlang_term",
     "MessageStats", "Churn", "with_deliveries", "retire_deliveries",
+    "limit_reached",
 ]

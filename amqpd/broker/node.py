@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import structlog
 
-from amqpd.auth import Permission, PermissionTable, User, UserTable
+from amqpd.auth import Permission, PermissionTable, TopicPermission, TopicPermissionTable, User, UserTable
 from amqpd.broker.memory import MemoryLedger
 from amqpd.broker.policies import Policy, PolicyError, PolicyKind
 from amqpd.broker.recovery import restore
@@ -51,6 +51,7 @@ class Node:
         self.vhosts: dict[str, VirtualHost] = {}
         self.users = UserTable()
         self.permissions = PermissionTable()
+        self.topic_permissions = TopicPermissionTable(self.permissions.changed)
         self.connections: set[Any] = set()
         self.timers = Timers()  # deadlines of every vhost's queues; the server runs them
         self.log_limiter = LogLimiter()  # for the lines a client causes at will (failed connections)
@@ -115,6 +116,8 @@ class Node:
             self.vhost_metadata[name] = _metadata(json.loads(metadata))
         for user, vhost, configure, write, read in access.permissions:
             self.permissions.set(user, vhost, Permission(configure, write, read))
+        for user, vhost, exchange, write, read in access.topic_permissions:
+            self.topic_permissions.set(user, vhost, TopicPermission(exchange, write, read))
         self.cluster_name = access.settings.get("cluster_name", self.cluster_name)
 
     def add_vhost(self, name: str) -> VirtualHost:
@@ -164,6 +167,7 @@ class Node:
         self.vhost_metadata.pop(name, None)
         self.vhost_limits.pop(name, None)
         self.permissions.forget(vhost=name)
+        self.topic_permissions.forget(vhost=name)
         if self.store is not None:
             self.store.delete_vhost(name)
             for kind in (PolicyKind.POLICY.value, PolicyKind.OPERATOR.value, "vhost-limits"):
@@ -184,6 +188,7 @@ class Node:
             return False
         self._close_connections(lambda conn: conn.user == name, f"user '{name}' is deleted")
         self.permissions.forget(user=name)
+        self.topic_permissions.forget(user=name)
         self.user_limits.pop(name, None)
         if self.store is not None:
             self.store.delete_user(name)
@@ -203,6 +208,23 @@ class Node:
             return False
         if self.store is not None:
             self.store.delete_permission(user, vhost)
+        return True
+
+    def set_topic_permission(self, user: str, vhost: str, permission: TopicPermission) -> bool:
+        """Limit a user's routing keys on one exchange; whether it is the user's first entry in the
+        vhost (RabbitMQ's API answers 201 then, 204 after)."""
+        created = not self.topic_permissions.of(user, vhost)
+        self.topic_permissions.set(user, vhost, permission)
+        if self.store is not None:
+            self.store.save_topic_permission(user, vhost, permission.exchange, permission.write, permission.read)
+        return created
+
+    def clear_topic_permission(self, user: str, vhost: str, exchange: str | None = None) -> bool:
+        """Remove the entry for one exchange, or all of the user's in the vhost; whether any went."""
+        if not self.topic_permissions.clear(user, vhost, exchange):
+            return False
+        if self.store is not None:
+            self.store.delete_topic_permission(user, vhost, exchange)
         return True
 
     def set_cluster_name(self, name: str) -> None:

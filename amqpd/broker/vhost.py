@@ -174,6 +174,12 @@ class VirtualHost:
 
     # -- queues ---------------------------------------------------------------------------
 
+    @staticmethod
+    def check_queue_name(name: str) -> None:
+        """A client may not name a queue amq.*."""
+        if name.startswith("amq."):
+            raise ChannelError(errors.ACCESS_REFUSED, f"queue name '{name}' contains reserved prefix 'amq.*'")
+
     def declare_queue(
         self,
         name: str,
@@ -183,8 +189,10 @@ class VirtualHost:
         exclusive: bool = False,
         auto_delete: bool = False,
         args: dict[str, Any] | None = None,
+        server_named: bool = False,
     ) -> Queue:
-        """Queue.Declare. An exclusive queue is never durable, whatever the client asks."""
+        """Queue.Declare. An exclusive queue is never durable, whatever the client asks.
+        `server_named`: the name was generated for the client (it may start with amq.)."""
         args = args or {}
         if passive:
             queue = self.queue(name, owner)
@@ -193,10 +201,8 @@ class VirtualHost:
         self.churn.queue_declared += 1
         if not name:
             name = random_name("amq.gen-")
-        elif name.startswith("amq."):
-            raise ChannelError(
-                errors.ACCESS_REFUSED, f"queue name '{name}' contains reserved prefix 'amq.*'"
-            )
+        elif not server_named:
+            self.check_queue_name(name)
         durable = durable and not exclusive
         rs = self._rs("queue", name)
         existing = self.queues.get(name)

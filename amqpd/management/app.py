@@ -20,7 +20,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from amqpd.broker import Node
-from amqpd.management import bindings, connections, exchanges, health, overview, policies, queues, users, vhosts
+from amqpd.management import (bindings, connections, exchanges, health, overview, policies, queues, topic_permissions,
+                              users, vhosts)
 from amqpd.management.api import Call, Endpoint, decode_segment
 from amqpd.management.listeners import Listener
 from amqpd.management.auth import authenticate, authorize
@@ -32,6 +33,7 @@ log = structlog.get_logger("amqpd.management")
 ENDPOINTS: list[Endpoint] = [*overview.ENDPOINTS, *vhosts.ENDPOINTS, *users.ENDPOINTS, *health.ENDPOINTS,
                              *policies.ENDPOINTS]
 ENDPOINTS += [*queues.ENDPOINTS, *exchanges.ENDPOINTS, *bindings.ENDPOINTS, *connections.ENDPOINTS]
+ENDPOINTS += topic_permissions.ENDPOINTS
 MAX_BODY = 20_000_000  # bytes; RabbitMQ's default management max body size
 
 

@@ -185,7 +185,9 @@ def _limit_value(call: Call, kind: str, names: tuple[str, ...]) -> int:
             raise _validation_failed(f"Unrecognised terms {term} in limits")
         raise bad_request(f"Unrecognised terms {term} in user-limits")
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _validation_failed(f"{name} should be a number, actually was {erlang_term(value)}")
+        reason = f"{name} should be a number, actually was {erlang_term(value)}"
+        # RabbitMQ 3.10.8 wraps the vhost-limits reason in "Validation failed", not the user-limits one
+        raise _validation_failed(reason) if kind == "vhost-limits" else bad_request(reason)
     return value
 
 

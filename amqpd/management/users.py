@@ -118,7 +118,8 @@ def show_permission(call: Call) -> Response:
     return reply(permission_object(user, vhost, permission), call)
 
 
-def _regex(body: dict[str, Any], key: str) -> str:
+def regex(body: dict[str, Any], key: str) -> str:
+    """A body's regular expression (a permission's), 400 when it does not compile."""
     value = text(body, key)
     try:
         re.compile(value)
@@ -133,7 +134,7 @@ def put_permission(call: Call) -> Response:
     missing = [key for key in ("configure", "write", "read") if key not in body]
     if missing:
         raise key_missing(*missing)
-    permission = Permission(_regex(body, "configure"), _regex(body, "write"), _regex(body, "read"))
+    permission = Permission(regex(body, "configure"), regex(body, "write"), regex(body, "read"))
     if vhost not in call.node.vhosts or user not in call.node.users.users:
         raise bad_request("vhost_or_user_not_found")
     return created(call.node.set_permission(user, vhost, permission))

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pamqp import commands
 
+from amqpd.auth import Access
 from amqpd.broker import Settle, consumer_priority, random_name
 from amqpd.protocol import ChannelError, errors, frames
 from amqpd.session import reply_to
@@ -43,7 +44,9 @@ def consume(channel: "Channel", m: commands.Basic.Consume) -> None:
     if m.queue == reply_to.PSEUDO_QUEUE:
         queue = reply_to.reply_queue(channel, m.no_ack)
     else:
-        queue = vhost.queue(queue_name(channel, m.queue), channel.connection)
+        name = queue_name(channel, m.queue)
+        channel.connection.access.check(Access.READ, "queue", name)
+        queue = vhost.queue(name, channel.connection)
     if queue.has_exclusive_consumer() or (m.exclusive and (queue.consumers or queue.single_active_consumer)):
         raise ChannelError(errors.ACCESS_REFUSED, f"queue '{queue.name}' in vhost '{vhost.name}' in exclusive use")
     priority = consumer_priority(m.arguments, tag)
@@ -79,7 +82,9 @@ def cancel_ok(channel: "Channel", m: commands.Basic.CancelOk) -> None:
 
 
 def get(channel: "Channel", m: commands.Basic.Get) -> None:
-    queue = channel.vhost.queue(queue_name(channel, m.queue), channel.connection)
+    name = queue_name(channel, m.queue)
+    channel.connection.access.check(Access.READ, "queue", name)
+    queue = channel.vhost.queue(name, channel.connection)
     queue.touch()
     entry = queue.take()
     if entry is None:

@@ -42,6 +42,7 @@ class Channel:
         self.connection = connection
         self.number = number
         self.vhost = connection.vhost
+        self.published = connection.access.published  # the publish decisions (session/access.py)
         self.consumers: dict[str, ChannelConsumer] = {}
         self.last_queue = ""  # what an empty queue name refers to (RabbitMQ's shortcut)
         self.reply_queue: QueueType | None = None  # direct reply-to (session/reply_to.py)

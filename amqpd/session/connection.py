@@ -19,8 +19,9 @@ import structlog
 from pamqp import commands
 
 from amqpd.auth import is_loopback, sasl
-from amqpd.broker import COMPATIBLE_VERSION, PRODUCT, Node, VirtualHost
+from amqpd.broker import COMPATIBLE_VERSION, PRODUCT, Node, VirtualHost, limit_reached
 from amqpd.protocol import erlang, errors, frames
+from amqpd.session.access import AccessControl
 from amqpd.session.channel import Channel
 from amqpd.session.consumer import OUTBOX_HIGH_WATER
 
@@ -184,6 +185,7 @@ class Connection:
         self.client_properties: dict[str, Any] = {}
         self.user: str | None = None
         self.vhost: VirtualHost | None = None
+        self.access: AccessControl  # what the user may do in the vhost: set at Connection.Open
         self.blocked = False
         self._published = False  # a publish was among the frames of the current feed
         self.recv_oct = self.send_oct = 0  # bytes received and handed to the server to send
@@ -455,11 +457,37 @@ class Connection:
         if self.node.permissions.get(self.user, vhost.name) is None:
             raise errors.ConnectionError(
                 errors.NOT_ALLOWED, f"access to vhost '{vhost.name}' refused for user '{self.user}'")
+        self._check_connection_limits(vhost.name)
         self.vhost = vhost
+        self.access = AccessControl(self.node, self.user, vhost.name)
         self.node.connections.add(self)
         vhost.churn.connection_created += 1
         self.send_method(0, commands.Connection.OpenOk())
         self.log.info("connection opened", user=self.user, vhost=vhost.name)
+
+    def _check_connection_limits(self, vhost: str) -> None:
+        """The vhost's and then the user's max-connections, as RabbitMQ checks them at Connection.Open."""
+        assert self.user is not None
+        connections = self.node.connections
+        limit = self.node.vhost_limit(vhost, "max-connections")
+        if limit_reached(limit, sum(1 for c in connections if c.vhost.name == vhost)):
+            raise errors.ConnectionError(
+                errors.NOT_ALLOWED, f"access to vhost '{vhost}' refused for user '{self.user}': "
+                f"connection limit ({limit}) is reached")
+        limit = self.node.user_limit(self.user, "max-connections")
+        if limit_reached(limit, sum(1 for c in connections if c.user == self.user)):
+            raise errors.ConnectionError(
+                errors.NOT_ALLOWED, f"connection refused for user '{self.user}': user connection limit ({limit}) "
+                "is reached")
+
+    def _check_channel_limit(self) -> None:
+        """The user's max-channels, over all of the user's connections (RabbitMQ's 530)."""
+        user = self.access.user
+        limit = self.node.user_limit(user, "max-channels")
+        if limit_reached(limit, sum(len(c.channels) for c in self.node.connections if c.user == user)):
+            raise errors.ConnectionError(
+                errors.NOT_ALLOWED, f"number of channels opened for user '{user}' has reached the "
+                f"maximum allowed user limit of ({limit})")
 
     def _on_close(self, method: commands.Connection.Close) -> None:
         self.send_method(0, commands.Connection.CloseOk())
@@ -482,6 +510,7 @@ class Connection:
             raise errors.ConnectionError(
                 errors.NOT_ALLOWED, f"number of channels opened ({len(self.channels)}) has reached the "
                 f"negotiated channel_max ({self.channel_max})")
+        self._check_channel_limit()
         self.channels[channel] = Channel(self, channel)
         self.vhost.churn.channel_created += 1  # type: ignore[union-attr]  # open: vhost is set
         self.send(frames.channel_open_ok(channel))

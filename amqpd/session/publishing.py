@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pamqp import commands
 
+from amqpd.auth import Access
 from amqpd.broker import ACCEPTED, Enqueued, Exchange, Message, Outcome, Settle, cc, combined
 from amqpd.protocol import ChannelError, errors, frames
 from amqpd.session import reply_to
@@ -34,12 +35,18 @@ def publish(channel: "Channel", m: frames.Publish) -> None:
     header = m.header
     assert header is not None
     vhost = channel.vhost
+    try:
+        topic_rule = channel.published[m.exchange]
+    except KeyError:
+        topic_rule = channel.connection.access.check_publish(m.exchange)
     exchange = vhost.exchange(m.exchange)
     if exchange.internal:
         raise ChannelError(
             errors.ACCESS_REFUSED, f"cannot publish to internal exchange '{m.exchange}' in vhost '{vhost.name}'")
+    if topic_rule:  # a TopicRule (the user has a topic permission on this exchange) or None
+        channel.connection.access.check_topic(Access.WRITE, exchange, m.routing_key, topic_rule)
     user = channel.connection.user
-    if header.user_id is not None and header.user_id != user:
+    if header.user_id is not None and header.user_id != user and not channel.connection.access.impersonator:
         raise ChannelError(
             errors.PRECONDITION_FAILED,
             f"user_id property set to '{header.user_id}' but authenticated user was '{user}'")

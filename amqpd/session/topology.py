@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pamqp import commands
 
+from amqpd.auth import Access
+from amqpd.broker import EXCHANGE_TYPES, limit_reached, random_name
 from amqpd.protocol import errors, frames
 from amqpd.session import reply_to
 
@@ -18,23 +20,47 @@ def _reply(channel: "Channel", method: Any, reply: Any) -> None:
         channel.connection.send_method(channel.number, reply)
 
 
+def _check_topic_binding(channel: "Channel", source: str, routing_key: str) -> None:
+    """A binding key on a topic exchange must match the user's topic read permission."""
+    exchange = channel.vhost.exchanges.get(source)
+    if exchange is not None:
+        channel.connection.access.check_topic(Access.READ, exchange, routing_key)
+
+
+def _check_exchange_binding(channel: "Channel", m: commands.Exchange.Bind | commands.Exchange.Unbind) -> None:
+    """Write on the destination, then (RabbitMQ's order) the default exchange's refusal, left
+    to the vhost, then read on the source."""
+    access = channel.connection.access
+    access.check(Access.WRITE, "exchange", m.destination)
+    if m.source and m.destination:
+        access.check(Access.READ, "exchange", m.source)
+        _check_topic_binding(channel, m.source, m.routing_key)
+
+
 def exchange_declare(channel: "Channel", m: commands.Exchange.Declare) -> None:
+    """An unknown type and the default exchange are refused (by the vhost) before the permission."""
+    if not m.passive and m.exchange and m.exchange_type in EXCHANGE_TYPES:
+        channel.connection.access.check(Access.CONFIGURE, "exchange", m.exchange)
     channel.vhost.declare_exchange(m.exchange, m.exchange_type, m.passive, m.durable, m.auto_delete,
                                    m.internal, m.arguments)
     _reply(channel, m, commands.Exchange.DeclareOk())
 
 
 def exchange_delete(channel: "Channel", m: commands.Exchange.Delete) -> None:
+    if m.exchange:  # the default exchange is refused (by the vhost) before the permission
+        channel.connection.access.check(Access.CONFIGURE, "exchange", m.exchange)
     channel.vhost.delete_exchange(m.exchange, m.if_unused)
     _reply(channel, m, commands.Exchange.DeleteOk())
 
 
 def exchange_bind(channel: "Channel", m: commands.Exchange.Bind) -> None:
+    _check_exchange_binding(channel, m)
     channel.vhost.bind_exchange(m.destination, m.source, m.routing_key, m.arguments or {})
     _reply(channel, m, commands.Exchange.BindOk())
 
 
 def exchange_unbind(channel: "Channel", m: commands.Exchange.Unbind) -> None:
+    _check_exchange_binding(channel, m)
     channel.vhost.unbind_exchange(m.destination, m.source, m.routing_key, m.arguments or {})
     _reply(channel, m, commands.Exchange.UnbindOk())
 
@@ -49,9 +75,16 @@ def queue_name(channel: "Channel", name: str) -> str:
 
 
 def _binding_names(channel: "Channel", m: commands.Queue.Bind | commands.Queue.Unbind) -> tuple[str, str]:
-    """Queue and routing key; both empty means the last declared queue for both (as RabbitMQ)."""
+    """Queue and routing key (both empty means the last declared queue for both, as RabbitMQ),
+    once the user may write to the queue and read from the exchange with that key."""
     queue = queue_name(channel, m.queue)
-    return queue, m.routing_key or (queue if not m.queue else "")
+    routing_key = m.routing_key or (queue if not m.queue else "")
+    access = channel.connection.access
+    access.check(Access.WRITE, "queue", queue)
+    if m.exchange:  # the default exchange is refused (by the vhost) before the read permission
+        access.check(Access.READ, "exchange", m.exchange)
+        _check_topic_binding(channel, m.exchange, routing_key)
+    return queue, routing_key
 
 
 def queue_declare(channel: "Channel", m: commands.Queue.Declare) -> None:
@@ -60,8 +93,19 @@ def queue_declare(channel: "Channel", m: commands.Queue.Declare) -> None:
         if not m.nowait:
             channel.connection.send(frames.queue_declare_ok(channel.number, m.queue, 0, 1))
         return
-    queue = channel.vhost.declare_queue(m.queue, channel.connection, m.passive, m.durable, m.exclusive,
-                                        m.auto_delete, m.arguments)
+    vhost = channel.vhost
+    name = m.queue
+    if not m.passive:
+        if name:
+            vhost.check_queue_name(name)  # the reserved prefix is refused before the permission
+        name = name or random_name("amq.gen-")
+        channel.connection.access.check(Access.CONFIGURE, "queue", name)
+        limit = channel.connection.node.vhost_limit(vhost.name, "max-queues")
+        if name not in vhost.queues and limit_reached(limit, len(vhost.queues)):
+            raise errors.ChannelError(errors.PRECONDITION_FAILED, f"cannot declare queue '{name}': queue limit "
+                                      f"in vhost '{vhost.name}' ({limit}) is reached")
+    queue = vhost.declare_queue(name, channel.connection, m.passive, m.durable, m.exclusive, m.auto_delete,
+                                m.arguments, server_named=not m.queue)
     channel.last_queue = queue.name
     if not m.nowait:
         channel.connection.send(frames.queue_declare_ok(channel.number, queue.name, queue.message_count,
@@ -81,12 +125,16 @@ def queue_unbind(channel: "Channel", m: commands.Queue.Unbind) -> None:
 
 
 def queue_purge(channel: "Channel", m: commands.Queue.Purge) -> None:
-    count = channel.vhost.purge_queue(queue_name(channel, m.queue), channel.connection)
+    name = queue_name(channel, m.queue)
+    channel.connection.access.check(Access.READ, "queue", name)
+    count = channel.vhost.purge_queue(name, channel.connection)
     _reply(channel, m, commands.Queue.PurgeOk(message_count=count))
 
 
 def queue_delete(channel: "Channel", m: commands.Queue.Delete) -> None:
-    count = channel.vhost.delete_queue(queue_name(channel, m.queue), channel.connection, m.if_unused, m.if_empty)
+    name = queue_name(channel, m.queue)
+    channel.connection.access.check(Access.CONFIGURE, "queue", name)
+    count = channel.vhost.delete_queue(name, channel.connection, m.if_unused, m.if_empty)
     _reply(channel, m, commands.Queue.DeleteOk(message_count=count))
 
 

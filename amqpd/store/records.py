@@ -61,6 +61,7 @@ class RecoveredAccess:
     users: list[tuple[str, str, str, str]]  # name, password hash, hashing algorithm, tags (JSON list)
     vhosts: list[tuple[str, str]]  # name, metadata (JSON object)
     permissions: list[tuple[str, str, str, str, str]]  # user, vhost, configure, write, read
+    topic_permissions: list[tuple[str, str, str, str, str]]  # user, vhost, exchange, write, read
     settings: dict[str, str]
     problems: list[str]
     parameters: list[tuple[str, str, str, str]] = field(default_factory=list)  # kind, scope, name, value (JSON)

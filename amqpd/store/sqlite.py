@@ -58,6 +58,9 @@ CREATE TABLE IF NOT EXISTS permissions (
 CREATE TABLE IF NOT EXISTS parameters (
     kind TEXT NOT NULL, scope TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,
     PRIMARY KEY (kind, scope, name));
+CREATE TABLE IF NOT EXISTS topic_permissions (
+    user TEXT NOT NULL, vhost TEXT NOT NULL, exchange TEXT NOT NULL, write TEXT NOT NULL, read TEXT NOT NULL,
+    PRIMARY KEY (user, vhost, exchange));
 """
 
 # One statement per operation kind; an operation is (kind, *parameters).
@@ -89,6 +92,11 @@ STATEMENTS = {
     "vhost-bindings-delete": "DELETE FROM bindings WHERE vhost = ?",
     "permission": "INSERT OR REPLACE INTO permissions VALUES (?, ?, ?, ?, ?)",
     "permission-delete": "DELETE FROM permissions WHERE user = ? AND vhost = ?",
+    "topic-permission": "INSERT OR REPLACE INTO topic_permissions VALUES (?, ?, ?, ?, ?)",
+    "topic-permission-delete": "DELETE FROM topic_permissions WHERE user = ? AND vhost = ? AND exchange = ?",
+    "topic-permissions-delete": "DELETE FROM topic_permissions WHERE user = ? AND vhost = ?",
+    "user-topic-permissions-delete": "DELETE FROM topic_permissions WHERE user = ?",
+    "vhost-topic-permissions-delete": "DELETE FROM topic_permissions WHERE vhost = ?",
     "setting": "INSERT OR REPLACE INTO meta VALUES (?, ?)",
     # policies, operator policies, limits and global parameters: (kind, scope, name) -> JSON value
     "parameter": "INSERT OR REPLACE INTO parameters VALUES (?, ?, ?, ?)",
@@ -106,8 +114,9 @@ TABLES = {
     "vhosts": "name, metadata",
     "permissions": "user, vhost, configure, write, read",
     "parameters": "kind, scope, name, value",
+    "topic_permissions": "user, vhost, exchange, write, read",
 }
-ACCESS_TABLES = ("users", "vhosts", "permissions", "parameters")  # the management API's; a salvage names them if it kept rows
+ACCESS_TABLES = ("users", "vhosts", "permissions", "parameters", "topic_permissions")  # the management API's; a salvage names them if it kept rows
 
 
 class StoreError(Exception):
@@ -440,9 +449,11 @@ class SqliteEngine:
         users = self._rows(db, "SELECT name, password_hash, hashing_algorithm, tags FROM users", problems)
         vhosts = self._rows(db, "SELECT name, metadata FROM vhosts", problems)
         permissions = self._rows(db, "SELECT user, vhost, configure, write, read FROM permissions", problems)
+        topic_permissions = self._rows(
+            db, "SELECT user, vhost, exchange, write, read FROM topic_permissions", problems)
         settings = dict(self._rows(db, "SELECT key, value FROM meta WHERE key != 'format'", problems))
         parameters = self._rows(db, "SELECT kind, scope, name, value FROM parameters", problems)
-        return RecoveredAccess(users, vhosts, permissions, settings, problems, parameters)  # type: ignore[arg-type]
+        return RecoveredAccess(users, vhosts, permissions, topic_permissions, settings, problems, parameters)  # type: ignore[arg-type]
 
     @staticmethod
     def _rows(db: sqlite3.Connection, sql: str, problems: list[str]) -> list[tuple[Any, ...]]:

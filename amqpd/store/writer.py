@@ -135,6 +135,7 @@ class Store:
     def delete_user(self, name: str) -> None:
         self._append(("user-delete", name))
         self._append(("user-permissions-delete", name))
+        self._append(("user-topic-permissions-delete", name))
 
     def save_vhost(self, name: str, metadata: dict[str, Any]) -> None:
         self._append(("vhost", name, json.dumps(metadata)))
@@ -142,7 +143,8 @@ class Store:
     def delete_vhost(self, name: str) -> None:
         """Forget a vhost and everything durable in it: queues, messages, exchanges, bindings, permissions."""
         for kind in ("vhost-messages-delete", "vhost-queues-delete", "vhost-exchanges-delete",
-                     "vhost-bindings-delete", "vhost-permissions-delete", "vhost-delete"):
+                     "vhost-bindings-delete", "vhost-permissions-delete", "vhost-topic-permissions-delete",
+                     "vhost-delete"):
             self._append((kind, name))
 
     def save_permission(self, user: str, vhost: str, configure: str, write: str, read: str) -> None:
@@ -150,6 +152,16 @@ class Store:
 
     def delete_permission(self, user: str, vhost: str) -> None:
         self._append(("permission-delete", user, vhost))
+
+    def save_topic_permission(self, user: str, vhost: str, exchange: str, write: str, read: str) -> None:
+        self._append(("topic-permission", user, vhost, exchange, write, read))
+
+    def delete_topic_permission(self, user: str, vhost: str, exchange: str | None) -> None:
+        """Forget one exchange's entry, or (exchange None) all of the user's in the vhost."""
+        if exchange is None:
+            self._append(("topic-permissions-delete", user, vhost))
+        else:
+            self._append(("topic-permission-delete", user, vhost, exchange))
 
     def save_setting(self, key: str, value: str) -> None:
         self._append(("setting", key, value))

@@ -27,13 +27,16 @@ ROUTES += ["queues", "queues/{}", "queues/{}/{}", "queues/{}/{}/contents", "queu
            "bindings/{}/e/{}/q/{}", "bindings/{}/e/{}/e/{}", "bindings/{}/e/{}/q/{}/{}", "bindings/{}/e/{}/e/{}/{}",
            "connections", "connections/{}", "connections/{}/channels", "connections/username/{}", "channels",
            "channels/{}", "vhosts/{}/connections", "vhosts/{}/channels", "consumers", "consumers/{}"]
+ROUTES += ["topic-permissions", "topic-permissions/{}/{}", "topic-permissions/{}/{}/amq.topic", "vhosts/{}/topic-permissions",
+           "users/{}/topic-permissions", "vhost-limits", "vhost-limits/{}", "vhost-limits/{}/max-queues",
+           "vhost-limits/{}/{}", "user-limits", "user-limits/{}", "user-limits/{}/max-channels", "user-limits/{}/{}"]
 NAMES = st.one_of(st.sampled_from(["/", "x", "guest", "%", "a b", "é", "..", "", "amq.default", "amq.direct", "q"]),
                   st.text(max_size=30))
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
                     max_leaves=20)
 KEYS = ["password", "password_hash", "hashing_algorithm", "tags", "configure", "write", "read", "description",
-        "tracing", "default_queue_type", "name", "users"]
+        "tracing", "default_queue_type", "name", "users", "exchange", "value"]
 KEYS += ["durable", "auto_delete", "internal", "arguments", "type", "routing_key", "properties", "payload",
          "payload_encoding", "count", "ackmode", "encoding", "truncate"]
 BODIES = st.one_of(
