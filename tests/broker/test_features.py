@@ -13,7 +13,7 @@ from amqpd.broker.message import Message
 from amqpd.broker.queue_type import ACCEPTED, DROPPED, REJECTED, Enqueued, Outcome, Settle, combined, stored
 from amqpd.broker.vhost import VirtualHost
 from amqpd.protocol.properties import encode_properties
-from tests.broker.test_queue import FakeConsumer, clock, vhost  # noqa: F401 (fixtures)
+from tests.broker.test_queue import FakeConsumer, advance, bodies_of, clock, vhost  # noqa: F401 (fixtures)
 
 
 def message(body, priority=None):
@@ -28,18 +28,6 @@ def declare(vhost, name, **args):
 def fill(q, *bodies):
     for body in bodies:
         q.enqueue(message(body))
-
-
-def bodies_of(q):
-    out = []
-    while (entry := q.take()) is not None:
-        out.append(entry.message.body.decode())
-    return out
-
-
-def advance(vhost, clock, seconds):
-    clock.now += seconds
-    vhost.timers.run_due(clock.now)
 
 
 DLX = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "dlq"}
