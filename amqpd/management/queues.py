@@ -3,8 +3,8 @@
 Declare and delete go through the vhost's own Queue.Declare / Queue.Delete rules, so the
 refusals are AMQP's, mapped as RabbitMQ's API maps them (inequivalent arg or not empty: 400
 with the text; a reserved `amq.` name: 401 "Access refused."). Fields that need statistics
-(rates, message_stats, idle_since) are left to the statistics; a queue with no traffic shows
-none on RabbitMQ either.
+(message_stats and its rates, idle_since, consumer_utilisation, the depth samples) are
+computed when read, in objstats.py.
 """
 
 from __future__ import annotations
@@ -16,28 +16,35 @@ from typing import Any
 from starlette.responses import Response
 
 from amqpd.broker import Entry, QueueType, Settle, VirtualHost, effective_policy
-from amqpd.management import bindings, lists
+from amqpd.management import bindings, lists, objstats
 from amqpd.management.api import Call, Endpoint, boolean, created, no_content, reply
 from amqpd.management.auth import Need
 from amqpd.management.connections import connection_name, consumers_of
 from amqpd.management.errors import ApiError, bad_request, key_missing, not_found
-from amqpd.management.formats import ZERO_RATE, arguments, jsonable, properties_json, vhost_of, visible_vhosts
+from amqpd.management.formats import arguments, jsonable, properties_json, vhost_of, visible_vhosts
 from amqpd.protocol import errors
 
 def queue_object(call: Call, queue: QueueType) -> dict[str, Any]:
     ready, unacked = queue.message_count, queue.unacked_count
     policy, operator_policy, definition = effective_policy(queue)
+    stats = queue.message_stats()
+    key = ("queue", queue.vhost_name, queue.name)
+    utilisation = 1.0 if queue.consumers else 0  # RabbitMQ 3.10.8: 0 without consumers, 1.0 with
     item = {
         "name": queue.name, "vhost": queue.vhost_name, "type": queue.arguments.get("x-queue-type", "classic"),
         "durable": queue.durable, "auto_delete": queue.auto_delete, "exclusive": queue.exclusive,
         "arguments": jsonable(queue.arguments), "node": call.node.name, "state": "running",
         "policy": policy, "operator_policy": operator_policy, "effective_policy_definition": definition,
         "consumers": queue.consumer_count, "exclusive_consumer_tag": None, "single_active_consumer_tag": None,
-        "messages": ready + unacked, "messages_details": ZERO_RATE,
-        "messages_ready": ready, "messages_ready_details": ZERO_RATE,
-        "messages_unacknowledged": unacked, "messages_unacknowledged_details": ZERO_RATE,
+        **objstats.depth_details(call, (*key, "depth"), {
+            "messages": ready + unacked, "messages_ready": ready, "messages_unacknowledged": unacked}),
+        "consumer_utilisation": utilisation, "consumer_capacity": utilisation,
         "head_message_timestamp": None, "recoverable_slaves": None,
     }
+    idle = objstats.idle_since(queue, stats)
+    if idle is not None:
+        item["idle_since"] = idle
+    objstats.with_stats(item, objstats.shown(call, key, stats, objstats.QUEUE_GROUPS))
     owner = queue.exclusive_owner
     if owner is not None:
         peer = getattr(owner, "peer", None) or ("", 0)
