@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import enum
-from typing import Any
+from typing import Any, Mapping
 
 from starlette.responses import Response
 
@@ -24,7 +24,8 @@ from amqpd.management.errors import ApiError, bad_request, key_missing, not_foun
 from amqpd.management.formats import arguments, jsonable, properties_json, vhost_of, visible_vhosts
 from amqpd.protocol import errors
 
-def queue_object(call: Call, queue: QueueType) -> dict[str, Any]:
+def queue_object(call: Call, queue: QueueType, unacked_bytes: Mapping[int, int]) -> dict[str, Any]:
+    """A queue as RabbitMQ shows it; unacked_bytes: objstats.unacked_bytes of its connections."""
     ready, unacked = queue.message_count, queue.unacked_count
     policy, operator_policy, definition = effective_policy(queue)
     stats = queue.message_stats()
@@ -39,6 +40,7 @@ def queue_object(call: Call, queue: QueueType) -> dict[str, Any]:
         **objstats.depth_details(call, (*key, "depth"), {
             "messages": ready + unacked, "messages_ready": ready, "messages_unacknowledged": unacked}),
         "consumer_utilisation": utilisation, "consumer_capacity": utilisation,
+        **objstats.byte_fields(queue, unacked_bytes.get(id(queue), 0)),
         "head_message_timestamp": None, "recoverable_slaves": None,
     }
     idle = objstats.idle_since(queue, stats)
@@ -61,7 +63,8 @@ def _queue(call: Call) -> tuple[VirtualHost, QueueType]:
 
 
 def list_queues(call: Call) -> Response:
-    items = [queue_object(call, queue) for vhost in visible_vhosts(call) for queue in vhost.queues.values()]
+    held = objstats.unacked_bytes(call.node.connections)
+    items = [queue_object(call, queue, held) for vhost in visible_vhosts(call) for queue in vhost.queues.values()]
     return reply(lists.page(items, call.query, ("vhost", "name")), call)
 
 
@@ -69,7 +72,8 @@ def show_queue(call: Call) -> Response:
     vhost, queue = _queue(call)
     conns = [conn for conn in call.node.connections if conn.vhost is vhost]
     details = [c for c in consumers_of(call, conns) if c["queue"]["name"] == queue.name]
-    return reply({**queue_object(call, queue), "consumer_details": details, "deliveries": [], "incoming": []}, call)
+    held = objstats.unacked_bytes(conns)
+    return reply({**queue_object(call, queue, held), "consumer_details": details, "deliveries": [], "incoming": []}, call)
 
 
 def put_queue(call: Call) -> Response:

@@ -55,9 +55,11 @@ def test_queue_idle_since_and_consumer_utilisation(api, broker):
     while not got:
         conn.process_data_events(time_limit=1)
     busy = api.get("/api/queues/%2F/os-q").json()
-    assert "idle_since" not in busy
+    assert "idle_since" not in busy  # a consumer, and a delivery since the last read
     assert (busy["consumer_utilisation"], busy["consumer_capacity"]) == (1.0, 1.0)
     assert counts(busy["message_stats"])["deliver_no_ack"] == 1
+    quiet = api.get("/api/queues/%2F/os-q").json()  # nothing since: idle again, with its consumer
+    assert datetime.datetime.fromisoformat(quiet["idle_since"]) > since
     conn.close()
 
 
@@ -76,6 +78,9 @@ def test_queue_depth_samples_with_lengths_age(api, broker):
         assert details["samples"][0]["timestamp"] % 5000 == 0
         assert details["avg"] == float(value)
     assert "samples" not in api.get("/api/queues/%2F/os-len").json()["messages_details"]
+    shown = api.get("/api/queues/%2F/os-len").json()
+    assert (shown["message_bytes"], shown["message_bytes_ready"], shown["message_bytes_unacknowledged"]) == (2, 1, 1)
+    assert shown["memory"] > shown["message_bytes"]
     conn.close()
 
 
