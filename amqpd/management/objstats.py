@@ -13,10 +13,10 @@ from __future__ import annotations
 import datetime
 import time
 import weakref
-from collections import Counter
+from collections import Counter, deque
 from typing import Any, Hashable, Iterable, Mapping
 
-from amqpd.broker import MessageStats, QueueType
+from amqpd.broker import MessageStats, Node, QueueType, clock
 from amqpd.management.api import Call
 from amqpd.session import Connection
 
@@ -28,9 +28,10 @@ CHANNEL_GROUPS = (("publish", "confirm", "return_unroutable", "drop_unroutable")
 # a queue's memory estimate: a queue's own objects, and each message's Entry and slot beside its body
 QUEUE_OVERHEAD = 2048
 ENTRY_OVERHEAD = 64
-# a queue's depth samples: RabbitMQ's query parameters that ask for them
+# a queue's depth samples: RabbitMQ's query parameters that ask for them, and the history kept
 SAMPLE_PARAMS = ("lengths_age", "lengths_incr", "msg_rates_age", "msg_rates_incr")
-DEPTHS = ("messages", "messages_ready", "messages_unacknowledged")
+SAMPLE_EVERY = 5  # seconds, as RabbitMQ's collect_statistics_interval
+SAMPLES_KEPT = 12  # a minute of history per queue (the web UI's default lengths_age is 60 s)
 
 
 def counters(call: Call, key: Hashable, values: Mapping[str, int]) -> dict[str, Any]:
@@ -83,21 +84,81 @@ def idle_since(queue: QueueType, stats: MessageStats) -> str | None:
     return datetime.datetime.fromtimestamp(moment, datetime.timezone.utc).isoformat(timespec="milliseconds")
 
 
-def depth_details(call: Call, key: Hashable, depths: dict[str, int]) -> dict[str, Any]:
+class DepthHistory:
+    """Each queue's depths (messages, ready, unacknowledged) every SAMPLE_EVERY seconds, the last
+    SAMPLES_KEPT of them: one timer on the node's timers walks the queues, nothing per message.
+    It starts at the first read of a queue through the API, so a broker whose API is not used
+    pays nothing."""
+
+    def __init__(self) -> None:
+        self._rings: weakref.WeakKeyDictionary[QueueType, deque[tuple[int, tuple[int, ...]]]] = (
+            weakref.WeakKeyDictionary())
+        self._started: weakref.WeakSet[Node] = weakref.WeakSet()
+
+    def start(self, node: Node) -> None:
+        if node not in self._started:
+            self._started.add(node)
+            self._tick(node)
+
+    def _tick(self, node: Node) -> None:
+        self.sample(node, time.time())
+        node.timers.schedule(clock() + SAMPLE_EVERY, lambda: self._tick(node))
+
+    def sample(self, node: Node, now: float) -> None:
+        """Record every queue's depths, stamped with the SAMPLE_EVERY interval now is in (ms)."""
+        stamp = int(now) // SAMPLE_EVERY * SAMPLE_EVERY * 1000
+        for vhost in node.vhosts.values():
+            for queue in vhost.queues.values():
+                ring = self._rings.get(queue)
+                if ring is None:
+                    ring = self._rings[queue] = deque(maxlen=SAMPLES_KEPT)
+                elif ring[-1][0] == stamp:  # a second sample in one interval replaces the first
+                    ring.pop()
+                ring.append((stamp, _depths(queue)))
+
+    def samples(self, queue: QueueType, now: float, age: int, incr: int) -> list[tuple[int, tuple[int, ...]]]:
+        """Newest first: the current depths, then the kept ones within ``age`` seconds, one per
+        ``incr`` seconds (RabbitMQ's order and spacing)."""
+        current = int(now) // incr * incr * 1000
+        found = [(current, _depths(queue))]
+        for stamp, depths in sorted(self._rings.get(queue, ()), reverse=True):
+            if stamp >= current - age * 1000 and stamp % (incr * 1000) == 0 and stamp < found[-1][0]:
+                found.append((stamp, depths))
+        return found
+
+
+HISTORY = DepthHistory()
+
+
+def _depths(queue: QueueType) -> tuple[int, int, int]:
+    ready, unacked = queue.message_count, queue.unacked_count
+    return ready + unacked, ready, unacked
+
+
+def _seconds(call: Call, name: str, default: int) -> int:
+    try:
+        return max(int(call.query.get(name, default)), 1)
+    except ValueError:
+        return default
+
+
+def depth_details(call: Call, key: Hashable, queue: QueueType) -> dict[str, Any]:
     """messages / _ready / _unacknowledged with their ``_details``; with RabbitMQ's sample
-    parameters (lengths_age...), each also carries ``samples`` / ``avg`` / ``avg_rate``.
-    No history is kept: the one sample is the current depth, stamped with the current interval."""
-    result = counters(call, key, depths)
+    parameters (lengths_age...), each also carries ``samples`` / ``avg`` / ``avg_rate``."""
+    HISTORY.start(call.node)
+    result = counters(call, key, dict(zip(("messages", "messages_ready", "messages_unacknowledged"),
+                                          _depths(queue))))
     if not any(name in call.query for name in SAMPLE_PARAMS):
         return result
-    try:
-        incr = max(int(call.query.get("lengths_incr", "5")), 1)
-    except ValueError:
-        incr = 5
-    stamp = int(time.time()) // incr * incr * 1000
-    for name, value in depths.items():
-        result[f"{name}_details"].update(avg=float(value), avg_rate=0.0,
-                                         samples=[{"sample": value, "timestamp": stamp}])
+    found = HISTORY.samples(queue, time.time(), _seconds(call, "lengths_age", 60),
+                            _seconds(call, "lengths_incr", SAMPLE_EVERY))
+    span = (found[0][0] - found[-1][0]) / 1000
+    for index, name in enumerate(("messages", "messages_ready", "messages_unacknowledged")):
+        values = [depths[index] for _, depths in found]
+        result[f"{name}_details"].update(
+            avg=sum(values) / len(values),
+            avg_rate=(values[0] - values[-1]) / span if span else 0.0,
+            samples=[{"sample": depths[index], "timestamp": stamp} for stamp, depths in found])
     return result
 
 

@@ -26,7 +26,6 @@ from amqpd.protocol import errors
 
 def queue_object(call: Call, queue: QueueType, unacked_bytes: Mapping[int, int]) -> dict[str, Any]:
     """A queue as RabbitMQ shows it; unacked_bytes: objstats.unacked_bytes of its connections."""
-    ready, unacked = queue.message_count, queue.unacked_count
     policy, operator_policy, definition = effective_policy(queue)
     stats = queue.message_stats()
     key = ("queue", queue.vhost_name, queue.name)
@@ -37,8 +36,7 @@ def queue_object(call: Call, queue: QueueType, unacked_bytes: Mapping[int, int])
         "arguments": jsonable(queue.arguments), "node": call.node.name, "state": "running",
         "policy": policy, "operator_policy": operator_policy, "effective_policy_definition": definition,
         "consumers": queue.consumer_count, "exclusive_consumer_tag": None, "single_active_consumer_tag": None,
-        **objstats.depth_details(call, (*key, "depth"), {
-            "messages": ready + unacked, "messages_ready": ready, "messages_unacknowledged": unacked}),
+        **objstats.depth_details(call, (*key, "depth"), queue),
         "consumer_utilisation": utilisation, "consumer_capacity": utilisation,
         **objstats.byte_fields(queue, unacked_bytes.get(id(queue), 0)),
         "head_message_timestamp": None, "recoverable_slaves": None,

@@ -7,7 +7,9 @@ consumer_utilisation and, with lengths_age, its depth samples."""
 from __future__ import annotations
 
 import datetime
+import time
 
+from amqpd.management import objstats
 from tests.management.conftest import amqp
 
 DELIVERY = ("ack", "deliver", "deliver_get", "deliver_no_ack", "get", "get_empty", "get_no_ack", "redeliver")
@@ -114,3 +116,20 @@ def test_exchange_channel_connection_and_vhost_objects(api, broker):
     vstats = counts(vhost["message_stats"])
     assert sorted(vstats) == CHANNEL and vstats["publish"] == 3
     conn.close()
+
+
+def test_queue_depth_samples_come_from_the_kept_history(api, broker):
+    conn = amqp(broker)
+    channel = conn.channel()
+    channel.queue_declare("os-hist")
+    channel.basic_publish("", "os-hist", b"m")
+    api.get("/api/queues/%2F/os-hist")  # the history starts with the API's first read
+    objstats.HISTORY.sample(broker.node, time.time() - 10)  # what the timer took 10 s ago: 1
+    channel.basic_publish("", "os-hist", b"m")
+    channel.basic_publish("", "os-hist", b"m")
+    conn.close()
+    queue = api.get("/api/queues/%2F/os-hist?lengths_age=60&lengths_incr=5").json()
+    samples = queue["messages_details"]["samples"]
+    assert [item["sample"] for item in samples][:2] == [3, 1]  # newest first
+    assert samples[0]["timestamp"] - samples[1]["timestamp"] >= 10000
+    assert queue["messages_details"]["avg"] == sum(item["sample"] for item in samples) / len(samples)
