@@ -2,7 +2,8 @@
 ``message_stats`` with ``_details`` rates, byte counts, and a queue's idle_since and samples.
 
 Everything here is computed when an object is read, from the counters broker/stats.py keeps and
-the node's Rates; nothing runs per message. RabbitMQ 3.10.8 shows a group of counts only once
+the node's Rates, nothing per message; the one timer (DepthHistory) keeps a minute of each
+queue's depths for the sample lists. RabbitMQ 3.10.8 shows a group of counts only once
 the object saw that kind of traffic (a queue that only got publishes has only ``publish``; a
 fanout exchange with no queue only ``publish_in``) and omits ``message_stats`` for an object
 with no traffic at all; ``shown`` follows that.
