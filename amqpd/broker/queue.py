@@ -92,6 +92,10 @@ class Queue(QueueType):
             return len(self.ready)
         return sum(len(lane) for lane in self.lanes)
 
+    def message_bytes_ready(self) -> int:
+        """Paged messages (ids only; their bodies are on disk) are not counted."""
+        return sum(item.message.size for lane in self.lanes for item in lane if type(item) is Entry)
+
     @property
     def single_active_consumer(self) -> bool:
         return self.features is not None and self.features.single_active is not None

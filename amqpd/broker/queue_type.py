@@ -120,6 +120,11 @@ class QueueType(ABC):
         return with_deliveries(self.stats, self.consumers)
 
     @abstractmethod
+    def message_bytes_ready(self) -> int:
+        """Body bytes of the ready messages in memory, counted when read (the management API's
+        message_bytes_ready; never kept per message)."""
+
+    @abstractmethod
     def enqueue(self, message: "Message") -> Enqueued: ...
 
     @abstractmethod

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 from starlette.responses import Response
 
-from amqpd.management import lists
+from amqpd.management import lists, objstats
 from amqpd.management.api import Call, Endpoint, no_content, reply
 from amqpd.management.auth import Need
 from amqpd.management.errors import not_authorised, not_found
@@ -56,6 +56,9 @@ def connection_object(call: Call, conn: Connection) -> dict[str, Any]:
         "user_provided_name": properties.get("connection_name"), "state": "running",
         "channels": len(conn.channels), "timeout": conn.heartbeat, "frame_max": conn.frame_max,
         "channel_max": conn.channel_max, "connected_at": conn.connected_at,
+        **objstats.counters(call, ("connection", connection_name(conn)),
+                            {"recv_oct": conn.recv_oct, "send_oct": conn.send_oct}),
+        "recv_cnt": conn.recv_cnt, "send_cnt": conn.send_cnt,  # without rates, as RabbitMQ 3.10.8
     }
 
 
@@ -118,7 +121,7 @@ def delete_user_connections(call: Call) -> Response:
 def channel_object(call: Call, conn: Connection, number: int, channel: Any) -> dict[str, Any]:
     confirms = channel.confirms
     unconfirmed = confirms.seq - confirms.confirmed if confirms is not None else 0
-    return {
+    item = {
         "name": channel_name(conn, number), "number": number, "node": call.node.name,
         "user": conn.user, "user_who_performed_action": conn.user,
         "vhost": conn.vhost.name if conn.vhost is not None else None,
@@ -131,6 +134,8 @@ def channel_object(call: Call, conn: Connection, number: int, channel: Any) -> d
         "prefetch_count": channel.prefetch, "global_prefetch_count": channel.global_prefetch,
         "state": "running",
     }
+    key = ("channel", channel_name(conn, number))
+    return objstats.with_stats(item, objstats.shown(call, key, channel.message_stats(), objstats.CHANNEL_GROUPS))
 
 
 def _channels(call: Call, conns: Iterable[Connection]) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from typing import Any
 from starlette.responses import Response
 
 from amqpd.broker import EXCHANGE_TYPES, Exchange, Message, Outcome, VirtualHost, cc, combined
-from amqpd.management import bindings, lists
+from amqpd.management import bindings, lists, objstats
 from amqpd.management.api import Call, Endpoint, boolean, created, no_content, reply, text
 from amqpd.management.auth import Need
 from amqpd.management.errors import bad_request, key_missing, not_found
@@ -23,14 +23,15 @@ from amqpd.protocol import parse_content_header
 
 
 
-def exchange_object(vhost: VirtualHost, exchange: Exchange) -> dict[str, Any]:
+def exchange_object(call: Call, vhost: VirtualHost, exchange: Exchange) -> dict[str, Any]:
     item = {"name": exchange.name, "vhost": vhost.name, "type": exchange.kind, "durable": exchange.durable,
             "auto_delete": exchange.auto_delete, "internal": exchange.internal,
             "arguments": jsonable(exchange.arguments)}
     policy = vhost.exchange_policy(exchange.name)
     if policy is not None:  # RabbitMQ 3.10.8 shows the key only when a policy applies
         item["policy"] = policy
-    return item
+    return objstats.with_stats(item, objstats.shown(call, ("exchange", vhost.name, exchange.name), exchange.stats,
+                                                    objstats.EXCHANGE_GROUPS))
 
 
 def _name(call: Call) -> str:
@@ -47,13 +48,13 @@ def _exchange(call: Call) -> tuple[VirtualHost, Exchange]:
 
 
 def list_exchanges(call: Call) -> Response:
-    items = [exchange_object(vhost, x) for vhost in visible_vhosts(call) for x in vhost.exchanges.values()]
+    items = [exchange_object(call, vhost, x) for vhost in visible_vhosts(call) for x in vhost.exchanges.values()]
     return reply(lists.page(items, call.query, ("vhost", "name")), call)
 
 
 def show_exchange(call: Call) -> Response:
     vhost, exchange = _exchange(call)
-    return reply({**exchange_object(vhost, exchange), "incoming": [], "outgoing": []}, call)
+    return reply({**exchange_object(call, vhost, exchange), "incoming": [], "outgoing": []}, call)
 
 
 def put_exchange(call: Call) -> Response:

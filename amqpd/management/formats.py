@@ -14,7 +14,6 @@ from amqpd.management.api import Call
 from amqpd.management.errors import bad_request, not_found
 from amqpd.protocol import tables
 
-ZERO_RATE = {"rate": 0.0}
 BASIC_CLASS = 60
 
 

@@ -3,41 +3,48 @@
 Declare and delete go through the vhost's own Queue.Declare / Queue.Delete rules, so the
 refusals are AMQP's, mapped as RabbitMQ's API maps them (inequivalent arg or not empty: 400
 with the text; a reserved `amq.` name: 401 "Access refused."). Fields that need statistics
-(rates, message_stats, idle_since) are left to the statistics; a queue with no traffic shows
-none on RabbitMQ either.
+(message_stats and its rates, idle_since, consumer_utilisation, the depth samples) are
+computed when read, in objstats.py.
 """
 
 from __future__ import annotations
 
 import base64
 import enum
-from typing import Any
+from typing import Any, Mapping
 
 from starlette.responses import Response
 
 from amqpd.broker import Entry, QueueType, Settle, VirtualHost, effective_policy
-from amqpd.management import bindings, lists
+from amqpd.management import bindings, lists, objstats
 from amqpd.management.api import Call, Endpoint, boolean, created, no_content, reply
 from amqpd.management.auth import Need
 from amqpd.management.connections import connection_name, consumers_of
 from amqpd.management.errors import ApiError, bad_request, key_missing, not_found
-from amqpd.management.formats import ZERO_RATE, arguments, jsonable, properties_json, vhost_of, visible_vhosts
+from amqpd.management.formats import arguments, jsonable, properties_json, vhost_of, visible_vhosts
 from amqpd.protocol import errors
 
-def queue_object(call: Call, queue: QueueType) -> dict[str, Any]:
-    ready, unacked = queue.message_count, queue.unacked_count
+def queue_object(call: Call, queue: QueueType, unacked_bytes: Mapping[int, int]) -> dict[str, Any]:
+    """A queue as RabbitMQ shows it; unacked_bytes: objstats.unacked_bytes of its connections."""
     policy, operator_policy, definition = effective_policy(queue)
+    stats = queue.message_stats()
+    key = ("queue", queue.vhost_name, queue.name)
+    utilisation = 1.0 if queue.consumers else 0  # RabbitMQ 3.10.8: 0 without consumers, 1.0 with
     item = {
         "name": queue.name, "vhost": queue.vhost_name, "type": queue.arguments.get("x-queue-type", "classic"),
         "durable": queue.durable, "auto_delete": queue.auto_delete, "exclusive": queue.exclusive,
         "arguments": jsonable(queue.arguments), "node": call.node.name, "state": "running",
         "policy": policy, "operator_policy": operator_policy, "effective_policy_definition": definition,
         "consumers": queue.consumer_count, "exclusive_consumer_tag": None, "single_active_consumer_tag": None,
-        "messages": ready + unacked, "messages_details": ZERO_RATE,
-        "messages_ready": ready, "messages_ready_details": ZERO_RATE,
-        "messages_unacknowledged": unacked, "messages_unacknowledged_details": ZERO_RATE,
+        **objstats.depth_details(call, (*key, "depth"), queue),
+        "consumer_utilisation": utilisation, "consumer_capacity": utilisation,
+        **objstats.byte_fields(queue, unacked_bytes.get(id(queue), 0)),
         "head_message_timestamp": None, "recoverable_slaves": None,
     }
+    idle = objstats.idle_since(queue, stats)
+    if idle is not None:
+        item["idle_since"] = idle
+    objstats.with_stats(item, objstats.shown(call, key, stats, objstats.QUEUE_GROUPS))
     owner = queue.exclusive_owner
     if owner is not None:
         peer = getattr(owner, "peer", None) or ("", 0)
@@ -54,7 +61,8 @@ def _queue(call: Call) -> tuple[VirtualHost, QueueType]:
 
 
 def list_queues(call: Call) -> Response:
-    items = [queue_object(call, queue) for vhost in visible_vhosts(call) for queue in vhost.queues.values()]
+    held = objstats.unacked_bytes(call.node.connections)
+    items = [queue_object(call, queue, held) for vhost in visible_vhosts(call) for queue in vhost.queues.values()]
     return reply(lists.page(items, call.query, ("vhost", "name")), call)
 
 
@@ -62,7 +70,8 @@ def show_queue(call: Call) -> Response:
     vhost, queue = _queue(call)
     conns = [conn for conn in call.node.connections if conn.vhost is vhost]
     details = [c for c in consumers_of(call, conns) if c["queue"]["name"] == queue.name]
-    return reply({**queue_object(call, queue), "consumer_details": details, "deliveries": [], "incoming": []}, call)
+    held = objstats.unacked_bytes(conns)
+    return reply({**queue_object(call, queue, held), "consumer_details": details, "deliveries": [], "incoming": []}, call)
 
 
 def put_queue(call: Call) -> Response:

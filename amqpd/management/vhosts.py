@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from amqpd.auth import FULL
 from amqpd.broker import VhostMetadata
-from amqpd.management import lists
+from amqpd.management import lists, objstats
 from amqpd.management.api import Call, Endpoint, boolean, created, no_content, reply, tags, text
 from amqpd.management.auth import Need
 from amqpd.management.errors import not_authorised, not_found
@@ -20,15 +20,20 @@ def vhost_object(call: Call, name: str) -> dict[str, Any]:
     queues = list(node.vhosts[name].queues.values())
     ready = sum(q.message_count for q in queues)
     unacked = sum(q.unacked_count for q in queues)
-    return {
+    vhost = node.vhosts[name]
+    conns = [conn for conn in node.connections if conn.vhost is vhost]
+    item = {
         "name": name, "description": metadata.description, "tags": list(metadata.tags),
         "default_queue_type": metadata.default_queue_type,
         "metadata": {"description": metadata.description, "tags": list(metadata.tags)},
         "tracing": metadata.tracing, "cluster_state": {node.name: "running"},
-        "messages": ready + unacked, "messages_details": {"rate": 0.0},
-        "messages_ready": ready, "messages_ready_details": {"rate": 0.0},
-        "messages_unacknowledged": unacked, "messages_unacknowledged_details": {"rate": 0.0},
+        **objstats.counters(call, ("vhost", name, "depth"), {
+            "messages": ready + unacked, "messages_ready": ready, "messages_unacknowledged": unacked}),
+        **objstats.counters(call, ("vhost", name, "octets"), {  # its live connections' bytes
+            "recv_oct": sum(c.recv_oct for c in conns), "send_oct": sum(c.send_oct for c in conns)}),
     }
+    return objstats.with_stats(item, objstats.shown(call, ("vhost", name), node.message_stats(vhost),
+                                                    objstats.CHANNEL_GROUPS))
 
 
 def list_vhosts(call: Call) -> Response:
