@@ -13,7 +13,7 @@ import resource
 import shutil
 import sys
 import time
-from typing import Any, Hashable
+from typing import Any
 
 from starlette.responses import Response
 
@@ -21,6 +21,7 @@ from amqpd import __version__
 from amqpd.broker import COMPATIBLE_VERSION, EXCHANGE_TYPES, PRODUCT, MessageStats
 from amqpd.management.api import Call, Endpoint, created, reply, text
 from amqpd.management.listeners import Listener
+from amqpd.management.objstats import counters
 from amqpd.management.auth import Need
 from amqpd.management.errors import not_found
 
@@ -30,11 +31,6 @@ MESSAGE_STATS = ("ack", "confirm", "deliver", "deliver_no_ack", "drop_unroutable
                  "get_no_ack", "publish", "redeliver", "return_unroutable")
 CHURN = ("channel_closed", "channel_created", "connection_closed", "connection_created", "queue_created",
          "queue_declared", "queue_deleted")
-
-
-def _counters(call: Call, key: Hashable, values: dict[str, int]) -> dict[str, Any]:
-    """RabbitMQ's counter shape: each count with a `_details` rate beside it, keys in order."""
-    return call.node.rates.details(key, dict(sorted(values.items())), time.monotonic())
 
 
 def exchange_types() -> list[dict[str, Any]]:
@@ -78,10 +74,10 @@ def overview(call: Call) -> Response:
         "release_series_support_status": "supported",
         "disable_stats": False,
         "enable_queue_totals": False,
-        "message_stats": _counters(call, ("overview", scope), {
+        "message_stats": counters(call, ("overview", scope), {
             **stats.report(MESSAGE_STATS), "disk_reads": 0, "disk_writes": 0}),
-        "churn_rates": _counters(call, ("churn", scope), {name: getattr(churn, name) for name in CHURN}),
-        "queue_totals": _counters(call, ("queue_totals", scope),
+        "churn_rates": counters(call, ("churn", scope), {name: getattr(churn, name) for name in CHURN}),
+        "queue_totals": counters(call, ("queue_totals", scope),
                                   {"messages": ready + unacked, "messages_ready": ready,
                                    "messages_unacknowledged": unacked}),
         "object_totals": {
