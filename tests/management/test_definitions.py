@@ -1,0 +1,108 @@
+"""/api/definitions: export in RabbitMQ 3.10.8's shape, import merged through the API's own rules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pika
+import pytest
+
+from tests.management.conftest import amqp
+from tests.support.server import BrokerThread
+
+FIXTURE = Path(__file__).parent / "data" / "rabbitmq-3.10.8-definitions.json"
+OBJECTS = ("users", "vhosts", "permissions", "topic_permissions", "parameters", "policies", "queues", "exchanges",
+           "bindings")
+
+DOCUMENT = {
+    "users": [{"name": "carol", "password": "pw", "tags": "management"}],
+    "vhosts": [{"name": "dv"}],
+    "permissions": [{"user": "carol", "vhost": "dv", "configure": ".*", "write": ".*", "read": ".*"}],
+    "queues": [{"name": "dq", "vhost": "dv", "durable": True, "auto_delete": False, "arguments": {}}],
+    "exchanges": [{"name": "dx", "vhost": "dv", "type": "topic", "durable": True, "auto_delete": False,
+                   "internal": False, "arguments": {}}],
+    "bindings": [{"source": "dx", "vhost": "dv", "destination": "dq", "destination_type": "queue",
+                  "routing_key": "a.#", "arguments": {}}],
+}
+
+
+def test_import_then_routes_over_amqp_and_exports_back(broker: BrokerThread, api: httpx.Client) -> None:
+    assert api.post("/api/definitions", json=DOCUMENT).status_code == 204
+    with amqp(broker, "carol", "pw", "dv") as conn:
+        channel = conn.channel()
+        channel.basic_publish("dx", "a.b", b"hello")
+        method, _, body = next(channel.consume("dq", inactivity_timeout=5))
+        assert body == b"hello"
+        channel.basic_ack(method.delivery_tag)
+    exported = api.get("/api/definitions").json()
+    assert list(exported)[:4] == ["rabbit_version", "rabbitmq_version", "product_name", "product_version"]
+    assert {"name": "dq", "vhost": "dv", "durable": True, "auto_delete": False, "arguments": {}} in exported["queues"]
+    assert DOCUMENT["exchanges"][0] in exported["exchanges"]
+    assert DOCUMENT["bindings"][0] in exported["bindings"]
+    assert all(not x["name"].startswith("amq.") and x["name"] for x in exported["exchanges"])
+    assert {"name": "cluster_name", "value": api.get("/api/cluster-name").json()["name"]} in \
+        exported["global_parameters"] or exported["global_parameters"][0]["name"] == "cluster_name"
+
+
+def test_import_merges_and_skips_existing_queues(api: httpx.Client) -> None:
+    assert api.put("/api/queues/%2F/keep", json={"durable": True, "arguments": {"x-max-length": 3}}).status_code == 201
+    document = {"queues": [{"name": "keep", "vhost": "/", "durable": False, "auto_delete": True, "arguments": {}},
+                           {"name": "amq.reserved", "vhost": "/", "durable": True, "auto_delete": False,
+                            "arguments": {}}]}
+    assert api.post("/api/definitions", json=document).status_code == 204
+    queue = api.get("/api/queues/%2F/keep").json()
+    assert (queue["durable"], queue["arguments"]) == (True, {"x-max-length": 3})
+    assert api.get("/api/queues/%2F/amq.reserved").status_code == 404
+    assert api.get("/api/users/guest").status_code == 200  # not in the file, not deleted
+
+
+def test_rabbitmq_export_imports_and_exports_back(broker: BrokerThread, api: httpx.Client) -> None:
+    original = json.loads(FIXTURE.read_text())
+    assert api.post("/api/definitions", content=FIXTURE.read_bytes(),
+                    headers={"content-type": "application/json"}).status_code == 204
+    exported = api.get("/api/definitions").json()
+    for key in OBJECTS:
+        for item in original[key]:
+            assert item in exported[key], (key, item)
+    with amqp(broker, "defs_alice", "s3cret", "defs_v"):  # the hash imported as-is logs in
+        pass
+    assert api.get("/api/queues/defs_v/defs.ttl.q2").json()["policy"] == "defs_ttl"
+
+
+def test_per_vhost_form(api: httpx.Client) -> None:
+    assert api.post("/api/definitions", json=DOCUMENT).status_code == 204
+    exported = api.get("/api/definitions/dv").json()
+    assert list(exported) == ["rabbit_version", "parameters", "policies", "queues", "exchanges", "bindings"]
+    assert exported["queues"] == [{"name": "dq", "durable": True, "auto_delete": False, "arguments": {}}]
+    assert exported["bindings"] == [{"source": "dx", "destination": "dq", "destination_type": "queue",
+                                     "routing_key": "a.#", "arguments": {}}]
+    assert api.put("/api/vhosts/other").status_code == 201
+    assert api.post("/api/definitions/other", json=exported).status_code == 204
+    assert api.get("/api/bindings/other/e/dx/q/dq").json()[0]["routing_key"] == "a.#"
+    assert api.get("/api/definitions/nope").status_code == 404
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    (b"{bad", "failed_to_parse_json"),
+    (b"[]", "failed_to_parse_json"),
+    (b'{"users":[{"name":"x"}]}', "tags_not_present"),
+    (b'{"queues":[{"name":"x","vhost":"nope"}]}', ["no_such_vhost", "nope"]),
+    (b'{"queues":[{"name":"x"}]}', ["no_such_vhost", "undefined"]),
+])
+def test_bad_bodies_are_rabbitmq_400s(api: httpx.Client, body: bytes, reason: object) -> None:
+    response = api.post("/api/definitions", content=body, headers={"content-type": "application/json"})
+    assert (response.status_code, response.json()) == (400, {"error": "bad_request", "reason": reason})
+
+
+@pytest.mark.parametrize("body", [
+    b'{"users":5}', b'{"users":[5]}', b'{"vhosts":[{"name":3}]}', b'{"queues":[{"name":null,"vhost":"/"}]}',
+    b'{"bindings":[{"vhost":"/","destination_type":"queue","source":"amq.direct","destination":"nope"}]}',
+    b'{"bindings":[{"vhost":"/","destination_type":"cat"}]}', b'{"policies":[{"vhost":"/","name":"p"}]}',
+    b'{"parameters":[{"vhost":"/","component":"vhost-limits","value":5}]}', b'{"exchanges":[{"vhost":"/","name":"e","type":"bogus"}]}',
+    b'{"users":[{"name":"u","tags":[],"limits":{"bogus":1}}]}', b'{"vhosts":[{"name":"v","limits":[1]}]}',
+])
+def test_bad_items_are_never_500(api: httpx.Client, body: bytes) -> None:
+    response = api.post("/api/definitions", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
