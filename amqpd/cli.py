@@ -98,7 +98,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-fail-if-no-peer-cert", action=argparse.BooleanOptionalAction, default=None,
                    help="with --tls-verify peer, refuse clients that send no certificate (default off)")
     p.add_argument("--definitions", metavar="FILE",
-                   help="definitions JSON (RabbitMQ's export) imported at start, skipped when unchanged since")
+                   help="definitions JSON (RabbitMQ's export) imported at start; skipped when unchanged since")
     return p
 
 

@@ -96,13 +96,40 @@ def test_bad_bodies_are_rabbitmq_400s(api: httpx.Client, body: bytes, reason: ob
     assert (response.status_code, response.json()) == (400, {"error": "bad_request", "reason": reason})
 
 
+def test_bindings_with_a_missing_end_are_skipped(api: httpx.Client) -> None:
+    """RabbitMQ 3.10.8 answers 204 and binds nothing."""
+    document = {"bindings": [{"source": "amq.direct", "vhost": "/", "destination": "nope", "destination_type": "queue",
+                              "routing_key": "k", "arguments": {}}]}
+    assert api.post("/api/definitions", json=document).status_code == 204
+    assert api.get("/api/exchanges/%2F/amq.direct/bindings/source").json() == []
+
+
 @pytest.mark.parametrize("body", [
     b'{"users":5}', b'{"users":[5]}', b'{"vhosts":[{"name":3}]}', b'{"queues":[{"name":null,"vhost":"/"}]}',
-    b'{"bindings":[{"vhost":"/","destination_type":"queue","source":"amq.direct","destination":"nope"}]}',
     b'{"bindings":[{"vhost":"/","destination_type":"cat"}]}', b'{"policies":[{"vhost":"/","name":"p"}]}',
-    b'{"parameters":[{"vhost":"/","component":"vhost-limits","value":5}]}', b'{"exchanges":[{"vhost":"/","name":"e","type":"bogus"}]}',
+    b'{"parameters":[{"vhost":"/","component":"vhost-limits","value":5}]}',
+    b'{"exchanges":[{"vhost":"/","name":"e","type":"bogus"}]}',
     b'{"users":[{"name":"u","tags":[],"limits":{"bogus":1}}]}', b'{"vhosts":[{"name":"v","limits":[1]}]}',
 ])
 def test_bad_items_are_never_500(api: httpx.Client, body: bytes) -> None:
     response = api.post("/api/definitions", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 400, response.text
+
+
+def test_rabbitmqadmin_export_and_import(broker: BrokerThread, api: httpx.Client, tmp_path: Path) -> None:
+    """rabbitmqadmin's export/import (its messages and exit codes are RabbitMQ 3.10.8's)."""
+    from tests.management.test_rabbitmqadmin import RABBITMQADMIN, admin
+    if RABBITMQADMIN is None:
+        pytest.skip("rabbitmqadmin is not installed")
+    assert api.post("/api/definitions", json=DOCUMENT).status_code == 204
+    path = tmp_path / "defs.json"
+    exported = admin(broker, "export", str(path))
+    assert (exported.returncode, exported.stdout) == (0, f'Exported definitions for 127.0.0.1 to "{path}"\n')
+    assert api.delete("/api/vhosts/dv").status_code == 204
+    imported = admin(broker, "import", str(path))
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.startswith('Uploaded definitions from "127.0.0.1" to')
+    assert api.get("/api/bindings/dv/e/dx/q/dq").json()[0]["routing_key"] == "a.#"
+    path.write_text("{bad")
+    refused = admin(broker, "import", str(path))
+    assert (refused.returncode, refused.stderr.strip()) == (1, "*** failed_to_parse_json")
