@@ -6,7 +6,6 @@ import argparse
 import errno
 import gc
 import hashlib
-import json
 import signal
 import ssl
 import sys
@@ -17,8 +16,7 @@ import trio
 
 from amqpd import __version__, config, logs
 from amqpd.broker import Node
-from amqpd.management import definitions
-from amqpd.management.errors import ApiError
+from amqpd.management import DefinitionsError, import_definitions
 from amqpd.server import Server, tls
 from amqpd.settings import ConfigError, Settings
 from amqpd.store import Store, StoreError
@@ -147,10 +145,9 @@ def load_definitions(node: Node, path: str, raw: bytes) -> None:
         log.info("definitions file unchanged since its last import, skipped", path=path)
         return
     try:
-        definitions.import_file(node, raw)
-    except ApiError as exc:
-        reason = exc.reason if isinstance(exc.reason, str) else json.dumps(exc.reason)
-        raise ConfigError(f"cannot import definitions file {path}: {reason}") from None
+        import_definitions(node, raw)
+    except DefinitionsError as exc:
+        raise ConfigError(f"cannot import definitions file {path}: {exc}") from None
     node.set_definitions_hash(digest)
     log.info("imported definitions", path=path)
 

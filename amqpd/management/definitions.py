@@ -22,7 +22,7 @@ from amqpd.broker import Node, VhostMetadata
 from amqpd.management import bindings, exchanges, policies, queues, topic_permissions, users
 from amqpd.management.api import Call, Endpoint, no_content, reply, tags
 from amqpd.management.auth import Caller, Need
-from amqpd.management.errors import ApiError, bad_request, not_found
+from amqpd.management.errors import ApiError, bad_request
 from amqpd.management.formats import jsonable
 from amqpd.management.topic_permissions import topic_permission_object
 from amqpd.management.users import permission_object, user_object
@@ -87,7 +87,7 @@ def export_all(call: Call) -> Response:
 def export_vhost(call: Call) -> Response:
     name = call.params["vhost"]
     if name not in call.node.vhosts:
-        raise not_found()
+        raise bad_request("vhost_not_found")  # RabbitMQ 3.10.8's GET; its POST says 404
     parts = _vhost_parts(call.node, [name])
     for key in ("queues", "exchanges", "bindings"):  # RabbitMQ 3.10.8 keeps it in policies and parameters
         for item in parts[key]:
@@ -104,7 +104,7 @@ def import_all(call: Call) -> Response:
 
 def import_vhost(call: Call) -> Response:
     if call.params["vhost"] not in call.node.vhosts:
-        raise not_found()
+        raise ApiError(404, "not_found", "vhost_not_found")
     apply(call, _document(call.raw_body), call.params["vhost"])
     return no_content()
 
@@ -123,9 +123,16 @@ def _not_json(constant: str) -> None:
     raise ValueError(f"{constant} is not JSON")
 
 
-def import_file(node: Node, raw: bytes) -> None:
-    """Import a definitions file at start-up; raises ApiError with RabbitMQ's reason when it is refused."""
-    apply(Call(node, INTERNAL, {}, {}), _document(raw), None)
+class DefinitionsError(Exception):
+    """A definitions file refused, with RabbitMQ's reason (as text)."""
+
+
+def import_definitions(node: Node, raw: bytes) -> None:
+    """Import a definitions file at start-up (what came before a refused item stays imported)."""
+    try:
+        apply(Call(node, INTERNAL, {}, {}), _document(raw), None)
+    except ApiError as exc:
+        raise DefinitionsError(exc.reason if isinstance(exc.reason, str) else json.dumps(exc.reason)) from None
 
 
 def apply(call: Call, document: dict[str, Any], vhost: str | None) -> None:

@@ -42,8 +42,8 @@ def test_import_then_routes_over_amqp_and_exports_back(broker: BrokerThread, api
     assert DOCUMENT["exchanges"][0] in exported["exchanges"]
     assert DOCUMENT["bindings"][0] in exported["bindings"]
     assert all(not x["name"].startswith("amq.") and x["name"] for x in exported["exchanges"])
-    assert {"name": "cluster_name", "value": api.get("/api/cluster-name").json()["name"]} in \
-        exported["global_parameters"] or exported["global_parameters"][0]["name"] == "cluster_name"
+    cluster_name = api.get("/api/cluster-name").json()["name"]
+    assert exported["global_parameters"][0] == {"name": "cluster_name", "value": cluster_name}
 
 
 def test_import_merges_and_skips_existing_queues(api: httpx.Client) -> None:
@@ -81,7 +81,10 @@ def test_per_vhost_form(api: httpx.Client) -> None:
     assert api.put("/api/vhosts/other").status_code == 201
     assert api.post("/api/definitions/other", json=exported).status_code == 204
     assert api.get("/api/bindings/other/e/dx/q/dq").json()[0]["routing_key"] == "a.#"
-    assert api.get("/api/definitions/nope").status_code == 404
+    missing = api.get("/api/definitions/nope")
+    assert (missing.status_code, missing.json()) == (400, {"error": "bad_request", "reason": "vhost_not_found"})
+    missing = api.post("/api/definitions/nope", json={})
+    assert (missing.status_code, missing.json()) == (404, {"error": "not_found", "reason": "vhost_not_found"})
 
 
 @pytest.mark.parametrize(("body", "reason"), [
