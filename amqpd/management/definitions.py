@@ -10,8 +10,10 @@ whose source or destination is missing, as RabbitMQ 3.10.8 does (204, nothing bo
 
 from __future__ import annotations
 
+import email.policy
 import json
 from dataclasses import replace
+from email.parser import BytesParser
 from typing import Any
 
 import structlog
@@ -98,15 +100,30 @@ def export_vhost(call: Call) -> Response:
 # -- import ---------------------------------------------------------------------------------------
 
 def import_all(call: Call) -> Response:
-    apply(call, _document(call.raw_body), None)
+    apply(call, _document(_uploaded(call)), None)
     return no_content()
 
 
 def import_vhost(call: Call) -> Response:
     if call.params["vhost"] not in call.node.vhosts:
         raise ApiError(404, "not_found", "vhost_not_found")
-    apply(call, _document(call.raw_body), call.params["vhost"])
+    apply(call, _document(_uploaded(call)), call.params["vhost"])
     return no_content()
+
+
+def _uploaded(call: Call) -> bytes:
+    """The JSON sent: the body, or a multipart form's `file` field (the web UI's upload); a form
+    without one reads as nothing, which RabbitMQ answers failed_to_parse_json."""
+    content_type = call.headers.get("content-type", "")
+    if not content_type.lower().startswith("multipart/form-data"):
+        return call.raw_body
+    head = f"Content-Type: {content_type}\r\n\r\n".encode("latin-1", "replace")
+    form = BytesParser(policy=email.policy.HTTP).parsebytes(head + call.raw_body)
+    for part in form.iter_parts() if form.is_multipart() else ():
+        if part.get_param("name", header="content-disposition") == "file":
+            payload = part.get_payload(decode=True)
+            return payload if isinstance(payload, bytes) else b""
+    return b""
 
 
 def _document(raw: bytes) -> dict[str, Any]:

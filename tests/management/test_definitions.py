@@ -136,3 +136,13 @@ def test_rabbitmqadmin_export_and_import(broker: BrokerThread, api: httpx.Client
     path.write_text("{bad")
     refused = admin(broker, "import", str(path))
     assert (refused.returncode, refused.stderr.strip()) == (1, "*** failed_to_parse_json")
+
+
+def test_multipart_file_upload(api: httpx.Client) -> None:
+    """The web UI's form upload (`file` field), as curl -F sends it; RabbitMQ 3.10.8 answers the same."""
+    upload = api.post("/api/definitions", files={"file": ("defs.json", json.dumps(DOCUMENT).encode())})
+    assert upload.status_code == 204
+    assert api.get("/api/queues/dv/dq").status_code == 200
+    for files in ({"file": ("bad.json", b"{bad")}, {"other": ("defs.json", json.dumps(DOCUMENT).encode())}):
+        refused = api.post("/api/definitions", files=files)
+        assert (refused.status_code, refused.json()) == (400, {"error": "bad_request", "reason": "failed_to_parse_json"})
