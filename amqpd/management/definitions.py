@@ -254,9 +254,16 @@ def _parameter(call: Call, item: dict[str, Any], vhost: str | None) -> None:
             vhost=where, name=item.get("name"))
 
 
+def _name(item: dict[str, Any], key: str, default: str | None = None) -> str:
+    value = item.get(key, default)
+    if not isinstance(value, str):
+        raise bad_request(["invalid_definitions_file", key])
+    return value
+
+
 def _exchange(call: Call, item: dict[str, Any], vhost: str | None) -> None:
-    where, name = _in(item, vhost), item.get("name")
-    if isinstance(name, str) and _reserved(name):
+    where, name = _in(item, vhost), _name(item, "name")
+    if _reserved(name):
         log.warning("definitions: skipped a reserved exchange", vhost=where, exchange=name)
         return
     if where in call.node.vhosts and name in call.node.vhosts[where].exchanges:
@@ -265,8 +272,8 @@ def _exchange(call: Call, item: dict[str, Any], vhost: str | None) -> None:
 
 
 def _queue(call: Call, item: dict[str, Any], vhost: str | None) -> None:
-    where, name = _in(item, vhost), item.get("name")
-    if isinstance(name, str) and name.startswith("amq."):
+    where, name = _in(item, vhost), _name(item, "name")
+    if name.startswith("amq."):
         log.warning("definitions: skipped a reserved queue", vhost=where, queue=name)
         return
     if where in call.node.vhosts and name in call.node.vhosts[where].queues:
@@ -275,10 +282,10 @@ def _queue(call: Call, item: dict[str, Any], vhost: str | None) -> None:
 
 
 def _binding(call: Call, item: dict[str, Any], vhost: str | None) -> None:
-    kind = {"queue": "q", "exchange": "e"}.get(item.get("destination_type"))  # type: ignore[arg-type]
+    kind = {"queue": "q", "exchange": "e"}.get(_name(item, "destination_type"))
     if kind is None:
         raise bad_request(["invalid_definitions_file", "bindings"])
-    where, source, destination = _in(item, vhost), item.get("source") or "", item.get("destination")
+    where, source, destination = _in(item, vhost), _name(item, "source", ""), _name(item, "destination")
     host = call.node.vhosts.get(where)
     ends = (host.exchanges, host.queues if kind == "q" else host.exchanges) if host is not None else ({}, {})
     if source not in ends[0] or destination not in ends[1]:  # RabbitMQ 3.10.8 skips it without a word

@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 
 import httpx
-import pika
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.management.conftest import amqp
+from tests.management.test_fuzz import JSON, KEYS, NAMES, assert_answered
 from tests.support.server import BrokerThread
 
 FIXTURE = Path(__file__).parent / "data" / "rabbitmq-3.10.8-definitions.json"
@@ -113,6 +115,8 @@ def test_bindings_with_a_missing_end_are_skipped(api: httpx.Client) -> None:
     b'{"parameters":[{"vhost":"/","component":"vhost-limits","value":5}]}',
     b'{"exchanges":[{"vhost":"/","name":"e","type":"bogus"}]}',
     b'{"users":[{"name":"u","tags":[],"limits":{"bogus":1}}]}', b'{"vhosts":[{"name":"v","limits":[1]}]}',
+    b'{"exchanges":[{"vhost":"/","name":["x"]}]}', b'{"queues":[{"vhost":"/","name":{}}]}',
+    b'{"bindings":[{"vhost":"/","source":["x"],"destination":"q","destination_type":"queue"}]}',
 ])
 def test_bad_items_are_never_500(api: httpx.Client, body: bytes) -> None:
     response = api.post("/api/definitions", content=body, headers={"content-type": "application/json"})
@@ -146,3 +150,19 @@ def test_multipart_file_upload(api: httpx.Client) -> None:
     for files in ({"file": ("bad.json", b"{bad")}, {"other": ("defs.json", json.dumps(DOCUMENT).encode())}):
         refused = api.post("/api/definitions", files=files)
         assert (refused.status_code, refused.json()) == (400, {"error": "bad_request", "reason": "failed_to_parse_json"})
+
+
+ITEM_KEYS = [*KEYS, "vhost", "user", "source", "destination", "destination_type", "component", "pattern",
+             "definition", "priority", "apply-to", "limits", "metadata"]
+ITEMS = st.lists(st.dictionaries(st.sampled_from(ITEM_KEYS), st.one_of(NAMES, JSON), max_size=7), max_size=3)
+DOCUMENTS = st.dictionaries(st.sampled_from(OBJECTS + ("global_parameters",)), st.one_of(ITEMS, JSON), max_size=4)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(document=DOCUMENTS, per_vhost=st.booleans())
+def test_any_document_gets_an_answer(api: httpx.Client, document: dict, per_vhost: bool) -> None:
+    """Arbitrary definitions: 204 or one of RabbitMQ's 4xx replies, never a 500."""
+    path = "/api/definitions/%2F" if per_vhost else "/api/definitions"
+    reply = api.post(path, content=json.dumps(document).encode(), headers={"content-type": "application/json"})
+    assert_answered(reply.status_code, (path, document, reply.text[:200]))
+    assert api.get("/api/definitions").status_code == 200
