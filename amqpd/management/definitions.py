@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import email.policy
 import json
+import re
 from dataclasses import replace
 from email.parser import BytesParser
 from typing import Any
@@ -32,6 +33,7 @@ from amqpd.protocol import errors
 
 log = structlog.get_logger("amqpd.management")
 VERSION = "3.10.8"
+LEGACY_HASHING = "rabbit_password_hashing_md5"
 INTERNAL = Caller(User("rmq-internal", "", ["administrator"]))  # who imports at start-up
 ROUTES = [*users.ENDPOINTS, *policies.ENDPOINTS, *queues.ENDPOINTS, *exchanges.ENDPOINTS, *bindings.ENDPOINTS,
           *topic_permissions.ENDPOINTS]
@@ -155,7 +157,10 @@ def import_definitions(node: Node, raw: bytes) -> None:
 def apply(call: Call, document: dict[str, Any], vhost: str | None) -> None:
     """Import in RabbitMQ's order; `vhost` set is the per-vhost form (no users, vhosts, permissions)."""
     if vhost is None:
+        legacy = re.match(r"3\.[0-5]\.", str(document.get("rabbit_version", "")))
         for item in _items(document, "users"):
+            if legacy and "password_hash" in item and "hashing_algorithm" not in item:
+                item = {**item, "hashing_algorithm": LEGACY_HASHING}  # files of RabbitMQ before 3.6
             _user(call, item)
         for item in _items(document, "vhosts"):
             _vhost(call, item)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from pathlib import Path
 
@@ -71,6 +73,19 @@ def test_rabbitmq_export_imports_and_exports_back(broker: BrokerThread, api: htt
     with amqp(broker, "defs_alice", "s3cret", "defs_v"):  # the hash imported as-is logs in
         pass
     assert api.get("/api/queues/defs_v/defs.ttl.q2").json()["policy"] == "defs_ttl"
+
+
+def test_hash_without_algorithm_is_md5_in_a_pre_3_6_file(broker: BrokerThread, api: httpx.Client) -> None:
+    """RabbitMQ before 3.6 hashed with MD5 and wrote no hashing_algorithm; later files mean sha256."""
+    salt = b"\x01\x02\x03\x04"
+    md5 = base64.b64encode(salt + hashlib.md5(salt + b"old").digest()).decode()
+    users = [{"name": "olduser", "password_hash": md5, "tags": "administrator"}]
+    permissions = [{"user": "olduser", "vhost": "/", "configure": ".*", "write": ".*", "read": ".*"}]
+    document = {"rabbit_version": "3.5.7", "users": users, "permissions": permissions}
+    assert api.post("/api/definitions", json=document).status_code == 204
+    assert api.get("/api/users/olduser").json()["hashing_algorithm"] == "rabbit_password_hashing_md5"
+    with amqp(broker, "olduser", "old"):
+        pass
 
 
 def test_per_vhost_form(api: httpx.Client) -> None:
