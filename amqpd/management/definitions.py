@@ -21,7 +21,7 @@ import structlog
 from starlette.responses import Response
 
 from amqpd.auth import User
-from amqpd.broker import Node, VhostMetadata
+from amqpd.broker import Node, PolicyKind, VhostMetadata
 from amqpd.management import bindings, exchanges, policies, queues, topic_permissions, users
 from amqpd.management.api import Call, Endpoint, no_content, reply, tags
 from amqpd.management.auth import Caller, Need
@@ -51,18 +51,19 @@ def _vhost_parts(node: Node, names: list[str]) -> dict[str, list[dict[str, Any]]
         if limits:
             parts["parameters"].append({"value": dict(sorted(limits.items())), "vhost": name,
                                         "component": "vhost-limits", "name": "limits"})
-        parts["policies"] += [p.as_json() for p in vhost.policies.listed(policies.PolicyKind.POLICY)]
-        exported = {q.name for q in vhost.queues.values() if not q.exclusive}
+        parts["policies"] += [p.as_json() for p in vhost.policies.listed(PolicyKind.POLICY)]
+        kept = [q for q in vhost.queues.values() if not q.exclusive]
         parts["queues"] += [{"name": q.name, "vhost": name, "durable": q.durable, "auto_delete": q.auto_delete,
-                             "arguments": jsonable(q.arguments)} for q in vhost.queues.values() if q.name in exported]
-        parts["exchanges"] += [exchanges.exchange_object(vhost, x) for x in vhost.exchanges.values()
-                               if not _reserved(x.name)]
+                             "arguments": jsonable(q.arguments)} for q in kept]
+        parts["exchanges"] += [{"name": x.name, "vhost": name, "type": x.kind, "durable": x.durable,
+                                "auto_delete": x.auto_delete, "internal": x.internal,
+                                "arguments": jsonable(x.arguments)}
+                               for x in vhost.exchanges.values() if not _reserved(x.name)]
+        queue_names = {q.name for q in kept}
         for item in bindings.bindings_of(vhost):
-            if item["source"] and (item["destination_type"] == "exchange" or item["destination"] in exported):
+            if item["source"] and (item["destination_type"] == "exchange" or item["destination"] in queue_names):
                 del item["properties_key"]
                 parts["bindings"].append(item)
-    for item in parts["exchanges"]:
-        item.pop("policy", None)
     return parts
 
 
