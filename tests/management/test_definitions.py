@@ -181,3 +181,14 @@ def test_any_document_gets_an_answer(api: httpx.Client, document: dict, per_vhos
     reply = api.post(path, content=json.dumps(document).encode(), headers={"content-type": "application/json"})
     assert_answered(reply.status_code, (path, document, reply.text[:200]))
     assert api.get("/api/definitions").status_code == 200
+
+
+def test_exclusive_queues_and_their_bindings_are_not_exported(broker: BrokerThread, api: httpx.Client) -> None:
+    with amqp(broker) as conn:
+        channel = conn.channel()
+        channel.queue_declare("mine", exclusive=True)
+        channel.queue_bind("mine", "amq.topic", "k")
+        exported = api.get("/api/definitions").json()
+        assert api.get("/api/queues/%2F/mine").status_code == 200
+    assert [q["name"] for q in exported["queues"]] == []
+    assert exported["bindings"] == []
