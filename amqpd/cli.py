@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import gc
+import hashlib
 import signal
 import ssl
 import sys
@@ -15,6 +16,7 @@ import trio
 
 from amqpd import __version__, config, logs
 from amqpd.broker import Node
+from amqpd.management import DefinitionsError, import_definitions
 from amqpd.server import Server, tls
 from amqpd.settings import ConfigError, Settings
 from amqpd.store import Store, StoreError
@@ -93,6 +95,8 @@ def parser() -> argparse.ArgumentParser:
                    help="none: ask no client certificate (default); peer: verify one if sent")
     p.add_argument("--tls-fail-if-no-peer-cert", action=argparse.BooleanOptionalAction, default=None,
                    help="with --tls-verify peer, refuse clients that send no certificate (default off)")
+    p.add_argument("--definitions", metavar="FILE",
+                   help="definitions JSON (RabbitMQ's export) imported at start; skipped when unchanged since")
     return p
 
 
@@ -124,7 +128,32 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-async def run(settings: Settings, store: Store, tls_context: ssl.SSLContext | None = None) -> None:
+def read_definitions(path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read definitions file {path}: {exc.strerror}") from None
+
+
+def load_definitions(node: Node, path: str, raw: bytes) -> None:
+    """Import a definitions file unless it is the one imported last (RabbitMQ's skip_if_unchanged);
+    a refused file is a ConfigError naming RabbitMQ's reason (the part before it stays imported)."""
+    log = structlog.get_logger("amqpd")
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest == node.definitions_hash:
+        log.info("definitions file unchanged since its last import, skipped", path=path)
+        return
+    try:
+        import_definitions(node, raw)
+    except DefinitionsError as exc:
+        raise ConfigError(f"cannot import definitions file {path}: {exc}") from None
+    node.set_definitions_hash(digest)
+    log.info("imported definitions", path=path)
+
+
+async def run(settings: Settings, store: Store, tls_context: ssl.SSLContext | None = None,
+              definitions_file: bytes | None = None) -> None:
     """Serve until SIGINT or SIGTERM, then close every connection (320) and stop.
 
     The signal receiver is installed before the startup line is logged, so a signal that follows
@@ -136,6 +165,8 @@ async def run(settings: Settings, store: Store, tls_context: ssl.SSLContext | No
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         await server.listen()
         server.node.recover()
+        if definitions_file is not None:
+            load_definitions(server.node, settings.definitions, definitions_file)
         tune_gc()
         async with trio.open_nursery() as nursery:
             await nursery.start(server.serve)
@@ -151,6 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = settings_from(argv)
         tls_context = tls.context_for(settings)
+        definitions_file = read_definitions(settings.definitions) if settings.definitions else None
     except ConfigError as exc:
         print(f"amqpd: error: {exc}", file=sys.stderr)
         return 1
@@ -161,7 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"amqpd: error: {exc}", file=sys.stderr)
         return 1
     try:
-        trio.run(run, settings, store, tls_context)
+        trio.run(run, settings, store, tls_context, definitions_file)
+    except ConfigError as exc:
+        print(f"amqpd: error: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         address = exc.filename or f"{settings.host}:{settings.port}"  # Server.listen names the address
         if exc.errno == errno.EADDRINUSE:

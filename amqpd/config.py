@@ -43,6 +43,7 @@ ENVIRONMENT.update({
     "AMQPD_PROMETHEUS": ("prometheus", _boolean),
     "AMQPD_PROMETHEUS_PORT": ("prometheus_port", int),
     "AMQPD_PROMETHEUS_HOST": ("prometheus_host", str),
+    "AMQPD_DEFINITIONS": ("definitions", str),
 })
 
 

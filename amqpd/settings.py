@@ -56,6 +56,9 @@ class Settings:
     tls_ca: str | None = None
     tls_verify: str = "none"  # none or peer (RabbitMQ's verify_none, its default, or verify_peer)
     tls_fail_if_no_peer_cert: bool = False
+    # a definitions file (RabbitMQ's load_definitions) imported at start after recovery, skipped
+    # when unchanged since its last import (its hash is kept in the store)
+    definitions: str = ""
 
     def all_vhosts(self) -> list[str]:
         return list(dict.fromkeys([self.default_vhost, *self.vhosts]))

@@ -62,6 +62,7 @@ class Node:
         self.vhost_limits: dict[str, dict[str, int]] = {}  # vhost -> {max-connections, max-queues}
         self.user_limits: dict[str, dict[str, int]] = {}  # user -> {max-connections, max-channels}
         self.global_parameters: dict[str, Any] = {}  # set through the API (cluster_name is apart)
+        self.definitions_hash: str | None = None  # of the definitions file imported last at start-up
         self.retired_stats = MessageStats()  # counts of the vhosts deleted
         self.retired_churn = Churn()
         self.rates = Rates()  # what the management API reports as *_details.rate
@@ -119,6 +120,7 @@ class Node:
         for user, vhost, exchange, write, read in access.topic_permissions:
             self.topic_permissions.set(user, vhost, TopicPermission(exchange, write, read))
         self.cluster_name = access.settings.get("cluster_name", self.cluster_name)
+        self.definitions_hash = access.settings.get("definitions_hash")
 
     def add_vhost(self, name: str) -> VirtualHost:
         if name not in self.vhosts:
@@ -231,6 +233,11 @@ class Node:
         self.cluster_name = name
         if self.store is not None:
             self.store.save_setting("cluster_name", name)
+
+    def set_definitions_hash(self, digest: str) -> None:
+        self.definitions_hash = digest
+        if self.store is not None:
+            self.store.save_setting("definitions_hash", digest)
 
     # -- policies, limits and global parameters ----------------------------------------------
 

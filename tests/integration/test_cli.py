@@ -418,3 +418,65 @@ def test_double_colon_host_is_dual_stack(amqpd):
     assert round_trip(port) == b"ping"  # over 127.0.0.1
     server.proc.send_signal(signal.SIGTERM)
     assert server.finish()[0] == 0
+
+
+DEFINITIONS = {
+    "users": [{"name": "dora", "password": "pw", "tags": ""}],
+    "vhosts": [{"name": "boot"}],
+    "permissions": [{"user": "dora", "vhost": "boot", "configure": ".*", "write": ".*", "read": ".*"}],
+    "queues": [{"name": "bq", "vhost": "boot", "durable": True, "auto_delete": False, "arguments": {}}],
+}
+
+
+def test_definitions_file_is_imported_at_start_and_skipped_when_unchanged(amqpd, tmp_path):
+    """--definitions imports after recovery; a restart with the same file (AMQPD_DEFINITIONS) skips it
+    (a queue deleted since stays deleted), a changed file (`definitions` in the config file) is imported again."""
+    path = tmp_path / "defs.json"
+    path.write_text(json.dumps(DEFINITIONS))
+    first = amqpd("--port", "0", "--definitions", str(path))
+    port = first.started()
+    assert any("imported definitions" in line for line in first.lines)
+    params = pika.ConnectionParameters("127.0.0.1", port, "boot", pika.PlainCredentials("dora", "pw"))
+    with pika.BlockingConnection(params) as conn:
+        assert conn.channel().queue_declare("bq", passive=True).method.queue == "bq"
+        conn.channel().queue_delete("bq")
+    first.proc.send_signal(signal.SIGTERM)
+    assert first.finish()[0] == 0
+    second = amqpd("--port", "0", env=clean_env(AMQPD_DEFINITIONS=str(path)))
+    second.wait_for(re.compile("definitions file unchanged since its last import, skipped"))
+    port = second.started()
+    params = pika.ConnectionParameters("127.0.0.1", port, "boot", pika.PlainCredentials("dora", "pw"))
+    with pika.BlockingConnection(params) as conn:
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker):
+            conn.channel().queue_declare("bq", passive=True)
+    second.proc.send_signal(signal.SIGTERM)
+    assert second.finish()[0] == 0
+    path.write_text(json.dumps(DEFINITIONS, indent=1))
+    config = tmp_path / "amqpd.toml"
+    config.write_text(f"definitions = {json.dumps(str(path))}\n")
+    third = amqpd("--port", "0", "--config", str(config))
+    third.wait_for(re.compile("imported definitions"))
+    port = third.started()
+    with pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", port, "boot",
+                                                           pika.PlainCredentials("dora", "pw"))) as conn:
+        assert conn.channel().queue_declare("bq", passive=True).method.queue == "bq"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{bad", "cannot import definitions file {path}: failed_to_parse_json"),
+    ('{"queues":[{"name":"q","vhost":"nope"}]}', 'cannot import definitions file {path}: ["no_such_vhost", "nope"]'),
+])
+def test_bad_definitions_file_is_one_error_line(tmp_path, text, message):
+    path = tmp_path / "defs.json"
+    path.write_text(text)
+    result = run("--port", "0", "--data-dir", str(tmp_path / "data"), "--definitions", str(path))
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == f"amqpd: error: {message.format(path=path)}"
+    assert result.stderr.count("amqpd: error") == 1
+
+
+def test_missing_definitions_file_is_one_error_line(tmp_path):
+    result = run("--port", "0", "--data-dir", str(tmp_path / "data"), "--definitions", str(tmp_path / "nope.json"))
+    assert result.returncode == 1
+    message = f"cannot read definitions file {tmp_path / 'nope.json'}: No such file or directory"
+    assert result.stderr == f"amqpd: error: {message}\n"
