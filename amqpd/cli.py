@@ -83,6 +83,9 @@ def parser() -> argparse.ArgumentParser:
                    help="serve RabbitMQ's management HTTP API (default on; --no-management turns it off)")
     p.add_argument("--management-port", type=int, metavar="N", help="its port (default 15672; 0 picks a free one)")
     p.add_argument("--management-host", metavar="HOST", help="its address (default: the AMQP --host)")
+    p.add_argument("--management-tls-port", type=int, metavar="N",
+                   help="also serve the API over https on this port (RabbitMQ's 15671; 0 picks a free one), "
+                        "with the --tls-cert, --tls-key, --tls-ca and --tls-verify of amqps")
     p.add_argument("--prometheus", action=argparse.BooleanOptionalAction, default=None,
                    help="serve RabbitMQ's Prometheus metrics (default on; --no-prometheus turns them off)")
     p.add_argument("--prometheus-port", type=int, metavar="N", help="their port (default 15692; 0 picks a free one)")

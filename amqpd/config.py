@@ -40,6 +40,7 @@ ENVIRONMENT.update({
     "AMQPD_MANAGEMENT": ("management", _boolean),
     "AMQPD_MANAGEMENT_PORT": ("management_port", int),
     "AMQPD_MANAGEMENT_HOST": ("management_host", str),
+    "AMQPD_MANAGEMENT_TLS_PORT": ("management_tls_port", int),
     "AMQPD_PROMETHEUS": ("prometheus", _boolean),
     "AMQPD_PROMETHEUS_PORT": ("prometheus_port", int),
     "AMQPD_PROMETHEUS_HOST": ("prometheus_host", str),

@@ -45,6 +45,7 @@ class Settings:
     management: bool = True
     management_port: int = 15672
     management_host: str = ""  # empty: the AMQP host
+    management_tls_port: int | None = None  # https (RabbitMQ's management.ssl.port), with the tls_* files
     # RabbitMQ's Prometheus endpoint (rabbitmq_prometheus): on by default, as in the rabbitmq:management image
     prometheus: bool = True
     prometheus_port: int = 15692
@@ -76,6 +77,8 @@ class Settings:
             raise ConfigError(f"port {self.port} is out of range 0-65535")
         if not 0 <= self.management_port <= 65535:
             raise ConfigError(f"management_port {self.management_port} is out of range 0-65535")
+        if self.management_tls_port is not None and not 0 <= self.management_tls_port <= 65535:
+            raise ConfigError(f"management_tls_port {self.management_tls_port} is out of range 0-65535")
         if not 0 <= self.prometheus_port <= 65535:
             raise ConfigError(f"prometheus_port {self.prometheus_port} is out of range 0-65535")
         if self.tls_port is not None and not 0 <= self.tls_port <= 65535:

@@ -8,6 +8,7 @@ trio loop: no thread, no second loop.
 from __future__ import annotations
 
 import logging
+import ssl
 import types
 from http import HTTPStatus
 from typing import Any, Callable, Collection
@@ -67,18 +68,43 @@ async def answer_lifespan(receive: Any, send: Any) -> None:
     await send({"type": "lifespan.shutdown.complete"})
 
 
+class _Config(Config):
+    """hypercorn's Config with our own SSLContext (the amqps listener's rules: TLS 1.2+, the same
+    certificate, verification and CA) instead of one it builds from file names."""
+
+    def __init__(self, tls_context: ssl.SSLContext | None) -> None:
+        super().__init__()
+        self._tls_context = tls_context
+
+    @property
+    def ssl_enabled(self) -> bool:
+        return self._tls_context is not None
+
+    def create_ssl_context(self) -> ssl.SSLContext | None:
+        return self._tls_context
+
+
 async def serve(node: Node, sockets: list[trio.socket.SocketType], listeners: list[Listener],
                 alarms: Callable[[], Collection[str]] = frozenset, *,
+                tls_sockets: list[trio.socket.SocketType] | None = None, tls_context: ssl.SSLContext | None = None,
                 task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-    """Serve the API on the given listening sockets until cancelled (they are closed then)."""
-    await serve_app(_AppOnFirstRequest(node, listeners, alarms), sockets, task_status=task_status)
+    """Serve the API on the given listening sockets (and over TLS on tls_sockets, with
+    tls_context) until cancelled (they are closed then)."""
+    await serve_app(_AppOnFirstRequest(node, listeners, alarms), sockets, tls_sockets=tls_sockets or [],
+                    tls_context=tls_context, task_status=task_status)
 
 
 async def serve_app(app: Any, sockets: list[trio.socket.SocketType], *,
+                    tls_sockets: list[trio.socket.SocketType] = (), tls_context: ssl.SSLContext | None = None,
                     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve an ASGI app with hypercorn on the given listening sockets until cancelled."""
-    config = Config()
-    config.bind = [f"fd://{sock.detach()}" for sock in sockets]
+    config = _Config(tls_context if tls_sockets else None)
+    plain = [f"fd://{sock.detach()}" for sock in sockets]
+    if config.ssl_enabled:
+        config.bind = [f"fd://{sock.detach()}" for sock in tls_sockets]
+        config.insecure_bind = plain
+    else:
+        config.bind = plain
     config.accesslog = None
     config.errorlog = logging.getLogger("amqpd.management.hypercorn")  # its lines, quiet unless configured
     config.include_server_header = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import ssl
 from typing import TYPE_CHECKING
@@ -32,7 +33,9 @@ class Server:
         self.port: int | None = None
         self.tls_port: int | None = None
         self.management_port: int | None = None  # the management HTTP API's, when it is on
+        self.management_tls_port: int | None = None  # and its https port, when that is on
         self._http: list[trio.SocketListener] = []
+        self._https: list[trio.SocketListener] = []  # plain TCP: hypercorn does the TLS
         self.prometheus_port: int | None = None  # the Prometheus endpoint's, when it is on
         self._metrics: list[trio.SocketListener] = []
         self._tls_context = tls_context
@@ -81,6 +84,9 @@ class Server:
         if settings.management:
             self._http = await self._bind(settings.management_port, None, settings.http_host())
             self.management_port = _port(self._http[0])
+            if self._tls_context is not None and settings.management_tls_port is not None:
+                self._https = await self._bind(settings.management_tls_port, None, settings.http_host())
+                self.management_tls_port = _port(self._https[0])
         if settings.prometheus:
             self._metrics = await self._bind(settings.prometheus_port, None, settings.prometheus_address())
             self.prometheus_port = _port(self._metrics[0])
@@ -120,11 +126,16 @@ class Server:
                 if self._http:
                     from amqpd import management  # only when on: hypercorn and Starlette take 0.1 s to import
 
-                    await nursery.start(management.serve, self.node, [_socket(lst) for lst in self._http],
+                    serve = functools.partial(management.serve, tls_sockets=[_socket(lst) for lst in self._https],
+                                              tls_context=self._tls_context)
+                    await nursery.start(serve, self.node, [_socket(lst) for lst in self._http],
                                         self._management_listeners(), lambda: self.alarm.raised)
                     http_host = settings.http_host()
                     log.info(f"started management listener on http://{_url_host(http_host)}:{self.management_port}",
                              host=http_host, port=self.management_port)
+                    if self._https:
+                        log.info(f"started management listener on https://{_url_host(http_host)}:"
+                                 f"{self.management_tls_port}", host=http_host, port=self.management_tls_port)
                 if self._metrics:
                     from amqpd.management import prometheus
 
@@ -153,6 +164,8 @@ class Server:
             found.append(Listener("amqp/ssl", settings.host, self.tls_port))
         if self.management_port is not None:
             found.append(Listener("http", settings.http_host(), self.management_port))
+        if self.management_tls_port is not None:
+            found.append(Listener("https", settings.http_host(), self.management_tls_port))
         return found
 
     async def _run_timers(self) -> None:

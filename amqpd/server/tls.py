@@ -35,17 +35,18 @@ class TlsOptions:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "TlsOptions | None":
-        """The node's options, or None when no TLS port is configured."""
-        if settings.tls_port is None:
+        """The node's options, or None when no TLS port (amqps or https) is configured."""
+        if settings.tls_port is None and settings.management_tls_port is None:
             return None
         if not settings.tls_cert or not settings.tls_key:
-            raise ConfigError("tls_port needs tls_cert and tls_key")
+            port = "tls_port" if settings.tls_port is not None else "management_tls_port"
+            raise ConfigError(f"{port} needs tls_cert and tls_key")
         return cls(settings.tls_cert, settings.tls_key, settings.tls_ca, Verify(settings.tls_verify),
                    settings.tls_fail_if_no_peer_cert)
 
 
 def context_for(settings: Settings) -> ssl.SSLContext | None:
-    """The amqps listener's context, or None when TLS is off."""
+    """The context of the amqps listener and the https API, or None when TLS is off."""
     options = TlsOptions.from_settings(settings)
     return server_context(options) if options else None
 
