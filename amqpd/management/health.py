@@ -68,6 +68,32 @@ def virtual_hosts(call: Call) -> Response:
     return ok(call)  # a vhost of amqpd cannot be down on its own
 
 
+def single_node(call: Call) -> Response:
+    """node-is-quorum-critical / node-is-mirror-sync-critical: never, on a node that is alone."""
+    return ok(call, reason="single node cluster")
+
+
+# RabbitMQ 3.10.8's feature flags (name, description, documentation); all enabled, as amqpd
+# behaves as a node with each of them on (it counts unroutable drops and empty gets, too).
+FEATURE_FLAGS = (
+    ("classic_mirrored_queue_version", "Support setting version for classic mirrored queues", "", "rabbit"),
+    ("drop_unroutable_metric", "Count unroutable publishes to be dropped in stats", "", "rabbitmq_management_agent"),
+    ("empty_basic_get_metric", "Count AMQP `basic.get` on empty queues in stats", "", "rabbitmq_management_agent"),
+    ("implicit_default_bindings", "Default bindings are now implicit, instead of being stored in the database", "",
+     "rabbit"),
+    ("maintenance_mode_status", "Maintenance mode status", "", "rabbit"),
+    ("quorum_queue", "Support queues of type `quorum`", "https://www.rabbitmq.com/quorum-queues.html", "rabbit"),
+    ("stream_queue", "Support queues of type `stream`", "https://www.rabbitmq.com/stream.html", "rabbit"),
+    ("user_limits", "Configure connection and channel limits for a user", "", "rabbit"),
+    ("virtual_host_metadata", "Virtual host metadata (description, tags, etc)", "", "rabbit"),
+)
+
+
+def feature_flags(call: Call) -> Response:
+    return reply([{"name": name, "desc": desc, "doc_url": doc_url, "state": "enabled", "stability": "stable",
+                   "provided_by": provided_by} for name, desc, doc_url, provided_by in FEATURE_FLAGS], call)
+
+
 def port_listener(call: Call) -> Response:
     text = call.params["port"]
     if not (text.isascii() and text.isdigit()):
@@ -97,4 +123,7 @@ ENDPOINTS = [
     Endpoint("/api/health/checks/virtual-hosts", "GET", Need.MANAGEMENT, virtual_hosts),
     Endpoint("/api/health/checks/port-listener/{port}", "GET", Need.MANAGEMENT, port_listener),
     Endpoint("/api/health/checks/protocol-listener/{protocol}", "GET", Need.MANAGEMENT, protocol_listener),
+    Endpoint("/api/health/checks/node-is-quorum-critical", "GET", Need.MANAGEMENT, single_node),
+    Endpoint("/api/health/checks/node-is-mirror-sync-critical", "GET", Need.MANAGEMENT, single_node),
+    Endpoint("/api/feature-flags", "GET", Need.ADMIN, feature_flags),
 ]

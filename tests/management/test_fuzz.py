@@ -20,7 +20,8 @@ ROUTES = ["overview", "whoami", "cluster-name", "nodes", "nodes/{}", "extensions
           "vhosts/{}/permissions", "users", "users/{}", "users/without-permissions", "users/bulk-delete",
           "users/{}/permissions", "permissions", "permissions/{}/{}", "aliveness-test/{}", "healthchecks/node",
           "healthchecks/node/{}", "health/checks/alarms", "health/checks/port-listener/{}",
-          "health/checks/protocol-listener/{}", "health/checks/virtual-hosts"]
+          "health/checks/protocol-listener/{}", "health/checks/virtual-hosts", "health/checks/node-is-quorum-critical",
+          "feature-flags"]
 ROUTES += ["queues", "queues/{}", "queues/{}/{}", "queues/{}/{}/contents", "queues/{}/{}/get", "queues/{}/{}/bindings",
            "queues/{}/{}/actions", "exchanges", "exchanges/{}", "exchanges/{}/{}", "exchanges/{}/{}/publish",
            "exchanges/{}/{}/bindings/source", "exchanges/{}/{}/bindings/destination", "bindings", "bindings/{}",

@@ -276,3 +276,18 @@ def test_health_checks(api, broker):
     assert api.get("/api/nodes").json()[0]["disk_free_alarm"] is True
     broker.call(broker.server.alarm.set, "disk", False)
     assert api.get("/api/health/checks/local-alarms").json() == {"status": "ok"}
+
+
+def test_single_node_checks_and_feature_flags(api):
+    """As RabbitMQ 3.10.8 answers on a node alone (checked with curl): the quorum and mirror
+    checks pass with their reason, and the feature flags list its nine flags (admin only)."""
+    for check in ("node-is-quorum-critical", "node-is-mirror-sync-critical"):
+        assert api.get(f"/api/health/checks/{check}").json() == {"status": "ok", "reason": "single node cluster"}
+    flags = api.get("/api/feature-flags").json()
+    assert [flag["name"] for flag in flags] == [
+        "classic_mirrored_queue_version", "drop_unroutable_metric", "empty_basic_get_metric",
+        "implicit_default_bindings", "maintenance_mode_status", "quorum_queue", "stream_queue", "user_limits",
+        "virtual_host_metadata"]
+    assert flags[5] == {"name": "quorum_queue", "desc": "Support queues of type `quorum`",
+                        "doc_url": "https://www.rabbitmq.com/quorum-queues.html", "state": "enabled",
+                        "stability": "stable", "provided_by": "rabbit"}
