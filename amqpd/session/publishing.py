@@ -79,7 +79,10 @@ def route(channel: "Channel", exchange: Exchange, message: Message, mandatory: b
         for queue in queues:
             queue.stats.publish += 1
             results.append(queue.enqueue(message))
-        return results[0] if len(results) == 1 else combined(results)
+        if len(results) == 1:
+            return results[0]
+        # the usual case (transient copies all accepted) counted in C; combined() walks the rest
+        return ACCEPTED if results.count(ACCEPTED) == len(results) else combined(results)
     if not mandatory:
         channel.stats.drop_unroutable += 1
     else:
