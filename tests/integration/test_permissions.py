@@ -111,7 +111,7 @@ def test_default_user_may_use_every_vhost_created_at_start(broker_factory):
         with RawClient(broker.port) as raw:
             raw.handshake("admin", "pw", vhost)
             raw.open_channel(1)
-            declare(raw, "q")
+            assert declare(raw, "q").queue == "q"
 
 
 def test_permission_table_models_rabbitmqs_triple():

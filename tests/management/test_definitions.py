@@ -140,9 +140,9 @@ def test_bad_items_are_never_500(api: httpx.Client, body: bytes) -> None:
 
 def test_rabbitmqadmin_export_and_import(broker: BrokerThread, api: httpx.Client, tmp_path: Path) -> None:
     """rabbitmqadmin's export/import (its messages and exit codes are RabbitMQ 3.10.8's)."""
-    from tests.management.test_rabbitmqadmin import RABBITMQADMIN, admin
-    if RABBITMQADMIN is None:
-        pytest.skip("rabbitmqadmin is not installed")
+    from tests.management.test_rabbitmqadmin import IN_CI, RABBITMQADMIN, admin
+    if RABBITMQADMIN is None and not IN_CI:  # in CI the bootstrap provides it, so it must run
+        pytest.skip("rabbitmqadmin is not installed (scripts/bootstrap.sh takes it from Debian's rabbitmq-server)")
     assert api.post("/api/definitions", json=DOCUMENT).status_code == 204
     path = tmp_path / "defs.json"
     exported = admin(broker, "export", str(path))
