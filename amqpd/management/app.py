@@ -20,8 +20,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from amqpd.broker import Node
-from amqpd.management import (bindings, connections, definitions, exchanges, health, overview, policies, queues,
-                              topic_permissions, users, vhosts)
+from amqpd.management import (bindings, connections, definitions, exchanges, health, inspect, overview, policies,
+                              queues, topic_permissions, users, vhosts)
 from amqpd.management.api import Call, Endpoint, decode_segment
 from amqpd.management.listeners import Listener
 from amqpd.management.auth import authenticate, authorize
@@ -35,6 +35,7 @@ ENDPOINTS: list[Endpoint] = [*overview.ENDPOINTS, *vhosts.ENDPOINTS, *users.ENDP
 ENDPOINTS += [*queues.ENDPOINTS, *exchanges.ENDPOINTS, *bindings.ENDPOINTS, *connections.ENDPOINTS]
 ENDPOINTS += topic_permissions.ENDPOINTS
 ENDPOINTS += definitions.ENDPOINTS
+ENDPOINTS += inspect.ENDPOINTS
 MAX_BODY = 20_000_000  # bytes; RabbitMQ's default management max body size
 
 
