@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from amqpd.broker import Node
 from amqpd.management import (bindings, connections, definitions, exchanges, health, inspect, overview, policies,
                               queues, topic_permissions, users, vhosts)
+from amqpd.management import console
 from amqpd.management.api import Call, Endpoint, decode_segment
 from amqpd.management.listeners import Listener
 from amqpd.management.auth import authenticate, authorize
@@ -101,6 +102,7 @@ def create_app(node: Node, listeners: list[Listener],
         by_path[endpoint.path][endpoint.method] = endpoint
     routes = [Route(path, _dispatcher(node, methods, listeners, alarms), methods=[*methods, "OPTIONS"])
               for path, methods in by_path.items()]
+    routes += console.routes()
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
     return RawPath(app)
 
