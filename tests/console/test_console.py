@@ -202,3 +202,25 @@ def test_force_close_a_connection(page, broker):
         conn.process_data_events(time_limit=5)
         conn.channel()
     assert closed.value.reply_code == 320
+
+
+def test_the_rate_chart_draws_the_apis_samples_when_it_sends_them(page):
+    """RabbitMQ's msg_rates_age samples (cumulative counts, newest first) become rates; the page
+    asks for them. The overview is answered here with samples, as the API gives them."""
+    asked = []
+
+    def with_samples(route):
+        asked.append(route.request.url)
+        reply = route.fetch()
+        body = reply.json()
+        now = page.evaluate("Date.now()")
+        body["message_stats"] = {"publish": 150, "publish_details": {"rate": 0.0, "samples": [
+            {"sample": 150, "timestamp": now}, {"sample": 100, "timestamp": now - 5000},
+            {"sample": 0, "timestamp": now - 10000}]}}
+        route.fulfill(response=reply, json=body)
+
+    page.route("**/api/overview?*", with_samples)
+    login(page)
+    expect(page.locator("[data-rate='publish']")).to_have_text("10.0")  # (150 - 100) / 5 s
+    assert page.locator("polyline[data-series='publish']").get_attribute("points").count(",") == 2
+    assert "msg_rates_age=600" in asked[0] and "msg_rates_incr=5" in asked[0]

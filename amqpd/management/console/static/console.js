@@ -134,8 +134,9 @@ async function rateSeries() {
   const series = {};
   let sampled = false;
   for (const [key] of RATE_KEYS) {
-    const samples = stats[`${key}_details`] && stats[`${key}_details`].samples;
-    if (samples && samples.length > 1) { // RabbitMQ's samples: cumulative counts, newest first
+    const given = stats[`${key}_details`] && stats[`${key}_details`].samples;
+    if (given && given.length > 1) { // RabbitMQ's samples: cumulative counts with their times (ms)
+      const samples = [...given].sort((a, b) => b.timestamp - a.timestamp);
       sampled = true;
       series[key] = samples.slice(0, -1).map((s, i) => ({
         t: s.timestamp, v: Math.max(0, (s.sample - samples[i + 1].sample) * 1000 / ((s.timestamp - samples[i + 1].timestamp) || 1)),
