@@ -20,9 +20,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from amqpd.broker import Node
-from amqpd.management import (bindings, connections, definitions, exchanges, health, inspect, overview, policies,
-                              queues, topic_permissions, users, vhosts)
-from amqpd.management import console
+from amqpd.management import (bindings, connections, definitions, exchanges, health, overview, policies, queues,
+                              topic_permissions, users, vhosts)
+from amqpd.management import console, inspect
 from amqpd.management.api import Call, Endpoint, decode_segment
 from amqpd.management.listeners import Listener
 from amqpd.management.auth import authenticate, authorize
@@ -102,8 +102,8 @@ def create_app(node: Node, listeners: list[Listener],
         by_path[endpoint.path][endpoint.method] = endpoint
     routes = [Route(path, _dispatcher(node, methods, listeners, alarms), methods=[*methods, "OPTIONS"])
               for path, methods in by_path.items()]
-    routes += console.routes()
-    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    # the console's files after the API's routes: /api/... keeps its own routes and 404 bodies
+    app = Starlette(routes=[*routes, *console.routes()], exception_handlers={HTTPException: _http_error})
     return RawPath(app)
 
 
