@@ -80,6 +80,7 @@ def test_login_refuses_a_wrong_password_and_logs_out(page):
     expect(page.locator("#menu")).to_be_hidden()
     login(page)
     expect(page.locator("#who")).to_have_text("guest")
+    expect(page.locator("#login")).to_be_hidden()
     assert page.evaluate("sessionStorage.getItem('amqpd-auth')") == "Z3Vlc3Q6Z3Vlc3Q="  # guest:guest
     page.click("#logout")
     expect(page.locator("#login")).to_be_visible()
