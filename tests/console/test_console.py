@@ -225,3 +225,14 @@ def test_the_rate_chart_draws_the_apis_samples_when_it_sends_them(page):
     expect(page.locator("[data-rate='publish']")).to_have_text("10.0")  # (150 - 100) / 5 s
     assert page.locator("polyline[data-series='publish']").get_attribute("points").count(",") == 2
     assert "msg_rates_age=600" in asked[0] and "msg_rates_incr=5" in asked[0]
+
+
+def test_a_page_the_user_may_not_see_shows_the_refusal_and_keeps_the_login(page, broker):
+    with httpx.Client(base_url=broker.api, auth=("guest", "guest")) as admin:
+        assert admin.put("/api/users/watcher", json={"password": "pw", "tags": "management"}).status_code == 201
+        assert admin.put("/api/permissions/%2F/watcher", json={"configure": "", "write": "", "read": ".*"}).status_code == 201
+    login(page, "#/users", user="watcher", password="pw")
+    expect(page.locator("#page .error")).to_contain_text("not_authorised")
+    page.goto("/#/queues")
+    expect(page.locator("#page h1")).to_have_text("Queues")
+    expect(page.locator("#who")).to_have_text("watcher")

@@ -20,9 +20,11 @@ async function api(method, path, body, extraHeaders = {}) {
   const headers = { authorization: `Basic ${credentials()}`, ...extraHeaders };
   if (body !== undefined) headers["content-type"] = "application/json";
   const reply = await fetch(`api${path}`, { method, headers, credentials: "omit", body: body === undefined ? undefined : JSON.stringify(body) });
-  if (reply.status === 401) { logout(); throw new Error("Not logged in"); }
   const text = await reply.text();
   const data = text ? JSON.parse(text) : null;
+  // credentials no longer valid (a user deleted, a password changed): back to the login form;
+  // a refusal for lack of rights ("not_authorised") is only shown
+  if (reply.status === 401 && (!data || data.error === "not_authorized")) { logout(); throw new Error("Login failed"); }
   if (!reply.ok) throw new Error(data && data.reason ? `${data.error}: ${data.reason}` : `HTTP ${reply.status}`);
   return data;
 }
