@@ -9,7 +9,7 @@ import hashlib
 import signal
 import ssl
 import sys
-from typing import Any, Sequence
+from typing import Any, AsyncIterator, Sequence
 
 import structlog
 import trio
@@ -53,6 +53,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help="TOML file whose keys are these option names")
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="AMQP port (default 5672; 0 picks a free one)")
+    p.add_argument("--node-name", metavar="NAME",
+                   help="the node's name, shown by amqpctl status and the management API (default amqpd@<short host>)")
     p.add_argument("--data-dir", metavar="DIR", help="where durable state is kept (default ~/.local/share/amqpd)")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="default info")
     p.add_argument("--log-format", choices=["console", "json"], help="default console")
@@ -157,7 +159,7 @@ def load_definitions(node: Node, path: str, raw: bytes) -> None:
 
 async def run(settings: Settings, store: Store, tls_context: ssl.SSLContext | None = None,
               definitions_file: bytes | None = None) -> None:
-    """Serve until SIGINT or SIGTERM, then close every connection (320) and stop.
+    """Serve until SIGINT, SIGTERM or `amqpctl stop`, then close every connection (320) and stop.
 
     The signal receiver is installed before the startup line is logged, so a signal that follows
     it is always a graceful shutdown; the socket is bound before any nursery opens, so a bind
@@ -173,12 +175,17 @@ async def run(settings: Settings, store: Store, tls_context: ssl.SSLContext | No
         tune_gc()
         async with trio.open_nursery() as nursery:
             await nursery.start(server.serve)
-            async for signum in signals:
-                log.info("shutting down", signal=signal.Signals(signum).name)
-                break
+            nursery.start_soon(_stop_on_signal, signals, server)
+            await server.stop_requested.wait()
             await server.shutdown(SHUTDOWN_GRACE)
             nursery.cancel_scope.cancel()
     log.info("amqpd stopped")
+
+
+async def _stop_on_signal(signals: AsyncIterator[int], server: Server) -> None:
+    async for signum in signals:
+        server.request_stop(signal=signal.Signals(signum).name)
+        return
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,6 +18,7 @@ ENVIRONMENT = {
     "RABBITMQ_DEFAULT_USER": ("default_user", str),
     "RABBITMQ_DEFAULT_PASS": ("default_pass", str),
     "RABBITMQ_DEFAULT_VHOST": ("default_vhost", str),
+    "RABBITMQ_NODENAME": ("node_name", str),
 }
 
 
@@ -45,6 +46,8 @@ ENVIRONMENT.update({
     "AMQPD_PROMETHEUS_PORT": ("prometheus_port", int),
     "AMQPD_PROMETHEUS_HOST": ("prometheus_host", str),
     "AMQPD_DEFINITIONS": ("definitions", str),
+    "AMQPD_DATA_DIR": ("data_dir", str),
+    "AMQPD_NODE_NAME": ("node_name", str),
 })
 
 

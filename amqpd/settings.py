@@ -12,6 +12,7 @@ from pathlib import Path
 
 MiB = 1024 * 1024
 MAX_MESSAGE_SIZE_LIMIT = 512 * MiB  # RabbitMQ refuses a larger max_message_size
+CONTROL_SOCKET = "amqpd.sock"  # in the data directory (Settings.control_socket)
 
 
 class ConfigError(Exception):
@@ -21,6 +22,7 @@ class ConfigError(Exception):
 @dataclass
 class Settings:
     host: str = "127.0.0.1"
+    node_name: str = ""  # empty: amqpd@<short host name> (RabbitMQ's is rabbit@<short host name>)
     port: int = 5672
     data_dir: str = str(Path.home() / ".local" / "share" / "amqpd")
     log_level: str = "info"
@@ -63,6 +65,11 @@ class Settings:
 
     def all_vhosts(self) -> list[str]:
         return list(dict.fromkeys([self.default_vhost, *self.vhosts]))
+
+    def control_socket(self) -> str:
+        """The Unix socket in the data directory on which the broker answers `amqpctl` without a
+        password (file permissions guard it, as the Erlang cookie guards rabbitmqctl)."""
+        return str(Path(self.data_dir) / CONTROL_SOCKET)
 
     def http_host(self) -> str:
         """Where the management API listens."""

@@ -56,8 +56,8 @@ class Node:
         self.timers = Timers()  # deadlines of every vhost's queues; the server runs them
         self.log_limiter = LogLimiter()  # for the lines a client causes at will (failed connections)
         self.memory = MemoryLedger()  # what the memory alarm weighs against settings.memory_limit
-        self.name = NODE_NAME
-        self.cluster_name = NODE_NAME  # RabbitMQ's default: the node's name
+        self.name = settings.node_name or NODE_NAME
+        self.cluster_name = self.name  # RabbitMQ's default: the node's name
         self.vhost_metadata: dict[str, VhostMetadata] = {}
         self.vhost_limits: dict[str, dict[str, int]] = {}  # vhost -> {max-connections, max-queues}
         self.user_limits: dict[str, dict[str, int]] = {}  # user -> {max-connections, max-channels}

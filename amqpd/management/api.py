@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 from urllib.parse import unquote_to_bytes
 
 from starlette.responses import Response
@@ -19,6 +19,9 @@ from amqpd.management import lists
 from amqpd.management.auth import Caller, Need
 from amqpd.management.listeners import Listener
 from amqpd.management.errors import bad_request, malformed
+
+if TYPE_CHECKING:
+    from amqpd.management.control import NodeControl
 
 _ESCAPES = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
@@ -35,6 +38,7 @@ class Call:
     listeners: list[Listener] = field(default_factory=list)
     alarms: frozenset[str] = frozenset()  # the resource alarms in effect: "memory", "disk"
     headers: Mapping[str, str] = field(default_factory=dict)  # the request's, names in lower case
+    control: NodeControl | None = None  # on the control socket: what the server does for its routes
 
     def body(self) -> dict[str, Any]:
         """The JSON object sent; an empty body or null is {} (RabbitMQ's rules)."""

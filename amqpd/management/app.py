@@ -9,6 +9,7 @@ line and answered with an empty 500, as RabbitMQ answers its own crashes.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any, Callable, Collection
 
 import structlog
@@ -23,6 +24,8 @@ from amqpd.broker import Node
 from amqpd.management import (bindings, connections, definitions, exchanges, health, overview, policies, queues,
                               topic_permissions, users, vhosts)
 from amqpd.management import console, inspect
+from amqpd.management import control as control_routes
+from amqpd.management.node_control import NodeControl
 from amqpd.management.api import Call, Endpoint, decode_segment
 from amqpd.management.listeners import Listener
 from amqpd.management.auth import authenticate, authorize
@@ -94,13 +97,26 @@ async def _read_body(receive: Receive) -> bytes | None:
             return b"".join(chunks)
 
 
-def create_app(node: Node, listeners: list[Listener],
-               alarms: Callable[[], Collection[str]] = frozenset) -> ASGIApp:
-    """The API over a node; `listeners` are the ports it serves, `alarms` what alarms are on."""
+@dataclass(frozen=True)
+class Served:
+    """What one app serves: the node, the ports it reports, the alarms in effect, and on the
+    control socket the server's NodeControl (whose presence also means: no password asked)."""
+
+    node: Node
+    listeners: list[Listener]
+    alarms: Callable[[], Collection[str]] = frozenset
+    control: NodeControl | None = None
+
+
+def create_app(node: Node, listeners: list[Listener], alarms: Callable[[], Collection[str]] = frozenset,
+               control: NodeControl | None = None) -> ASGIApp:
+    """The API over a node; `listeners` are the ports it serves, `alarms` what alarms are on.
+    With `control` it is the control socket's app: the operator's, with the control routes."""
+    served = Served(node, listeners, alarms, control)
     by_path: dict[str, dict[str, Endpoint]] = defaultdict(dict)
-    for endpoint in ENDPOINTS:
+    for endpoint in ENDPOINTS + (control_routes.ENDPOINTS if control is not None else []):
         by_path[endpoint.path][endpoint.method] = endpoint
-    routes = [Route(path, _dispatcher(node, methods, listeners, alarms), methods=[*methods, "OPTIONS"])
+    routes = [Route(path, _dispatcher(served, methods), methods=[*methods, "OPTIONS"])
               for path, methods in by_path.items()]
     # the console's files after the API's routes: /api/... keeps its own routes and 404 bodies
     app = Starlette(routes=[*routes, *console.routes()], exception_handlers={HTTPException: _http_error})
@@ -122,8 +138,7 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
     return Response(b"", exc.status_code)
 
 
-def _dispatcher(node: Node, methods: dict[str, Endpoint], listeners: list[Listener],
-                alarms: Callable[[], Collection[str]]) -> Callable[[Request], Any]:
+def _dispatcher(served: Served, methods: dict[str, Endpoint]) -> Callable[[Request], Any]:
     async def dispatch(request: Request) -> Response:
         method = "GET" if request.method == "HEAD" else request.method
         if method == "OPTIONS":
@@ -131,7 +146,7 @@ def _dispatcher(node: Node, methods: dict[str, Endpoint], listeners: list[Listen
         endpoint = methods[method]
         try:
             raw_body = await request.body()  # read whole, and bounded, by RawPath
-            return _run(node, endpoint, request, raw_body, listeners, frozenset(alarms()))
+            return _run(served, endpoint, request, raw_body)
         except ApiError as exc:
             return exc.response()
         except Exception as exc:  # a bug of ours: one line, no traceback, RabbitMQ's empty 500
@@ -141,14 +156,18 @@ def _dispatcher(node: Node, methods: dict[str, Endpoint], listeners: list[Listen
     return dispatch
 
 
-def _run(node: Node, endpoint: Endpoint, request: Request, raw_body: bytes, listeners: list[Listener],
-         alarms: frozenset[str]) -> Response:
+def _run(served: Served, endpoint: Endpoint, request: Request, raw_body: bytes) -> Response:
     """Authenticate, authorise and run the handler; synchronous, so the broker is not interleaved."""
+    node = served.node
     params = {key: decode_segment(value) for key, value in request.path_params.items()}
-    caller = authenticate(node, request.headers.get("authorization"),
-                          request.client.host if request.client else None)
+    if served.control is not None:
+        caller = control_routes.OPERATOR
+    else:
+        caller = authenticate(node, request.headers.get("authorization"),
+                              request.client.host if request.client else None)
     authorize(caller, node, endpoint.need, params.get("vhost"))
-    call = Call(node, caller, params, request.query_params, raw_body, listeners, alarms, request.headers)
+    call = Call(node, caller, params, request.query_params, raw_body, served.listeners, frozenset(served.alarms()),
+                request.headers, served.control)
     try:
         return endpoint.handler(call)
     except errors.AMQPError as exc:

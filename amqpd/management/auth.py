@@ -17,7 +17,7 @@ import structlog
 
 from amqpd.auth import MANAGEMENT_TAGS, User, check_password, is_loopback
 from amqpd.broker import Node
-from amqpd.management.errors import ApiError, login_failed, malformed, no_credentials, not_authorised
+from amqpd.management.errors import ApiError, login_failed, malformed, no_credentials, not_authorised, not_found
 
 log = structlog.get_logger("amqpd.management")
 _DUMMY_HASH = "AAAAAMZjJ7xbC4uQN639Y8Kp8ZIs4hRKpROzkNSLw4euPr/2"  # compared when the user is unknown
@@ -31,11 +31,13 @@ class Need(Enum):
     ADMIN = "admin"  # administrator
     VHOST = "vhost"  # administrator, or permissions in the path's vhost
     POLICYMAKER = "policymaker"  # administrator, or policymaker with permissions in the path's vhost (if any)
+    CONTROL = "control"  # the node's operator on the control socket (these routes are served nowhere else)
 
 
 @dataclass(frozen=True)
 class Caller:
     user: User
+    control: bool = False  # the node's operator, on the control socket
 
     @property
     def is_admin(self) -> bool:
@@ -84,6 +86,8 @@ def _denied(node: Node, name: str, reason: str) -> NoReturn:
 
 def authorize(caller: Caller, node: Node, need: Need, vhost: str | None = None) -> None:
     """Raise RabbitMQ's 401 when the caller lacks what the route needs."""
+    if need is Need.CONTROL and not caller.control:
+        raise not_found()
     if need is Need.ADMIN and not caller.is_admin:
         raise not_authorised("Not administrator user")
     if need is Need.MONITOR and not caller.is_monitor:

@@ -20,6 +20,7 @@ from hypercorn.protocol import h11 as hypercorn_h11
 from hypercorn.trio import serve as hypercorn_serve
 
 from amqpd.broker import Node
+from amqpd.management.node_control import NodeControl
 from amqpd.management.listeners import Listener
 
 
@@ -47,8 +48,9 @@ class _AppOnFirstRequest:
     idle broker does not carry it (about 4 MiB of its 38). ASGI lifespan has nothing to start
     or stop, so it is answered here."""
 
-    def __init__(self, node: Node, listeners: list[Listener], alarms: Callable[[], Collection[str]]) -> None:
-        self._args = node, listeners, alarms
+    def __init__(self, node: Node, listeners: list[Listener], alarms: Callable[[], Collection[str]],
+                 control: NodeControl | None) -> None:
+        self._args = node, listeners, alarms, control
         self._app: Any = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -85,12 +87,13 @@ class _Config(Config):
 
 
 async def serve(node: Node, sockets: list[trio.socket.SocketType], listeners: list[Listener],
-                alarms: Callable[[], Collection[str]] = frozenset, *,
+                alarms: Callable[[], Collection[str]] = frozenset, *, control: NodeControl | None = None,
                 tls_sockets: list[trio.socket.SocketType] | None = None, tls_context: ssl.SSLContext | None = None,
                 task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve the API on the given listening sockets (and over TLS on tls_sockets, with
-    tls_context) until cancelled (they are closed then)."""
-    await serve_app(_AppOnFirstRequest(node, listeners, alarms), sockets, tls_sockets=tls_sockets or [],
+    tls_context) until cancelled (they are closed then). With `control`, the sockets are the
+    control socket: the operator's API, no password asked, with the control routes."""
+    await serve_app(_AppOnFirstRequest(node, listeners, alarms, control), sockets, tls_sockets=tls_sockets or [],
                     tls_context=tls_context, task_status=task_status)
 
 

@@ -15,6 +15,7 @@ from amqpd.protocol import errors
 from amqpd.server import tls
 from amqpd.server.alarms import ResourceAlarms
 from amqpd.server.client import ClientSession, Stream, peer_address
+from amqpd.server.control import ControlSocket, Operator
 from amqpd.session import PLAIN_TCP, Transport
 
 if TYPE_CHECKING:
@@ -38,6 +39,8 @@ class Server:
         self._https: list[trio.SocketListener] = []  # plain TCP: hypercorn does the TLS
         self.prometheus_port: int | None = None  # the Prometheus endpoint's, when it is on
         self._metrics: list[trio.SocketListener] = []
+        self._control: ControlSocket | None = None  # amqpctl's way in (server/control.py)
+        self.stop_requested = trio.Event()  # set by `amqpctl stop`; the command shuts the server down
         self._tls_context = tls_context
         self._listeners: list[trio.SocketListener | trio.SSLListener[trio.SocketStream]] | None = None
         self._accepting = trio.CancelScope()
@@ -90,6 +93,8 @@ class Server:
         if settings.prometheus:
             self._metrics = await self._bind(settings.prometheus_port, None, settings.prometheus_address())
             self.prometheus_port = _port(self._metrics[0])
+        if self.node.store is not None:  # a broker with a data directory has a control socket in it
+            self._control = await ControlSocket.bind(settings.control_socket())
         return self.port
 
     async def _bind(self, port: int, context: ssl.SSLContext | None, host: str | None = None
@@ -129,7 +134,7 @@ class Server:
                     serve = functools.partial(management.serve, tls_sockets=[_socket(lst) for lst in self._https],
                                               tls_context=self._tls_context)
                     await nursery.start(serve, self.node, [_socket(lst) for lst in self._http],
-                                        self._management_listeners(), lambda: self.alarm.raised)
+                                        self.management_listeners(), lambda: self.alarm.raised)
                     http_host = settings.http_host()
                     log.info(f"started management listener on http://{_url_host(http_host)}:{self.management_port}",
                              host=http_host, port=self.management_port)
@@ -144,6 +149,11 @@ class Server:
                     metrics_host = settings.prometheus_address()
                     log.info(f"started prometheus listener on http://{_url_host(metrics_host)}:{self.prometheus_port}",
                              host=metrics_host, port=self.prometheus_port)
+                if self._control is not None:
+                    from amqpd import management
+
+                    await nursery.start(functools.partial(management.serve, control=Operator(self)), self.node,
+                                        [self._control.sock], self.management_listeners(), lambda: self.alarm.raised)
                 if self.tls_port is not None:
                     log.info(f"started TLS listener on amqps://{url_host}:{self.tls_port}", host=host,
                              port=self.tls_port)
@@ -151,10 +161,12 @@ class Server:
                          port=self.port)
                 task_status.started(self.port)
         finally:
+            if self._control is not None:
+                self._control.remove()
             if store is not None:
                 store.close()  # graceful: what is still pending is written before the process ends
 
-    def _management_listeners(self) -> list[Listener]:
+    def management_listeners(self) -> list[Listener]:
         """The ports the node serves, as the management API reports them."""
         from amqpd.management import Listener
 
@@ -194,6 +206,12 @@ class Server:
                                        task_status=task_status)
         for listener in self._listeners:
             _socket(listener).close()  # synchronous, so it happens even when the nursery is being cancelled
+
+    def request_stop(self, **why: str) -> None:
+        """Ask whoever runs the server to shut it down gracefully (a signal, `amqpctl stop`)."""
+        if not self.stop_requested.is_set():
+            log.info("shutting down", **why)
+        self.stop_requested.set()
 
     def close_all(self, reason: str = "shutdown") -> None:
         """Tell every client the broker is going away (320 CONNECTION_FORCED), like RabbitMQ."""
