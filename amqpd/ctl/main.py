@@ -128,4 +128,4 @@ def connect(args: argparse.Namespace, target: Target, node: str) -> Broker:
 
 def _error(message: str) -> None:
     sys.stdout.flush()
-    sys.stderr.write(message.rstrip("\n") + "\n")
+    sys.stderr.write(message + "\n")

@@ -8,6 +8,7 @@ of objects, one per line (as rabbitmqctl does).
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ class Table:
     columns: Sequence[Column]
     rows: Sequence[Mapping[str, Any]]
     blank: bool = False
+    header: bool = True  # False: rows only, as list_user_topic_permissions prints them
 
 
 class Output:
@@ -82,7 +84,7 @@ class Output:
         elif self.pretty:
             self._rich(table)
         else:
-            if self.headers and table.rows:
+            if self.headers and table.header and table.rows:
                 self.line("\t".join(c.name for c in table.columns))
             for row in table.rows:
                 self.line("\t".join(c.text(row) for c in table.columns))
@@ -102,10 +104,9 @@ class Output:
         self.line(_compact(value))
 
     def _csv(self, table: Table) -> None:
-        import csv
-        writer = csv.writer(self.stream, lineterminator="\n")
-        if self.headers:
-            writer.writerow([c.name for c in table.columns])
+        """Every field quoted, the header row always (rabbitmqctl's -s concerns the table formatter)."""
+        writer = csv.writer(self.stream, lineterminator="\n", quoting=csv.QUOTE_ALL)
+        writer.writerow([c.name for c in table.columns])
         for row in table.rows:
             writer.writerow([c.text(row) for c in table.columns])
 

@@ -38,11 +38,16 @@ def term(value: Any) -> str:
     return str(value)
 
 
-def atoms(names: list[str] | str) -> str:
-    """A list of atoms (user tags): `[administrator,impersonator]`."""
+def atoms(names: list[str] | str | None) -> str:
+    """A list of atoms (user tags) as rabbitmqctl inspects it: `[administrator, impersonator]`."""
+    return "[" + ", ".join(tag_list(names)) + "]"
+
+
+def tag_list(names: list[str] | str | None) -> list[str]:
+    """Tags as a list, whether the API gave a list or a comma-separated string."""
     if isinstance(names, str):
-        names = [name for name in names.split(",") if name]
-    return "[" + ",".join(names) + "]"
+        return [name.strip() for name in names.split(",") if name.strip()]
+    return list(names or [])
 
 
 def protocol(text: str | None) -> str:

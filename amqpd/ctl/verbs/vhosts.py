@@ -16,9 +16,10 @@ from amqpd.ctl.verbs.common import json_argument
 GROUP = "Virtual hosts"
 
 VHOST_COLUMNS = Columns([
-    Column("name"), Column("description"), Column("tags", render=terms.atoms),
-    Column("default_queue_type"), Column("tracing"),
-    Column("cluster_state", render=lambda state: terms.term(state or {}).replace('"', "")),
+    Column("name"), Column("description"), Column("tags", render=lambda tags: ",".join(tags) if tags else "[]"),
+    Column("default_queue_type", render=lambda kind: kind or "undefined"), Column("tracing"),
+    Column("cluster_state", render=lambda state: "[" + ", ".join(
+        f"{{{node}, {status}}}" for node, status in (state or {}).items()) + "]"),
 ], default=["name"])
 
 
