@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+import pika
 import pytest
 
 from tests.support.server import BrokerThread
@@ -50,3 +51,12 @@ def ctl(broker: BrokerThread) -> Iterator[Ctl]:
         return amqpctl("--data-dir", broker.settings.data_dir, *args, stdin=stdin)
 
     yield run
+
+
+def connect(broker: BrokerThread, name: str | None = None, user: str = "guest", password: str = "guest",
+            vhost: str = "/") -> pika.BlockingConnection:
+    """A pika connection to the broker, with a client-provided name when given."""
+    properties = {"connection_name": name} if name else None
+    parameters = pika.ConnectionParameters(port=broker.port, virtual_host=vhost, client_properties=properties,
+                                           credentials=pika.PlainCredentials(user, password))
+    return pika.BlockingConnection(parameters)

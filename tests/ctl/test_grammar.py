@@ -3,6 +3,9 @@ errors (64), and how the broker is found or found missing (69)."""
 
 from __future__ import annotations
 
+import os
+import pty
+import socket
 import subprocess
 import sys
 
@@ -93,3 +96,25 @@ def test_python_dash_m_runs_the_same_command(broker: BrokerThread):
     done = subprocess.run([sys.executable, "-m", "amqpd.ctl", "--data-dir", broker.settings.data_dir, "-s",
                            "list_vhosts"], capture_output=True, text=True, env=environment(), timeout=30)
     assert (done.returncode, done.stdout) == (0, "/\n")
+
+
+def test_csv_quotes_every_field(ctl: Ctl):
+    assert ctl("-s", "list_vhosts", "--formatter", "csv", "name", "tracing").stdout == '"name","tracing"\n"/","false"\n'
+
+
+def test_a_terminal_gets_a_drawn_table_and_a_pipe_never(broker: BrokerThread):
+    main, follower = pty.openpty()
+    done = subprocess.run([AMQPCTL, "--data-dir", broker.settings.data_dir, "list_vhosts"], stdout=follower,
+                          stderr=subprocess.PIPE, env={**environment(), "COLUMNS": "80"}, timeout=30)
+    os.close(follower)
+    drawn = os.read(main, 65536).decode()
+    os.close(main)
+    assert done.returncode == 0
+    assert "Listing vhosts ..." in drawn
+    assert "┏━━━━━━┓" in drawn and "│ /    │" in drawn  # rich's box, never a tab
+    assert "\t" not in drawn
+
+
+def test_a_short_node_name_is_completed_with_this_host(broker_factory):
+    broker = broker_factory(node_name=f"bunny@{socket.gethostname().split('.')[0]}")
+    assert amqpctl("--data-dir", broker.settings.data_dir, "-n", "bunny", "-q", "list_vhosts").code == 0

@@ -24,7 +24,14 @@ VHOST_COLUMNS = Columns([
 
 
 def add_vhost(ctx: Context, args: argparse.Namespace) -> None:
+    """Idempotent as RabbitMQ's: a vhost that exists is left as it is (its metadata too)."""
     ctx.out.banner(f'Adding vhost "{args.name}" ...')
+    try:
+        ctx.broker.get(f"/api/vhosts/{segment(args.name)}")
+        return
+    except ApiFailure as failure:
+        if failure.status != 404:
+            raise
     body: dict[str, object] = {"description": args.description or "",
                                "tags": [t for t in (args.tags or "").split(",") if t]}
     if args.default_queue_type:
