@@ -44,3 +44,13 @@ if [ "$extra" = "test" ] && [ ! -x "$venv/bin/rabbitmqadmin" ]; then
         [ -x "$venv/bin/rabbitmqadmin" ] || echo "bootstrap: could not fetch rabbitmqadmin (Debian's rabbitmq-server)" >&2
     fi
 fi
+# The web console's browser tests (tests/console/) drive Debian's chromium through Playwright, never
+# a browser Playwright would download: as root on Debian it is installed here when missing. Elsewhere
+# those tests skip, and under CI=true they fail without it.
+if [ "$extra" = "test" ] && [ ! -x /usr/bin/chromium ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    echo "bootstrap: installing Debian's chromium for the console's browser tests" >&2
+    if ! { DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium ||
+           { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }; } >"$venv/chromium.log" 2>&1; then
+        echo "bootstrap: could not install chromium (log in $venv/chromium.log)" >&2
+    fi
+fi

@@ -16,12 +16,15 @@ Policies: a checked ``Policy`` (``Policy.make`` raises ``PolicyError`` with Rabb
 ``PolicyKind`` (policies or operator policies), put on a vhost through ``Node.put_policy``;
 ``effective_policy(queue)`` gives a queue's policy, operator policy and effective definition;
 ``erlang_term`` prints a JSON value as RabbitMQ's reasons print it.
+Route explanation: a ``RouteTrace`` given to ``VirtualHost.route`` collects the ``Hop``s it takes
+(each with its ``Via``).
 """
 
 from amqpd.broker import cc
 from amqpd.broker.arguments import consumer_priority
 from amqpd.broker.entry import Entry
 from amqpd.broker.exchange import EXCHANGE_TYPES, Exchange
+from amqpd.broker.explain import Hop, RouteTrace, Via
 from amqpd.broker.headers import Properties
 from amqpd.broker.limits import reached as limit_reached
 from amqpd.broker.message import Message
@@ -42,4 +45,5 @@ __all__ = [
     "Policy", "PolicyError", "PolicyKind", "effective_policy", "erlang_term",
     "MessageStats", "Churn", "with_deliveries", "retire_deliveries",
     "limit_reached",
+    "RouteTrace", "Hop", "Via",
 ]

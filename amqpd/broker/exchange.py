@@ -66,6 +66,18 @@ class Exchange:
     def route(self, message: Message) -> Iterable[Hashable]:
         raise NotImplementedError
 
+    def bindings_matching(self, message: Any, destination: Hashable) -> list[tuple[str, dict[str, Any]]]:
+        """Routing key and arguments of each binding to `destination` that `message` matches: each
+        tried alone in a new exchange of this type, so ``route`` decides (route explanations only)."""
+        found = []
+        for (bound, routing_key, _), arguments in self.bindings.items():
+            if bound is destination:
+                probe = type(self)(self.name)
+                probe.bind(destination, routing_key, arguments)
+                if destination in probe.route(message):
+                    found.append((routing_key, arguments))
+        return found
+
     def _index_add(self, key: BindingKey, arguments: dict[str, Any]) -> None:
         pass
 

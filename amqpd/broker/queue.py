@@ -152,14 +152,44 @@ class Queue(QueueType):
             return ready.popleft()  # type: ignore[return-value]
         return None
 
+    def peek(self, count: int) -> list[Entry]:
+        """Ready messages in delivery order (priority lanes highest first), expired ones skipped;
+        paged ones are read from the store into entries the queue does not keep."""
+        now = timers.clock()
+        found: list[Entry] = []
+        for lane in reversed(self.lanes):
+            paged: list[Paged] = []
+            for item in lane:
+                if len(found) + len(paged) >= count:
+                    break
+                if type(item) is Paged:
+                    paged.append(item)
+                    continue
+                found += self._read(paged)
+                paged = []
+                if item.expires is None or item.expires > now:  # type: ignore[union-attr]
+                    found.append(item)  # type: ignore[arg-type]
+            found += self._read(paged)
+        return found
+
+    def _read(self, paged: list[Paged]) -> list[Entry]:
+        """Stored messages as new entries, a page per query; the lanes and memory ledger are not touched."""
+        delivered = self.delivered_before_restart
+        entries = []
+        for start in range(0, len(paged), PAGE_SIZE):
+            page = paged[start:start + PAGE_SIZE]
+            rows = self.store.load(self.store_id, page)  # type: ignore[union-attr,arg-type]
+            entries += [Entry(Message.restore(seq, *rows[seq]), redelivered=seq in delivered)
+                        for seq in page if seq in rows]
+        return entries
+
     def _load(self, lane: deque[Entry | Paged]) -> list[Entry]:
         """Take the run of paged messages at the head of a lane and read them back."""
         paged: list[Paged] = []
         while lane and type(lane[0]) is Paged and len(paged) < PAGE_SIZE:
             paged.append(lane.popleft())  # type: ignore[arg-type]
-        rows = self.store.load(self.store_id, paged)  # type: ignore[union-attr,arg-type]
+        entries = self._read(paged)
         delivered = self.delivered_before_restart
-        entries = [Entry(Message.restore(seq, *rows[seq]), redelivered=seq in delivered) for seq in paged if seq in rows]
         if delivered:
             delivered.difference_update(paged)
         self.memory.queued += sum(len(entry.message.body) for entry in entries)

@@ -132,6 +132,11 @@ class QueueType(ABC):
         """Remove the next ready message (Basic.Get), or None."""
 
     @abstractmethod
+    def peek(self, count: int) -> "list[Entry]":
+        """The first ``count`` ready messages in delivery order, left as they are: nothing taken,
+        reordered, marked redelivered or read into the queue's memory (the message browser)."""
+
+    @abstractmethod
     def hold(self, entry: "Entry") -> None:
         """A delivered message now awaits its ack."""
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Hashable, Sequence
 from amqpd.broker import arguments
 from amqpd.broker.cc import KeyView
 from amqpd.broker.exchange import EXCHANGE_TYPES, Exchange
+from amqpd.broker.explain import RouteTrace
 from amqpd.broker.memory import MemoryLedger
 from amqpd.broker.message import Message
 from amqpd.broker.names import random_name
@@ -371,17 +372,19 @@ class VirtualHost:
 
     # -- routing ---------------------------------------------------------------------------
 
-    def route(self, exchange: Exchange, message: Message, extra_keys: Sequence[str] = ()) -> set[Queue]:
+    def route(self, exchange: Exchange, message: Message, extra_keys: Sequence[str] = (),
+              trace: RouteTrace | None = None) -> set[Queue]:
         """Every queue a message reaches, following exchange-to-exchange bindings once each.
 
         With extra routing keys (CC, BCC) each exchange routes on all of them, and its
-        alternate exchange takes the message only when none of them matched there.
+        alternate exchange takes the message only when none of them matched there. A trace
+        is told every hop (a route explanation; publishes pass none).
         """
         views: tuple[Message | KeyView, ...] = (
             (message, *(KeyView(message, key) for key in extra_keys)) if extra_keys else ())
         if exchange is self.default_exchange:
-            if views:
-                return {queue for view in views if (queue := self.queues.get(view.routing_key)) is not None}
+            if views or trace is not None:
+                return self._route_named(exchange, views or (message,), trace)
             queue = self.queues.get(message.routing_key)
             return {queue} if queue is not None else set()
         queues: set[Queue] = set()
@@ -389,11 +392,16 @@ class VirtualHost:
         pending = [exchange]
         while pending:
             source = pending.pop()
-            destinations = source.route(message) if not extra_keys else {
-                dest for view in views for dest in source.route(view)}  # type: ignore[arg-type]
+            if trace is not None:
+                destinations = self._route_traced(source, views or (message,), trace)
+            else:
+                destinations = source.route(message) if not extra_keys else {
+                    dest for view in views for dest in source.route(view)}  # type: ignore[arg-type]
             if not destinations:
                 alternate = self.exchanges.get(self._alternate_of(source))
                 destinations = (alternate,) if alternate is not None and alternate.name else ()
+                if trace is not None and alternate is not None and alternate.name:
+                    trace.alternate(source, alternate, message.routing_key)
             for dest in destinations:
                 if not isinstance(dest, Exchange):
                     queues.add(dest)
@@ -401,6 +409,28 @@ class VirtualHost:
                     seen.add(dest)
                     pending.append(dest)
         return queues
+
+    def _route_named(self, exchange: Exchange, views: Sequence[Message | KeyView],
+                     trace: RouteTrace | None) -> set[Queue]:
+        """The default exchange: the queues named by each routing key."""
+        found = set()
+        for view in views:
+            queue = self.queues.get(view.routing_key)
+            if queue is not None:
+                found.add(queue)
+                if trace is not None:
+                    trace.named(exchange, queue, view.routing_key, view is not views[0])
+        return found
+
+    @staticmethod
+    def _route_traced(source: Exchange, views: Sequence[Message | KeyView], trace: RouteTrace) -> set[Any]:
+        """One exchange's destinations, each view routed and reported to the trace."""
+        destinations: set[Any] = set()
+        for view in views:
+            found = source.route(view)  # type: ignore[arg-type]
+            trace.matched(source, view, found, view is not views[0])
+            destinations.update(found)
+        return destinations
 
     def _alternate_of(self, exchange: Exchange) -> str:
         """An exchange's alternate: its argument, else its policy's (looked up only for unroutable messages)."""

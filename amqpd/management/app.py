@@ -25,6 +25,7 @@ from amqpd.management import (bindings, connections, definitions, exchanges, hea
                               topic_permissions, users, vhosts)
 from amqpd.management import control as control_routes
 from amqpd.management.node_control import NodeControl
+from amqpd.management import console, inspect
 from amqpd.management.api import Call, Endpoint, decode_segment
 from amqpd.management.listeners import Listener
 from amqpd.management.auth import authenticate, authorize
@@ -38,6 +39,7 @@ ENDPOINTS: list[Endpoint] = [*overview.ENDPOINTS, *vhosts.ENDPOINTS, *users.ENDP
 ENDPOINTS += [*queues.ENDPOINTS, *exchanges.ENDPOINTS, *bindings.ENDPOINTS, *connections.ENDPOINTS]
 ENDPOINTS += topic_permissions.ENDPOINTS
 ENDPOINTS += definitions.ENDPOINTS
+ENDPOINTS += inspect.ENDPOINTS
 MAX_BODY = 20_000_000  # bytes; RabbitMQ's default management max body size
 
 
@@ -116,7 +118,8 @@ def create_app(node: Node, listeners: list[Listener], alarms: Callable[[], Colle
         by_path[endpoint.path][endpoint.method] = endpoint
     routes = [Route(path, _dispatcher(served, methods), methods=[*methods, "OPTIONS"])
               for path, methods in by_path.items()]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    # the console's files after the API's routes: /api/... keeps its own routes and 404 bodies
+    app = Starlette(routes=[*routes, *console.routes()], exception_handlers={HTTPException: _http_error})
     return RawPath(app)
 
 

@@ -169,13 +169,14 @@ def get_messages(call: Call) -> Response:
         else:
             queue.hold(entry)
             taken.append(entry)
-        found.append(_message(entry, queue.message_count, encoding == "base64", truncate))
+        found.append(message_item(entry, queue.message_count, encoding == "base64", truncate))
     if taken:
         queue.settle(taken, mode.settle)  # type: ignore[arg-type]
     return reply(found, call)
 
 
-def _message(entry: Entry, remaining: int, base64_only: bool, truncate: int | None) -> dict[str, Any]:
+def message_item(entry: Entry, remaining: int, base64_only: bool, truncate: int | None = None) -> dict[str, Any]:
+    """A message as an item of /get's reply (the payload as text when it is UTF-8, else base64)."""
     message = entry.message
     payload = message.body if truncate is None else message.body[:max(truncate, 0)]
     as_text = None
