@@ -67,7 +67,7 @@ def _run(argv: list[str]) -> int:
     target, node = locate(args)
     out = Output(Formatter(args.formatter), quiet=args.quiet, silent=args.silent,
                  headers=not args.no_table_headers)
-    context = Context(args, out, target, node, lambda: connect(args, target, node))
+    context = Context(args, out, target, node, lambda: connect(args, target, node, verb.name))
     try:
         if verb.control and not target.control:
             raise CtlError(Exit.UNAVAILABLE, f"Error: {verb.name} is served only on the broker's control socket "
@@ -107,10 +107,10 @@ def locate(args: argparse.Namespace) -> tuple[Target, str]:
     return Target(socket=settings.control_socket()), named or settings.node_name or grammar.node_name("amqpd")
 
 
-def connect(args: argparse.Namespace, target: Target, node: str) -> Broker:
+def connect(args: argparse.Namespace, target: Target, node: str, operation: str) -> Broker:
     """The broker, asked its node name: a broker that is not there, refuses the credentials, or
     is another node than -n names is rabbitmqctl's "unable to perform an operation" (69)."""
-    broker = Broker(target, node, args.timeout or DEFAULT_TIMEOUT)
+    broker = Broker(target, node, DEFAULT_TIMEOUT if args.timeout is None else args.timeout, operation)
     try:
         actual = broker.get("/api/overview", columns="node")["node"]
     except ApiFailure as failure:

@@ -61,10 +61,11 @@ def segment(name: str) -> str:
 class Broker:
     """A synchronous client of one broker's API."""
 
-    def __init__(self, target: Target, node: str, timeout: float | None) -> None:
+    def __init__(self, target: Target, node: str, timeout: float, operation: str) -> None:
         self.target = target
         self.node = node  # the name used in messages until the broker has told its own
         self.timeout = timeout
+        self.operation = operation  # the verb, named in a timeout's message
         if target.socket is not None:
             transport = httpx.HTTPTransport(uds=target.socket)
             self._client = httpx.Client(transport=transport, base_url="http://amqpd", timeout=timeout)
@@ -85,8 +86,8 @@ class Broker:
         try:
             response = self._client.request(method, path, json=body, params=params, headers=headers)
         except httpx.TimeoutException:
-            raise CtlError(Exit.TIMEOUT, f"Error: operation on node {self.node} timed out. "
-                                         f"Timeout value used: {self.timeout}") from None
+            raise CtlError(Exit.TIMEOUT, f"Error: operation {self.operation} on node {self.node} timed out. "
+                                         f"Timeout value used: {round(self.timeout * 1000)}") from None
         except httpx.TransportError as exc:
             raise self.unreachable(str(exc) or type(exc).__name__) from None
         if response.status_code >= 400:

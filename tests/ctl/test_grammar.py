@@ -118,3 +118,15 @@ def test_a_terminal_gets_a_drawn_table_and_a_pipe_never(broker: BrokerThread):
 def test_a_short_node_name_is_completed_with_this_host(broker_factory):
     broker = broker_factory(node_name=f"bunny@{socket.gethostname().split('.')[0]}")
     assert amqpctl("--data-dir", broker.settings.data_dir, "-n", "bunny", "-q", "list_vhosts").code == 0
+
+
+def test_a_broker_that_does_not_answer_within_the_timeout_is_75(tmp_path):
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # takes connections, never answers
+    silent.bind(str(tmp_path / "amqpd.sock"))
+    silent.listen(4)
+    try:
+        ran = amqpctl("--data-dir", str(tmp_path), "-n", "amqpd@here", "list_queues", "-t", "0.2")
+    finally:
+        silent.close()
+    assert ran.code == 75
+    assert ran.stderr == "Error: operation list_queues on node amqpd@here timed out. Timeout value used: 200\n"

@@ -75,7 +75,7 @@ QUEUE_COLUMNS = _queue_columns()
 
 
 def list_queues(ctx: Context, args: argparse.Namespace) -> None:
-    ctx.out.banner(f"Timeout: {float(args.timeout or 60.0)} seconds ...")
+    ctx.out.banner(f"Timeout: {ctx.broker.timeout} seconds ...")
     ctx.out.banner(f"Listing queues for vhost {ctx.vhost} ...")
     try:
         rows = ctx.broker.listing(f"/api/queues/{segment(ctx.vhost)}")
