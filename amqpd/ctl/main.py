@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from amqpd import config
-from amqpd.ctl import grammar
+from amqpd.ctl import grammar, terms
 from amqpd.ctl.exits import CtlError, Exit
 from amqpd.ctl.output import Formatter, Output
 from amqpd.ctl.transport import ApiFailure, Broker, Target
@@ -40,7 +40,7 @@ def run(argv: list[str], invoked_as: str = grammar.PROG) -> int:
         _error(exc.message)
         return exc.code
     except ApiFailure as failure:  # what a verb did not map: rabbitmqctl's `{:error, _}` default
-        _error(f"Error:\n{failure.reason or failure.error}")
+        _error(f"Error:\n{terms.reason(failure.reason or failure.error)}")
         return Exit.UNAVAILABLE
     except SystemExit as exc:  # --help
         return int(exc.code or 0)

@@ -65,3 +65,11 @@ def pid(node: str, name: str, number: int = 0) -> str:
 def json_text(value: Any) -> str:
     """A JSON value compact, as rabbitmqctl prints limits: {"max-connections":10}."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def reason(value: Any) -> str:
+    """An API error's reason as rabbitmqctl prints an error term: RabbitMQ's list-shaped reasons
+    (["no_such_user", "u"]) as Elixir tuples ({:no_such_user, "u"})."""
+    if isinstance(value, list) and value and isinstance(value[0], str):
+        return "{" + ", ".join([f":{value[0]}", *(json.dumps(item) for item in value[1:])]) + "}"
+    return value if isinstance(value, str) else json.dumps(value)

@@ -24,7 +24,7 @@ PAGE_SIZE = 500  # the API's largest page
 class ApiFailure(Exception):
     """An error reply of the API: its status and RabbitMQ's error and reason."""
 
-    def __init__(self, status: int, error: str, reason: str) -> None:
+    def __init__(self, status: int, error: str, reason: Any) -> None:
         super().__init__(status, error, reason)
         self.status = status
         self.error = error
@@ -143,7 +143,7 @@ def _failure(response: httpx.Response) -> ApiFailure:
         body = {}
     if not isinstance(body, dict):
         body = {}
-    return ApiFailure(response.status_code, str(body.get("error", "")), str(body.get("reason", "")))
+    return ApiFailure(response.status_code, str(body.get("error", "")), body.get("reason", ""))
 
 
 def unreachable_message(node: str, target: Target, cause: str) -> str:

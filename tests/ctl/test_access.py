@@ -38,6 +38,9 @@ def test_a_missing_user_is_67_and_a_missing_vhost_69(ctl: Ctl):
     vhost = ctl("set_permissions", "-p", "novh", "guest", ".*", ".*", ".*")
     assert (vhost.code, vhost.stderr) == (69, "Error:\nVirtual host novh does not exist\n")
     assert ctl("clear_permissions", "nobody").code == 67
+    invalid = ctl("set_permissions", "guest", "(", ".*", ".*")
+    assert invalid.code == 69
+    assert invalid.stderr.startswith('Error:\n{:invalid_regexp, "(", ')  # rabbitmqctl's error term
     listing = ctl("list_permissions", "-p", "novh")
     assert (listing.code, listing.stderr) == (65, "Virtual host 'novh' does not exist\n")
 

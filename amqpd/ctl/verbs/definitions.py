@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 
+from amqpd.ctl import terms
 from amqpd.ctl.exits import CtlError, Exit
 from amqpd.ctl.transport import ApiFailure
 from amqpd.ctl.verb import Context, Verb
@@ -52,7 +53,7 @@ def import_definitions(ctx: Context, args: argparse.Namespace) -> None:
         ctx.broker.post("/api/definitions", definitions)
     except ApiFailure as failure:
         if failure.status == 400:
-            raise CtlError(Exit.DATA_ERROR, f"Error:\n{failure.reason}") from None
+            raise CtlError(Exit.DATA_ERROR, f"Error:\n{terms.reason(failure.reason)}") from None
         raise
     ctx.out.banner("Successfully started definition import. This process is asynchronous and can take some time.")
 

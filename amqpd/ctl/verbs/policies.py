@@ -25,7 +25,7 @@ NO_PARAMETER = CtlError(Exit.UNAVAILABLE, "Error:\nParameter does not exist")
 def _rejected(failure: ApiFailure) -> CtlError | ApiFailure:
     """A refused definition: the API's reason, un-escaped (the API escapes it for HTML as RabbitMQ's does)."""
     if failure.status == 400:
-        return CtlError(Exit.UNAVAILABLE, f"Error:\n{html.unescape(str(failure.reason))}")
+        return CtlError(Exit.UNAVAILABLE, f"Error:\n{html.unescape(terms.reason(failure.reason))}")
     return failure
 
 
