@@ -65,6 +65,15 @@ def test_a_broker_that_is_not_running_is_69_with_rabbitmqctls_message(tmp_path):
     assert f"attempted to contact: [{tmp_path}/amqpd.sock]" in ran.stderr
 
 
+def test_a_socket_left_by_a_killed_broker_is_69_at_once(tmp_path):
+    left = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    left.bind(str(tmp_path / "amqpd.sock"))
+    left.close()  # the name stays, nobody listens: connection refused
+    ran = amqpctl("--data-dir", str(tmp_path), "list_queues")
+    assert ran.code == 69
+    assert ran.stderr.startswith("Error: unable to perform an operation on node 'amqpd@")
+
+
 def test_a_node_name_that_is_not_the_brokers_is_69(broker_factory):
     broker = broker_factory(node_name="bunny@testhost")
     data_dir = broker.settings.data_dir

@@ -35,6 +35,8 @@ def test_list_queues_json_and_an_empty_or_missing_vhost(broker: BrokerThread, ct
         {"name": "q1", "messages": 1}]
     assert ctl("list_queues", "-p", "novh").lines == ["Timeout: 60.0 seconds ...",
                                                       "Listing queues for vhost novh ..."]
+    assert ctl("-s", "list_queues", "--local", "--online").lines == ["q1\t1"]
+    assert ctl("-s", "list_queues", "--offline").lines == []  # one node: none is offline
 
 
 def test_list_queues_pages_through_a_long_list(broker: BrokerThread, ctl: Ctl):

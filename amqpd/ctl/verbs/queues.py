@@ -78,12 +78,20 @@ def list_queues(ctx: Context, args: argparse.Namespace) -> None:
     ctx.out.banner(f"Timeout: {ctx.broker.timeout} seconds ...")
     ctx.out.banner(f"Listing queues for vhost {ctx.vhost} ...")
     try:
-        rows = ctx.broker.listing(f"/api/queues/{segment(ctx.vhost)}")
+        rows = [] if args.offline else ctx.broker.listing(f"/api/queues/{segment(ctx.vhost)}")
     except ApiFailure as failure:
         if failure.status != 404:  # a vhost that does not exist has no queues, as rabbitmqctl says
             raise
         rows = []
     ctx.out.table(QUEUE_COLUMNS.table(args, rows))
+
+
+def _list_queues(parser: argparse.ArgumentParser) -> None:
+    """rabbitmqctl's filters by where a queue's leader runs: on one node every queue is online and
+    local, none offline."""
+    parser.add_argument("--online", action="store_true", help="queues whose node is up (all of them)")
+    parser.add_argument("--offline", action="store_true", help="queues whose node is down (none)")
+    parser.add_argument("--local", action="store_true", help="queues led by this node (all of them)")
 
 
 def purge_queue(ctx: Context, args: argparse.Namespace) -> None:
@@ -154,7 +162,8 @@ def _peek(parser: argparse.ArgumentParser) -> None:
 
 
 VERBS = [
-    Verb("list_queues", list_queues, "Lists queues and their properties", columns=QUEUE_COLUMNS, group=GROUP),
+    Verb("list_queues", list_queues, "Lists queues and their properties", _list_queues, columns=QUEUE_COLUMNS,
+         group=GROUP),
     Verb("purge_queue", purge_queue, "Purges a queue (removes all messages in it)", _queue, group=GROUP),
     Verb("delete_queue", delete_queue, "Deletes a queue", _delete_queue, group=GROUP),
     Verb("peek", peek, "Shows the first messages of a queue without taking them (amqpd's own)", _peek, group=GROUP),
