@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
-from typing import NoReturn, Sequence
+from typing import Any, NoReturn, Sequence
 
 from amqpd.ctl.exits import CtlError, Exit
 from amqpd.ctl.output import Formatter
@@ -28,37 +28,37 @@ class Parser(argparse.ArgumentParser):
         raise CtlError(Exit.USAGE, f"Error (argument validation): {message}")
 
 
-def global_options(verb: str | None = None) -> argparse.ArgumentParser:
-    """The options every verb takes, before or after it. For a verb's parser their defaults are
-    left out (SUPPRESS), so a value given before the verb is not reset by parsing after it."""
-    keep = argparse.SUPPRESS if verb is not None else None
-    p = Parser(add_help=False, allow_abbrev=False, argument_default=keep)
-    g = p.add_argument_group("global options")
-    g.add_argument("-n", "--node", metavar="NODE",
-                   help="the broker's node name; amqpctl exits 69 when the broker it reaches has another")
-    g.add_argument("-l", "--longnames", action="store_true", help="expand a NODE without @host with the FQDN")
-    g.add_argument("-p", "--vhost", metavar="VHOST", help="the virtual host (default /)")
-    g.add_argument("-q", "--quiet", action="store_true", help="print no banner")
-    g.add_argument("-s", "--silent", action="store_true", help="print no banner and no table header")
-    g.add_argument("--no-table-headers", dest="no_table_headers", action="store_true", help="print no table header")
-    g.add_argument("--formatter", choices=[f.value for f in Formatter], help="table (default), json, csv, pretty_table")
-    g.add_argument("-t", "--timeout", type=float, metavar="SECONDS", help="give up after this long (exit 75)")
-    g.add_argument("--data-dir", metavar="DIR", help="the broker's data directory, as given to amqpd")
-    g.add_argument("--config", metavar="FILE", help="the broker's TOML config file, as given to amqpd")
-    g.add_argument("--url", metavar="URL",
-                   help="a remote broker's management API, http://user:pass@host:port (control verbs unavailable)")
-    return p
+# The options every verb takes, before or after it: (flags, argparse keywords). Those without an
+# `action` take a value, which split() must skip when it looks for the verb.
+GLOBAL_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (("-n", "--node"), {"metavar": "NODE",
+                        "help": "the broker's node name; amqpctl exits 69 when the broker it reaches has another"}),
+    (("-l", "--longnames"), {"action": "store_true", "help": "expand a NODE without @host with the FQDN"}),
+    (("-p", "--vhost"), {"metavar": "VHOST", "default": "/", "help": "the virtual host (default /)"}),
+    (("-q", "--quiet"), {"action": "store_true", "help": "print no banner"}),
+    (("-s", "--silent"), {"action": "store_true", "help": "print no banner and no table header"}),
+    (("--no-table-headers",), {"dest": "no_table_headers", "action": "store_true", "help": "print no table header"}),
+    (("--formatter",), {"choices": [f.value for f in Formatter], "default": Formatter.TABLE.value,
+                        "help": "table (default), json, csv, pretty_table"}),
+    (("-t", "--timeout"), {"type": float, "metavar": "SECONDS", "help": "give up after this long (exit 75)"}),
+    (("--data-dir",), {"metavar": "DIR", "help": "the broker's data directory, as given to amqpd"}),
+    (("--config",), {"metavar": "FILE", "help": "the broker's TOML config file, as given to amqpd"}),
+    (("--url",), {"metavar": "URL",
+                  "help": "a remote broker's management API, http://user:pass@host:port (control verbs unavailable)"}),
+]
+TAKE_VALUE = {flag for flags, keywords in GLOBAL_OPTIONS if "action" not in keywords for flag in flags}
 
 
-DEFAULTS = {"node": None, "longnames": False, "vhost": "/", "quiet": False, "silent": False,
-            "no_table_headers": False, "formatter": Formatter.TABLE.value, "timeout": None,
-            "data_dir": None, "config": None, "url": None}
+def global_options() -> argparse.ArgumentParser:
+    parser = Parser(add_help=False, allow_abbrev=False)
+    group = parser.add_argument_group("global options")
+    for flags, keywords in GLOBAL_OPTIONS:
+        group.add_argument(*flags, **keywords)
+    return parser
 
 
 def split(argv: Sequence[str]) -> tuple[str | None, list[str]]:
     """The verb and every other word (global options of either side included)."""
-    takes_value = {flag for action in global_options()._actions if action.nargs is None
-                   for flag in action.option_strings}
     rest: list[str] = []
     words = list(argv)
     index = 0
@@ -66,7 +66,7 @@ def split(argv: Sequence[str]) -> tuple[str | None, list[str]]:
         word = words[index]
         if word.startswith("-") and word != "-":
             rest.append(word)
-            if word in takes_value and index + 1 < len(words):
+            if word in TAKE_VALUE and index + 1 < len(words):
                 rest.append(words[index + 1])
                 index += 1
         else:
@@ -77,7 +77,7 @@ def split(argv: Sequence[str]) -> tuple[str | None, list[str]]:
 
 def verb_parser(verb: Verb) -> Parser:
     parser = Parser(prog=f"{PROG} {verb.name}", description=verb.summary, allow_abbrev=False,
-                    parents=[global_options(verb.name)], conflict_handler="resolve")
+                    parents=[global_options()], conflict_handler="resolve")
     verb.arguments(parser)
     if verb.columns is not None:
         verb.columns.add_to(parser)
@@ -85,11 +85,9 @@ def verb_parser(verb: Verb) -> Parser:
 
 
 def parse(verb: Verb, words: Sequence[str]) -> argparse.Namespace:
-    args = verb_parser(verb).parse_intermixed_args(words)
-    for key, value in DEFAULTS.items():
-        if not hasattr(args, key):
-            setattr(args, key, value)
-    return args
+    """The verb's arguments and the global options, wherever they stood (a verb's own option of
+    the same flag, as peek's -n, wins over the global one)."""
+    return verb_parser(verb).parse_intermixed_args(words)
 
 
 def node_name(name: str, longnames: bool = False) -> str:
