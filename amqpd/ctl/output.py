@@ -111,9 +111,9 @@ class Output:
             writer.writerow([c.text(row) for c in table.columns])
 
     def _rich(self, table: Table) -> None:
-        from rich.console import Console
+        from rich.console import Console  # imported here: only a terminal pays for it
         from rich.table import Table as RichTable
-        drawn = RichTable(show_header=self.headers)
+        drawn = RichTable(show_header=self.headers and table.header)
         for column in table.columns:
             drawn.add_column(column.name, overflow="fold")
         for row in table.rows:

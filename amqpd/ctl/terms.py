@@ -4,7 +4,7 @@ AMQP tables (queue arguments, client_properties) print as proplists `[{"key",val
 strings double-quoted, lists as `[a,b]`, booleans as `true`/`false`; tags as a list of atoms
 `[administrator]`; the AMQP protocol version as `{0,9,1}`; processes as pids
 `<node.N.N.0>`. amqpd has no Erlang processes, so `pid` derives a stable pid-shaped token
-from the object's name (and `pid_matches` finds the object back from it).
+from the object's name, which close_connection recognises.
 """
 
 from __future__ import annotations
@@ -56,10 +56,10 @@ def protocol(text: str | None) -> str:
     return "{" + ",".join(version.split("-")) + "}" if version else ""
 
 
-def pid(node: str, name: str, number: int = 0) -> str:
-    """A pid-shaped token for the connection or channel called `name` on `node`: no tab, no
-    quote, so test suites can pass it back to close_connection through a shell."""
-    return f"<{node}.{zlib.crc32(name.encode())}.{number}.0>"
+def pid(node: str, name: str) -> str:
+    """A pid-shaped token for the connection, channel or queue called `name` on `node`: no tab,
+    space or quote, so test suites can pass it back to close_connection through a shell."""
+    return f"<{node}.{zlib.crc32(name.encode())}.0.0>"
 
 
 def json_text(value: Any) -> str:
