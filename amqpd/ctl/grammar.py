@@ -24,8 +24,22 @@ class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are rabbitmqctl's: exit 64."""
 
     def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        raise CtlError(Exit.USAGE, f"Error (argument validation): {message}")
+        raise CtlError(Exit.USAGE, f"Error (argument validation): {_in_rabbitmqctl_words(message)}\n"
+                                   f"Arguments given:\n\t{' '.join(sys.argv[1:])}\n\n"
+                                   f"Usage\n\n{self.format_usage().strip().removeprefix('usage: ')}")
+
+
+def _in_rabbitmqctl_words(message: str) -> str:
+    """argparse's complaint as rabbitmqctl words the common ones."""
+    if message.startswith("the following arguments are required"):
+        return "not enough arguments."
+    if message.startswith("unrecognized arguments: "):
+        extra = message.removeprefix("unrecognized arguments: ").split()
+        options = [word for word in extra if word.startswith("-")]
+        if options:
+            return "Invalid options for this command:\n" + "\n".join(f"{option} : true" for option in options)
+        return "too many arguments."
+    return message
 
 
 # The options every verb takes, before or after it: (flags, argparse keywords). Those without an

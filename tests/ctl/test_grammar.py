@@ -48,9 +48,14 @@ def test_help_of_a_known_verb_exits_0_and_an_unknown_verb_64(ctl: Ctl):
 
 
 def test_usage_errors_exit_64(ctl: Ctl):
-    assert ctl("add_vhost").code == 64  # missing argument
-    assert ctl("add_vhost", "a", "b").code == 64  # one too many
-    assert ctl("list_vhosts", "--bogus-option").code == 64
+    missing = ctl("add_vhost")
+    assert missing.code == 64
+    assert missing.stderr.startswith("Error (argument validation): not enough arguments.\nArguments given:\n\t")
+    too_many = ctl("add_vhost", "a", "b")
+    assert (too_many.code, too_many.stderr.splitlines()[0]) == (64, "Error (argument validation): too many arguments.")
+    bogus = ctl("list_vhosts", "--bogus-option")
+    assert bogus.code == 64
+    assert bogus.stderr.startswith("Error (argument validation): Invalid options for this command:\n--bogus-option : true\n")
     bad_column = ctl("list_vhosts", "bogus")
     assert bad_column.code == 64
     assert "Info key(s) bogus are not supported" in bad_column.stderr

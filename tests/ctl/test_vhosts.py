@@ -51,5 +51,10 @@ def test_vhost_limits(ctl: Ctl):
                                                                 'lim\t{"max-connections":10,"max-queues":3}']
     assert ctl("clear_vhost_limits", "-p", "lim").stdout == 'Clearing vhost "lim" limits ...\n'
     assert ctl("-q", "list_vhost_limits", "-p", "lim").stdout == "\n"
+    nothing = ctl("clear_vhost_limits", "-p", "lim")  # none set: rabbitmqctl's 69
+    assert (nothing.code, nothing.stderr) == (69, "Error:\nParameter does not exist\n")
+    for verb in (["list_vhost_limits"], ["set_vhost_limits", '{"max-queues":1}']):
+        missing = ctl(*verb, "-p", "novh")
+        assert (missing.code, missing.stderr) == (65, "Virtual host 'novh' does not exist\n")
     bad = ctl("set_vhost_limits", "-p", "lim", "{bad")
     assert (bad.code, bad.stderr) == (69, "Error:\nJSON decoding error. Reason: badarg\n")

@@ -24,6 +24,21 @@ def no_vhost(vhost: str) -> CtlError:
     return CtlError(Exit.DATA_ERROR, f"Virtual host '{vhost}' does not exist")
 
 
+def no_parameter() -> CtlError:
+    """rabbitmqctl's words for clearing a policy, parameter or limit that is not set (69)."""
+    return CtlError(Exit.UNAVAILABLE, "Error:\nParameter does not exist")
+
+
+def vhost_exists(broker: Broker, vhost: str) -> bool:
+    try:
+        broker.get(f"/api/vhosts/{segment(vhost)}")
+    except ApiFailure as failure:
+        if failure.status == 404:
+            return False
+        raise
+    return True
+
+
 def user_exists(broker: Broker, user: str) -> bool:
     try:
         broker.get(f"/api/users/{segment(user)}")

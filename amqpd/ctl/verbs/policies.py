@@ -15,11 +15,10 @@ from amqpd.ctl.exits import CtlError, Exit
 from amqpd.ctl.output import Column, Table
 from amqpd.ctl.transport import ApiFailure, segment
 from amqpd.ctl.verb import Context, Verb
-from amqpd.ctl.verbs.common import json_argument, no_vhost
+from amqpd.ctl.verbs.common import json_argument, no_parameter, no_vhost, vhost_exists
 
 GROUP = "Policies"
 PARAMETERS = "Parameters"
-NO_PARAMETER = CtlError(Exit.UNAVAILABLE, "Error:\nParameter does not exist")
 
 
 def _rejected(failure: ApiFailure) -> CtlError | ApiFailure:
@@ -34,7 +33,7 @@ def _cleared(ctx: Context, path: str) -> None:
         ctx.broker.delete(path)
     except ApiFailure as failure:
         if failure.status == 404:
-            raise NO_PARAMETER from None
+            raise no_parameter() from None
         raise
 
 
@@ -96,6 +95,8 @@ def clear_parameter(ctx: Context, args: argparse.Namespace) -> None:
 
 def list_parameters(ctx: Context, args: argparse.Namespace) -> None:
     ctx.out.banner(f'Listing runtime parameters for vhost "{ctx.vhost}" ...')
+    if not vhost_exists(ctx.broker, ctx.vhost):
+        raise no_vhost(ctx.vhost)
     rows = [item for item in ctx.broker.get("/api/parameters") if item.get("vhost") == ctx.vhost]
     columns = [Column("component"), Column("name"), Column("value", lambda item: terms.json_text(item["value"]))]
     ctx.out.table(Table(columns, rows, blank=True))

@@ -6,12 +6,11 @@ from __future__ import annotations
 import argparse
 
 from amqpd.ctl import terms
-from amqpd.ctl.exits import CtlError, Exit
 from amqpd.ctl.listing import Columns
 from amqpd.ctl.output import Column, Table
 from amqpd.ctl.transport import ApiFailure, segment
 from amqpd.ctl.verb import Context, Verb
-from amqpd.ctl.verbs.common import json_argument
+from amqpd.ctl.verbs.common import json_argument, no_parameter, no_vhost, vhost_exists
 
 GROUP = "Virtual hosts"
 
@@ -53,7 +52,7 @@ def delete_vhost(ctx: Context, args: argparse.Namespace) -> None:
         ctx.broker.delete(f"/api/vhosts/{segment(args.name)}")
     except ApiFailure as failure:
         if failure.status == 404:
-            raise CtlError(Exit.DATA_ERROR, f"Virtual host '{args.name}' does not exist") from None
+            raise no_vhost(args.name) from None
         raise
 
 
@@ -65,15 +64,30 @@ def list_vhosts(ctx: Context, args: argparse.Namespace) -> None:
 def set_vhost_limits(ctx: Context, args: argparse.Namespace) -> None:
     ctx.out.banner(f'Setting vhost limits to "{args.definition}" for vhost "{ctx.vhost}" ...')
     limits = json_argument(args.definition)
+    if not vhost_exists(ctx.broker, ctx.vhost):
+        raise no_vhost(ctx.vhost)
     for name, value in limits.items():
         ctx.broker.put(f"/api/vhost-limits/{segment(ctx.vhost)}/{segment(name)}", {"value": value})
 
 
+def _limits(ctx: Context) -> dict[str, int]:
+    """The vhost's limits; a vhost that does not exist is rabbitmqctl's 65."""
+    try:
+        items = ctx.broker.get(f"/api/vhost-limits/{segment(ctx.vhost)}")
+    except ApiFailure as failure:
+        if failure.status == 404:
+            raise no_vhost(ctx.vhost) from None
+        raise
+    return items[0]["value"] if items else {}
+
+
 def clear_vhost_limits(ctx: Context, args: argparse.Namespace) -> None:
     ctx.out.banner(f'Clearing vhost "{ctx.vhost}" limits ...')
-    for item in ctx.broker.get(f"/api/vhost-limits/{segment(ctx.vhost)}"):
-        for name in item["value"]:
-            ctx.broker.delete(f"/api/vhost-limits/{segment(ctx.vhost)}/{segment(name)}")
+    names = list(_limits(ctx)) if vhost_exists(ctx.broker, ctx.vhost) else []
+    if not names:  # nothing set, or no such vhost: rabbitmqctl's words for both
+        raise no_parameter()
+    for name in names:
+        ctx.broker.delete(f"/api/vhost-limits/{segment(ctx.vhost)}/{segment(name)}")
 
 
 def list_vhost_limits(ctx: Context, args: argparse.Namespace) -> None:
@@ -83,8 +97,8 @@ def list_vhost_limits(ctx: Context, args: argparse.Namespace) -> None:
         ctx.out.table(Table([Column("vhost"), Column("limits", lambda item: item["value"], terms.json_text)], rows))
         return
     ctx.out.banner(f'Listing limits for vhost "{ctx.vhost}" ...')
-    items = ctx.broker.get(f"/api/vhost-limits/{segment(ctx.vhost)}")
-    ctx.out.line(terms.json_text(items[0]["value"]) if items else "")
+    limits = _limits(ctx)
+    ctx.out.line(terms.json_text(limits) if limits else "")
 
 
 def _definition(parser: argparse.ArgumentParser) -> None:
