@@ -9,6 +9,9 @@ import socket
 import subprocess
 import sys
 
+from amqpd.ctl.main import run
+from amqpd.ctl.verb import Verb
+from amqpd.ctl.verbs import REGISTRY
 from tests.ctl.conftest import AMQPCTL, Ctl, amqpctl, environment
 from tests.support.server import BrokerThread
 
@@ -144,3 +147,17 @@ def test_a_broker_that_does_not_answer_within_the_timeout_is_75(tmp_path):
         silent.close()
     assert ran.code == 75
     assert ran.stderr == "Error: operation list_queues on node amqpd@here timed out. Timeout value used: 200\n"
+
+
+def test_a_control_verb_over_url_is_69_before_anything_is_sent(broker: BrokerThread, monkeypatch, capsys):
+    """Verbs that only the node's own operator may run (Verb.control) refuse --url."""
+    ran: list[str] = []
+    verb = Verb("ctl_test_control", lambda ctx, args: ran.append("ran"), "a control verb", control=True)
+    monkeypatch.setitem(REGISTRY, verb.name, verb)
+    code = run(["--url", f"http://guest:guest@127.0.0.1:{broker.management_port}", "ctl_test_control"])
+    assert code == 69
+    assert capsys.readouterr().err == ("Error: ctl_test_control is served only on the broker's control socket "
+                                       "(run amqpctl on the broker's host); it is not available over --url\n")
+    assert ran == []
+    assert run(["--data-dir", broker.settings.data_dir, "ctl_test_control"]) == 0
+    assert ran == ["ran"]
