@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.ctl.conftest import Ctl
+from tests.ctl.conftest import Ctl, amqpctl
 
 
 def test_export_then_import_into_the_same_broker(ctl: Ctl, tmp_path):
@@ -41,6 +41,8 @@ def test_a_missing_file_and_bad_json_are_65(ctl: Ctl, tmp_path):
     missing = ctl("import_definitions", str(tmp_path / "none.json"))
     assert missing.code == 65
     assert missing.stderr == f"Error (argument validation): Bad argument: File {tmp_path}/none.json does not exist\n"
+    no_broker = amqpctl("--data-dir", str(tmp_path), "import_definitions", str(tmp_path / "none.json"))
+    assert no_broker.code == 65  # the argument is checked before the broker is reached
     bad = tmp_path / "bad.json"
     bad.write_text("{bad")
     ran = ctl("import_definitions", str(bad))

@@ -32,9 +32,11 @@ def export_definitions(ctx: Context, args: argparse.Namespace) -> None:
 
 
 def import_definitions(ctx: Context, args: argparse.Namespace) -> None:
+    """The file is read before the broker is reached: a missing one is 65 whether or not the
+    broker runs, as rabbitmqctl checks its arguments first."""
     if args.path == STDIO:
-        ctx.out.banner("Importing definitions in JSON from standard input ...")
         raw = sys.stdin.read()
+        where = "standard input"
     else:
         try:
             with open(args.path, encoding="utf-8") as handle:
@@ -44,7 +46,9 @@ def import_definitions(ctx: Context, args: argparse.Namespace) -> None:
                                             "does not exist") from None
         except OSError as exc:
             raise CtlError(Exit.DATA_ERROR, f"Error:\n{args.path}: {exc.strerror}") from None
-        ctx.out.banner(f'Importing definitions in JSON from a file at "{args.path}" ...')
+        where = f'a file at "{args.path}"'
+    _ = ctx.broker
+    ctx.out.banner(f"Importing definitions in JSON from {where} ...")
     try:
         definitions = json.loads(raw)
     except ValueError as exc:
@@ -64,5 +68,6 @@ def _path(parser: argparse.ArgumentParser) -> None:
 
 VERBS = [
     Verb("export_definitions", export_definitions, "Exports definitions in JSON", _path, group=GROUP),
-    Verb("import_definitions", import_definitions, "Imports definitions in JSON", _path, group=GROUP),
+    Verb("import_definitions", import_definitions, "Imports definitions in JSON", _path, group=GROUP,
+         connect=False),
 ]
