@@ -53,7 +53,8 @@ def show_vhost(call: Call) -> Response:
 
 
 def put_vhost(call: Call) -> Response:
-    """Create (granting the creating user full permissions, as RabbitMQ does) or update."""
+    """Create (granting the creating user full permissions, as RabbitMQ's API does; not the control
+    socket's operator, who is no user, as rabbitmqctl add_vhost grants none) or update."""
     name = call.params["vhost"]
     body = call.body()
     old = call.node.vhost_metadata.get(name, VhostMetadata())
@@ -64,7 +65,7 @@ def put_vhost(call: Call) -> Response:
         tracing=boolean(body, "tracing", old.tracing),
     )
     was_created = call.node.put_vhost(name, metadata)
-    if was_created:
+    if was_created and not call.caller.control:
         call.node.set_permission(call.caller.user.name, name, FULL)
     return created(was_created)
 
