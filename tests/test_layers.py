@@ -49,6 +49,7 @@ LAYERS: dict[str, int] = {
     "amqpd.config": 6,
     "amqpd.cli": 6,
     "amqpd.__main__": 6,
+    "amqpd.ctl": 6,  # amqpctl: an HTTP client of the API (tests/ctl/test_ctl_imports.py keeps it one)
 }
 NAMES = {rank: name for rank, name in enumerate(
     ["foundation", "protocol", "store/auth", "broker", "session", "server", "cli"])}
