@@ -7,8 +7,8 @@ add the module to MODULES here.
 from __future__ import annotations
 
 from amqpd.ctl.verb import Verb
-from amqpd.ctl.verbs import vhosts
+from amqpd.ctl.verbs import diagnostics, node, vhosts
 
-MODULES = [vhosts]
+MODULES = [vhosts, node, diagnostics]
 
 REGISTRY: dict[str, Verb] = {verb.name: verb for module in MODULES for verb in module.VERBS}
