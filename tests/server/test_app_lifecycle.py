@@ -52,6 +52,8 @@ def test_stop_app_closes_clients_with_320_and_stops_listening(broker):
             connect(broker)
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"{broker.api}/api/overview", auth=("guest", "guest"))
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://127.0.0.1:{broker.server.prometheus_port}/metrics")
         status = control.get("/control/status").json()  # the control socket stays up
         assert status["running"] is False
         assert status["listeners"] == []
@@ -92,7 +94,8 @@ def test_start_app_recovers_durable_state_and_drops_transient_state(broker):
         ch.exchange_declare("transient-x", passive=True)
     assert missing.value.reply_code == 404
     overview = httpx.get(f"{broker.api}/api/overview", auth=("guest", "guest"))
-    assert overview.status_code == 200  # the management API is back on its port
+    assert overview.status_code == 200  # the management API is back on its port, and Prometheus on its
+    assert httpx.get(f"http://127.0.0.1:{broker.server.prometheus_port}/metrics").status_code == 200
     conn.close()
 
 
