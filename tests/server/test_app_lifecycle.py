@@ -103,8 +103,9 @@ def test_the_node_object_is_kept_so_the_apis_see_the_recovered_state(broker):
     node = broker.node
     with over_socket(broker) as control:
         control.put("/api/queues/%2F/kept", json={"durable": True})
-        control.post("/control/stop_app")
-        control.post("/control/start_app")
+        control.put("/api/queues/%2F/transient", json={"durable": False})
+        assert control.post("/control/stop_app").status_code == 204
+        assert control.post("/control/start_app").status_code == 204
         queues = control.get("/api/queues/%2F").json()
     assert broker.server.node is node
     assert [queue["name"] for queue in queues] == ["kept"]

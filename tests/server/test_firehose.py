@@ -78,9 +78,5 @@ def test_trace_off_stops_the_copies(broker):
         assert ch.queue_declare("firehose", passive=True).method.message_count == 0
         vhost = httpx.get(f"{broker.api}/api/vhosts/%2F", auth=("guest", "guest")).json()
         assert vhost["tracing"] is True
-    conn.close()
-
-
-def test_trace_of_an_unknown_vhost_is_not_found(broker):
-    with over_socket(broker) as control:
         assert control.put("/control/trace/nope", json={"on": True}).status_code == 404
+    conn.close()
