@@ -107,11 +107,13 @@ def status_text(report: dict[str, Any]) -> list[str]:
 
 def stop(ctx: Context, args: argparse.Namespace) -> None:
     """Stop the broker; with a pid file, wait until that process has exited (as rabbitmqctl's)."""
-    ctx.out.banner(f"Stopping and halting node {ctx.node} ...")
+    monitor = f" (will monitor pid file {args.pid_file})" if args.pid_file else ""
+    ctx.out.banner(f"Stopping and halting node {ctx.node}{monitor} ...")
     pid = _read_pid(args.pid_file) if args.pid_file else None
     ctx.broker.post("/control/stop")
     if pid is not None:
-        _until(lambda: not _alive(pid), args.timeout or BOOT_TIMEOUT, ctx, "stop")
+        _until(lambda: not _alive(pid), args.timeout or BOOT_TIMEOUT, ctx)
+        ctx.out.line(f"process {pid} (take from pid file {args.pid_file}) is no longer running")
 
 
 def stop_app(ctx: Context, args: argparse.Namespace) -> None:
@@ -176,7 +178,7 @@ def _check_deadline(deadline: float, timeout: float, node: str) -> None:
                                      f"{timeout}")
 
 
-def _until(done: Callable[[], bool], timeout: float, ctx: Context, verb: str) -> None:
+def _until(done: Callable[[], bool], timeout: float, ctx: Context) -> None:
     deadline = time.monotonic() + timeout
     while not done():
         _check_deadline(deadline, timeout, ctx.node)
