@@ -192,3 +192,17 @@ def test_wait_for_the_pid_file_then_stop(tmp_path):
         assert re.search(r"requested_by=amqpctl", "".join(process.lines))
     finally:
         process.kill()
+
+
+def test_stop_returns_once_the_broker_has_stopped(tmp_path):
+    data_dir = tmp_path / "data"
+    process = Amqpd("--port", "0", data_dir=data_dir, env=clean_env())
+    try:
+        process.wait_for(STARTUP)
+        stopped = amqpctl("--data-dir", str(data_dir), "stop")
+        assert stopped.code == 0
+        assert stopped.stdout.startswith("Stopping and halting node ")
+        assert not (data_dir / "amqpd.sock").exists()
+        assert process.finish()[0] == 0
+    finally:
+        process.kill()

@@ -106,14 +106,19 @@ def status_text(report: dict[str, Any]) -> list[str]:
 
 
 def stop(ctx: Context, args: argparse.Namespace) -> None:
-    """Stop the broker; with a pid file, wait until that process has exited (as rabbitmqctl's)."""
+    """Stop the broker and return once it has (with a pid file: once that process has exited), as
+    rabbitmqctl's."""
     monitor = f" (will monitor pid file {args.pid_file})" if args.pid_file else ""
     ctx.out.banner(f"Stopping and halting node {ctx.node}{monitor} ...")
     pid = _read_pid(args.pid_file) if args.pid_file else None
     ctx.broker.post("/control/stop")
+    timeout = args.timeout or BOOT_TIMEOUT
     if pid is not None:
-        _until(lambda: not _alive(pid), args.timeout or BOOT_TIMEOUT, ctx)
+        _until(lambda: not _alive(pid), timeout, ctx)
         ctx.out.line(f"process {pid} (take from pid file {args.pid_file}) is no longer running")
+    elif ctx.target.socket is not None:  # the broker removes its control socket once it has stopped serving
+        socket = ctx.target.socket
+        _until(lambda: not os.path.exists(socket), timeout, ctx)
 
 
 def stop_app(ctx: Context, args: argparse.Namespace) -> None:
