@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import errno
+import functools
 import gc
 import hashlib
+import os
 import signal
 import ssl
 import sys
@@ -100,6 +102,9 @@ def parser() -> argparse.ArgumentParser:
                    help="none: ask no client certificate (default); peer: verify one if sent")
     p.add_argument("--tls-fail-if-no-peer-cert", action=argparse.BooleanOptionalAction, default=None,
                    help="with --tls-verify peer, refuse clients that send no certificate (default off)")
+    p.add_argument("--pid-file", metavar="FILE",
+                   help="where the process id is written while the broker runs, for `amqpctl wait FILE` "
+                        "(default: amqpd.pid in the data directory; RabbitMQ's RABBITMQ_PID_FILE)")
     p.add_argument("--definitions", metavar="FILE",
                    help="definitions JSON (RabbitMQ's export) imported at start; skipped when unchanged since")
     return p
@@ -141,7 +146,7 @@ def read_definitions(path: str) -> bytes:
         raise ConfigError(f"cannot read definitions file {path}: {exc.strerror}") from None
 
 
-def load_definitions(node: Node, path: str, raw: bytes) -> None:
+def load_definitions(node: Node, *, path: str, raw: bytes) -> None:
     """Import a definitions file unless it is the one imported last (RabbitMQ's skip_if_unchanged);
     a refused file is a ConfigError naming RabbitMQ's reason (the part before it stays imported)."""
     log = structlog.get_logger("amqpd")
@@ -165,21 +170,49 @@ async def run(settings: Settings, store: Store, tls_context: ssl.SSLContext | No
     it is always a graceful shutdown; the socket is bound before any nursery opens, so a bind
     error reaches main() as a plain OSError.
     """
-    server = Server(Node(settings, store), tls_context)
+    on_recovered = None
+    if definitions_file is not None:
+        on_recovered = functools.partial(load_definitions, path=settings.definitions, raw=definitions_file)
+    server = Server(Node(settings, store), tls_context, on_recovered)
     log = structlog.get_logger("amqpd")
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         await server.listen()
-        server.node.recover()
-        if definitions_file is not None:
-            load_definitions(server.node, settings.definitions, definitions_file)
-        tune_gc()
-        async with trio.open_nursery() as nursery:
-            await nursery.start(server.serve)
-            nursery.start_soon(_stop_on_signal, signals, server)
-            await server.stop_requested.wait()
-            await server.shutdown(SHUTDOWN_GRACE)
-            nursery.cancel_scope.cancel()
+        with PidFile(settings.pid_path()):
+            server.recover()
+            tune_gc()
+            async with trio.open_nursery() as nursery:
+                await nursery.start(server.serve)
+                nursery.start_soon(_stop_on_signal, signals, server)
+                await server.stop_requested.wait()
+                await server.shutdown(SHUTDOWN_GRACE)
+                nursery.cancel_scope.cancel()
     log.info("amqpd stopped")
+
+
+class PidFile:
+    """The process id in a file while the broker runs (RabbitMQ's RABBITMQ_PID_FILE), which
+    `amqpctl wait` watches; removed at the end unless another process has written its own since."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __enter__(self) -> "PidFile":
+        try:
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+            with open(self.path, "w") as handle:
+                handle.write(f"{os.getpid()}\n")
+        except OSError as exc:
+            raise ConfigError(f"cannot write pid file {self.path}: {exc.strerror}") from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            with open(self.path) as handle:
+                ours = handle.read().strip() == str(os.getpid())
+            if ours:
+                os.unlink(self.path)
+        except OSError:
+            pass
 
 
 async def _stop_on_signal(signals: AsyncIterator[int], server: Server) -> None:

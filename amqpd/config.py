@@ -19,6 +19,7 @@ ENVIRONMENT = {
     "RABBITMQ_DEFAULT_PASS": ("default_pass", str),
     "RABBITMQ_DEFAULT_VHOST": ("default_vhost", str),
     "RABBITMQ_NODENAME": ("node_name", str),
+    "RABBITMQ_PID_FILE": ("pid_file", str),
 }
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 MiB = 1024 * 1024
 MAX_MESSAGE_SIZE_LIMIT = 512 * MiB  # RabbitMQ refuses a larger max_message_size
+PID_FILE = "amqpd.pid"
 CONTROL_SOCKET = "amqpd.sock"  # in the data directory (Settings.control_socket)
 
 
@@ -62,6 +63,7 @@ class Settings:
     # a definitions file (RabbitMQ's load_definitions) imported at start after recovery, skipped
     # when unchanged since its last import (its hash is kept in the store)
     definitions: str = ""
+    pid_file: str = ""  # empty: amqpd.pid in the data directory (RabbitMQ's RABBITMQ_PID_FILE), for `amqpctl wait`
 
     def all_vhosts(self) -> list[str]:
         return list(dict.fromkeys([self.default_vhost, *self.vhosts]))
@@ -70,6 +72,10 @@ class Settings:
         """The Unix socket in the data directory on which the broker answers `amqpctl` without a
         password (file permissions guard it, as the Erlang cookie guards rabbitmqctl)."""
         return str(Path(self.data_dir) / CONTROL_SOCKET)
+
+    def pid_path(self) -> str:
+        """Where the broker writes its process id while it runs."""
+        return self.pid_file or str(Path(self.data_dir) / PID_FILE)
 
     def http_host(self) -> str:
         """Where the management API listens."""

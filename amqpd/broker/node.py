@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable
 
 import structlog
@@ -48,15 +48,24 @@ class Node:
         """Without a store nothing survives a restart (the sans-IO tests run so)."""
         self.settings = settings
         self.store = store
+        self.log_limiter = LogLimiter()  # for the lines a client causes at will (failed connections)
+        self.name = settings.node_name or NODE_NAME
+        self.loopback_users = LOOPBACK_USERS  # RabbitMQ's application env: kept across stop_app / start_app
+        self.memory = MemoryLedger()  # what the memory alarm weighs against settings.memory_limit
+        self.reset()
+
+    def reset(self) -> None:
+        """The node as start-up makes it before recovery: the configured users and vhosts, nothing
+        else. __init__ runs it, and so does stop_app (its connections closed first), so that every
+        holder of the node (the management apps, the alarms) keeps a valid one across start_app."""
+        settings = self.settings
         self.vhosts: dict[str, VirtualHost] = {}
         self.users = UserTable()
         self.permissions = PermissionTable()
         self.topic_permissions = TopicPermissionTable(self.permissions.changed)
         self.connections: set[Any] = set()
         self.timers = Timers()  # deadlines of every vhost's queues; the server runs them
-        self.log_limiter = LogLimiter()  # for the lines a client causes at will (failed connections)
-        self.memory = MemoryLedger()  # what the memory alarm weighs against settings.memory_limit
-        self.name = settings.node_name or NODE_NAME
+        self.memory = MemoryLedger(self.memory.baseline)
         self.cluster_name = self.name  # RabbitMQ's default: the node's name
         self.vhost_metadata: dict[str, VhostMetadata] = {}
         self.vhost_limits: dict[str, dict[str, int]] = {}  # vhost -> {max-connections, max-queues}
@@ -68,9 +77,9 @@ class Node:
         self.rates = Rates()  # what the management API reports as *_details.rate
         self.users.add(settings.default_user, settings.default_pass,
                        settings.user_tags.get(settings.default_user, ["administrator"]),
-                       loopback_only=settings.default_user in LOOPBACK_USERS)
+                       loopback_only=settings.default_user in self.loopback_users)
         for name, password in settings.users.items():
-            self.users.add(name, password, settings.user_tags.get(name), loopback_only=name in LOOPBACK_USERS)
+            self.users.add(name, password, settings.user_tags.get(name), loopback_only=name in self.loopback_users)
         for name in settings.all_vhosts():
             self.add_vhost(name)
             # RabbitMQ grants the default user the default vhost; amqpd every vhost made at start
@@ -111,10 +120,10 @@ class Node:
         """Users, vhosts and permissions made or changed through the management API: they win
         over the configuration's of the same name (the configuration's are made at every start)."""
         for name, password_hash, algorithm, tags in access.users:
-            self.users.put(User(name, password_hash, json.loads(tags), name in LOOPBACK_USERS, algorithm))
+            self.users.put(User(name, password_hash, json.loads(tags), name in self.loopback_users, algorithm))
         for name, metadata in access.vhosts:
-            self.add_vhost(name)
-            self.vhost_metadata[name] = _metadata(json.loads(metadata))
+            restored = self.vhost_metadata[name] = _metadata(json.loads(metadata))
+            self.add_vhost(name).trace(restored.tracing, self.name)
         for user, vhost, configure, write, read in access.permissions:
             self.permissions.set(user, vhost, Permission(configure, write, read))
         for user, vhost, exchange, write, read in access.topic_permissions:
@@ -150,11 +159,15 @@ class Node:
     def put_vhost(self, name: str, metadata: VhostMetadata) -> bool:
         """Create or update a vhost; whether it was created."""
         created = name not in self.vhosts
-        self.add_vhost(name)
+        self.add_vhost(name).trace(metadata.tracing, self.name)
         self.vhost_metadata[name] = metadata
         if self.store is not None:
             self.store.save_vhost(name, {**asdict(metadata), "tags": list(metadata.tags)})
         return created
+
+    def set_tracing(self, name: str, on: bool) -> None:
+        """The firehose of a vhost on or off (kept in its metadata, which the API shows)."""
+        self.put_vhost(name, replace(self.vhost_metadata.get(name, VhostMetadata()), tracing=on))
 
     def delete_vhost(self, name: str) -> bool:
         """Delete a vhost with its queues and exchanges; its connections are closed (320) as RabbitMQ does."""
@@ -228,6 +241,12 @@ class Node:
         if self.store is not None:
             self.store.delete_topic_permission(user, vhost, exchange)
         return True
+
+    def set_loopback_users(self, names: frozenset[str]) -> None:
+        """RabbitMQ's loopback_users: who may log in from localhost only (at once, for every user)."""
+        self.loopback_users = names
+        for user in self.users.users.values():
+            user.loopback_only = user.name in names
 
     def set_cluster_name(self, name: str) -> None:
         self.cluster_name = name

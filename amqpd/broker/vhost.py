@@ -20,6 +20,7 @@ from amqpd.broker.queue import Queue
 from amqpd.broker.routing import validate_x_match
 from amqpd.broker.stats import Churn, MessageStats
 from amqpd.broker.timers import Timers
+from amqpd.broker.trace import Tracer
 from amqpd.protocol import ChannelError, errors
 
 if TYPE_CHECKING:
@@ -59,10 +60,16 @@ class VirtualHost:
         self.policies = Policies()
         self.stats = MessageStats()  # the counts of its channels that have closed (live ones add theirs when read)
         self.churn = Churn()
+        self.tracer: Tracer | None = None  # the firehose, while tracing is on (broker/trace.py)
         self.default_exchange = EXCHANGE_TYPES["direct"]("", durable=True)
         self.exchanges[""] = self.default_exchange
         for name_, kind, internal in DEFAULT_EXCHANGES:
             self.exchanges[name_] = EXCHANGE_TYPES[kind](name_, durable=True, internal=internal)
+
+    def trace(self, on: bool, node_name: str) -> None:
+        """Turn the firehose on or off (rabbitmqctl trace_on / trace_off)."""
+        if on != (self.tracer is not None):
+            self.tracer = Tracer(self, node_name) if on else None
 
     def _rs(self, kind: str, name: str) -> str:
         """RabbitMQ's resource name in texts: exchange 'x' in vhost '/'."""

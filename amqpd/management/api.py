@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 from urllib.parse import unquote_to_bytes
 
 from starlette.responses import Response
@@ -63,7 +63,7 @@ def _not_json(constant: str) -> None:
     raise ValueError(f"{constant} is not JSON")
 
 
-Handler = Callable[[Call], Response]
+Handler = Callable[[Call], "Response | Awaitable[Response]"]  # awaitable: control routes that wait (stop_app)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Callable, Collection
+from typing import Any, Awaitable, Callable, Collection
 
 import structlog
 from starlette.applications import Starlette
@@ -146,7 +146,8 @@ def _dispatcher(served: Served, methods: dict[str, Endpoint]) -> Callable[[Reque
         endpoint = methods[method]
         try:
             raw_body = await request.body()  # read whole, and bounded, by RawPath
-            return _run(served, endpoint, request, raw_body)
+            response = _run(served, endpoint, request, raw_body)
+            return response if isinstance(response, Response) else await response
         except ApiError as exc:
             return exc.response()
         except Exception as exc:  # a bug of ours: one line, no traceback, RabbitMQ's empty 500
@@ -156,7 +157,7 @@ def _dispatcher(served: Served, methods: dict[str, Endpoint]) -> Callable[[Reque
     return dispatch
 
 
-def _run(served: Served, endpoint: Endpoint, request: Request, raw_body: bytes) -> Response:
+def _run(served: Served, endpoint: Endpoint, request: Request, raw_body: bytes) -> Response | Awaitable[Response]:
     """Authenticate, authorise and run the handler; synchronous, so the broker is not interleaved."""
     node = served.node
     params = {key: decode_segment(value) for key, value in request.path_params.items()}

@@ -30,8 +30,7 @@ def _address(address: tuple[str, int] | None) -> tuple[str, int]:
 
 def connection_name(conn: Connection) -> str:
     """RabbitMQ's name of a connection: "peer host:port -> broker host:port"."""
-    (peer_host, peer_port), (host, port) = _address(conn.peer), _address(conn.local)
-    return f"{peer_host}:{peer_port} -> {host}:{port}"
+    return conn.name
 
 
 def channel_name(conn: Connection, number: int) -> str:

@@ -94,6 +94,13 @@ def feature_flags(call: Call) -> Response:
                    "provided_by": provided_by} for name, desc, doc_url, provided_by in FEATURE_FLAGS], call)
 
 
+def enable_feature_flag(call: Call) -> Response:
+    """Every known flag is on already; an unknown one is RabbitMQ's 400 "unsupported"."""
+    if call.params["name"] not in {flag[0] for flag in FEATURE_FLAGS}:
+        raise bad_request("unsupported")
+    return Response(b"", 204)
+
+
 def port_listener(call: Call) -> Response:
     text = call.params["port"]
     if not (text.isascii() and text.isdigit()):
@@ -126,4 +133,5 @@ ENDPOINTS = [
     Endpoint("/api/health/checks/node-is-quorum-critical", "GET", Need.MANAGEMENT, single_node),
     Endpoint("/api/health/checks/node-is-mirror-sync-critical", "GET", Need.MANAGEMENT, single_node),
     Endpoint("/api/feature-flags", "GET", Need.ADMIN, feature_flags),
+    Endpoint("/api/feature-flags/{name}/enable", "PUT", Need.ADMIN, enable_feature_flag),
 ]

@@ -14,3 +14,15 @@ class NodeControl(Protocol):
 
     def stop(self) -> None:
         """Shut the broker down gracefully, as SIGTERM does (the reply is sent first)."""
+
+    async def stop_app(self) -> None:
+        """rabbitmqctl stop_app: clients closed (320), listeners stopped, transient state dropped."""
+
+    async def start_app(self) -> None:
+        """rabbitmqctl start_app: the node rebuilt from the store as at start-up, listening again."""
+
+    def set_alarm(self, resource: str, on: bool) -> None:
+        """Raise ("memory" or "disk") by hand, held until cleared by hand, or clear it."""
+
+    def set_memory_watermark(self, fraction: float | None, absolute: int | None) -> None:
+        """The memory alarm's limit: a fraction of the machine's memory, or bytes."""

@@ -11,7 +11,6 @@ from typing import Any
 from starlette.responses import Response
 
 from amqpd.auth import HASHING_ALGORITHM, HASHING_ALGORITHMS, Permission, User, hash_password
-from amqpd.broker import LOOPBACK_USERS
 from amqpd.management.api import Call, Endpoint, created, no_content, reply, tags, text
 from amqpd.management.auth import Need
 from amqpd.management.errors import bad_request, key_missing, not_found
@@ -68,7 +67,7 @@ def put_user(call: Call) -> Response:
             raise bad_request(["not_base64", password_hash]) from None
     else:
         password_hash = ""
-    user = User(name, password_hash, user_tags, name in LOOPBACK_USERS, algorithm)
+    user = User(name, password_hash, user_tags, name in call.node.loopback_users, algorithm)
     return created(call.node.put_user(user))
 
 

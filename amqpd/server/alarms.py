@@ -42,6 +42,8 @@ class ResourceAlarms:
         self.node = node
         self.interval = interval
         self.raised: set[str] = set()  # "memory", "disk"
+        self.watermark_setting: dict[str, float | int] = {"absolute": node.settings.memory_limit}  # as last set
+        self.held: set[str] = set()  # raised by hand (amqpctl eval rabbit_alarm:set_alarm): on until cleared by hand
         self._cleared = trio.Event()
         node.memory.baseline = resident_bytes()
 
@@ -58,7 +60,24 @@ class ResourceAlarms:
         await self._cleared.wait()
 
     def set(self, resource: str, on: bool) -> None:
-        """Raise or clear one resource's alarm."""
+        """One resource's state as its monitor sees it; an alarm raised by hand stays on."""
+        self._apply(resource, on or resource in self.held)
+
+    def hold(self, resource: str, on: bool) -> None:
+        """Raise an alarm by hand, held whatever the monitor sees until cleared by hand (RabbitMQ's
+        rabbit_alarm:set_alarm / clear_alarm); once cleared, the monitor's view applies again."""
+        if on:
+            self.held.add(resource)
+            self._apply(resource, True)
+            return
+        self.held.discard(resource)
+        store = self.node.store
+        if resource == "memory":
+            self._apply(resource, self.node.memory.total > self.node.settings.memory_limit)
+        else:
+            self._apply(resource, store is not None and store.failing)
+
+    def _apply(self, resource: str, on: bool) -> None:
         if on == (resource in self.raised):
             return
         if on:
@@ -76,9 +95,9 @@ class ResourceAlarms:
 
     def update(self, used: int) -> None:
         """Re-evaluate the memory alarm for `used` bytes of memory (set is called on a change only)."""
-        over = used > self.node.settings.memory_limit
+        over = used > self.node.settings.memory_limit or "memory" in self.held
         if over != ("memory" in self.raised):
-            self.set("memory", over)
+            self._apply("memory", over)
 
     def check(self) -> None:
         """Re-evaluate the memory alarm for what the node accounts for (runs after every read)."""
@@ -89,7 +108,27 @@ class ResourceAlarms:
         self.node.settings.memory_limit = limit
         self.check()
 
+    def set_fraction(self, fraction: float) -> int:
+        """The limit as a fraction of the machine's memory (RabbitMQ's vm_memory_high_watermark); the
+        limit in bytes."""
+        limit = int(fraction * total_memory())
+        self.watermark_setting = {"relative": fraction}
+        self.set_limit(limit)
+        return limit
+
+    def set_absolute(self, limit: int) -> None:
+        self.watermark_setting = {"absolute": limit}
+        self.set_limit(limit)
+
     async def run(self) -> None:
         while True:
             self.check()
             await trio.sleep(self.interval)
+
+
+def total_memory() -> int:
+    """The machine's physical memory in bytes."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0

@@ -8,6 +8,10 @@ which is the role the Erlang cookie plays for rabbitmqctl.
 from __future__ import annotations
 
 import os
+import platform
+import resource
+import shutil
+import ssl
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,6 +21,7 @@ import trio
 
 from amqpd import __version__
 from amqpd.broker import COMPATIBLE_VERSION, PRODUCT
+from amqpd.server.alarms import resident_bytes
 
 if TYPE_CHECKING:
     from amqpd.server.listener import Server
@@ -73,6 +78,9 @@ def _unlink(path: str) -> None:
         pass
 
 
+STOP_APP_GRACE = 2.0  # seconds clients get to answer Connection.Close at stop_app
+
+
 class Operator:
     """The server's side of the control routes (management's NodeControl)."""
 
@@ -81,22 +89,85 @@ class Operator:
         self._started = time.monotonic()
 
     def status(self) -> dict[str, Any]:
+        """What rabbitmqctl status reports, in its JSON formatter's keys where they apply to amqpd."""
         server = self._server
         node = server.node
         settings = node.settings
+        disk_free = _disk_free(settings.data_dir)
+        plugins = [name for name, on in (("rabbitmq_management", settings.management),
+                                          ("rabbitmq_prometheus", settings.prometheus)) if on]
         return {
             "pid": os.getpid(),
+            "os": platform.system(),
             "node_name": node.name,
             "product_name": PRODUCT,
             "product_version": COMPATIBLE_VERSION,
+            "rabbitmq_version": COMPATIBLE_VERSION,
             "amqpd_version": __version__,
+            "erlang_version": f"Python {platform.python_version()} ({platform.python_implementation()})",
+            "crypto_lib_version": ssl.OPENSSL_VERSION,
             "uptime": int(time.monotonic() - self._started),
+            "is_under_maintenance": False,
+            "running": server.running,
             "data_directory": settings.data_dir,
-            "alarms": sorted(server.alarm.raised),
-            "listeners": [{"protocol": item.protocol, "interface": item.host, "port": item.port}
-                          for item in server.management_listeners()],
-            "running": True,
+            "config_files": [],
+            "log_files": ["<stderr>"],
+            "enabled_plugin_file": None,
+            "active_plugins": plugins if server.running else [],
+            "enabled_plugins": plugins,
+            "alarms": [{"node": node.name, "resource": resource, "type": "resource_limit"}
+                       for resource in sorted(server.alarm.raised)],
+            "memory": {"total": {"rss": resident_bytes(), "accounted": node.memory.total},
+                       "strategy": "accounted"},
+            "vm_memory_high_watermark_setting": server.alarm.watermark_setting,
+            "vm_memory_high_watermark_limit": settings.memory_limit,
+            "vm_memory_calculation_strategy": "accounted",
+            "file_descriptors": _file_descriptors(len(node.connections)),
+            "disk_free": disk_free,
+            "disk_free_limit": DISK_FREE_LIMIT,
+            "totals": {"virtual_host_count": len(node.vhosts), "connection_count": len(node.connections),
+                       "queue_count": sum(len(vhost.queues) for vhost in node.vhosts.values())},
+            "listeners": [{"node": node.name, "protocol": item.protocol, "interface": item.host, "port": item.port,
+                           "purpose": PURPOSES.get(item.protocol, "")}
+                          for item in (server.management_listeners() if server.running else [])],
         }
 
     def stop(self) -> None:
         self._server.request_stop(requested_by="amqpctl")
+
+    async def stop_app(self) -> None:
+        await self._server.stop_app(STOP_APP_GRACE)
+
+    async def start_app(self) -> None:
+        await self._server.start_app()
+
+    def set_alarm(self, resource: str, on: bool) -> None:
+        self._server.alarm.hold(resource, on)
+
+    def set_memory_watermark(self, fraction: float | None, absolute: int | None) -> None:
+        if fraction is not None:
+            self._server.alarm.set_fraction(fraction)
+        elif absolute is not None:
+            self._server.alarm.set_absolute(absolute)
+
+
+DISK_FREE_LIMIT = 50_000_000  # RabbitMQ's default disk_free_limit (amqpd's disk alarm is the store failing)
+PURPOSES = {"amqp": "AMQP 0-9-1 and AMQP 1.0", "amqp/ssl": "AMQP 0-9-1 and AMQP 1.0 over TLS",
+            "http": "HTTP API", "https": "HTTP API over TLS", "prometheus": "Prometheus exporter API over HTTP"}
+
+
+def _disk_free(path: str) -> int:
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return 0
+
+
+def _file_descriptors(sockets: int) -> dict[str, int]:
+    """Descriptors in use (from /proc) and the limit, and the sockets of AMQP clients."""
+    try:
+        used = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        used = 0
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return {"total_used": used, "total_limit": limit, "sockets_used": sockets, "sockets_limit": limit}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import ssl
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import structlog
 import trio
@@ -27,9 +27,12 @@ log = structlog.get_logger("amqpd.server")
 class Server:
     """One node served on its AMQP port and, with a TLS context, on its amqps port."""
 
-    def __init__(self, node: Node, tls_context: ssl.SSLContext | None = None) -> None:
-        """With a TLS context the node is served over amqps on settings.tls_port as well."""
+    def __init__(self, node: Node, tls_context: ssl.SSLContext | None = None,
+                 on_recovered: Callable[[Node], None] | None = None) -> None:
+        """With a TLS context the node is served over amqps on settings.tls_port as well;
+        on_recovered is what start-up adds after recovery (the definitions file), run again by start_app."""
         self.node = node
+        self._on_recovered = on_recovered
         self.alarm = ResourceAlarms(node)
         self.port: int | None = None
         self.tls_port: int | None = None
@@ -46,6 +49,11 @@ class Server:
         self._accepting = trio.CancelScope()
         self._sessions: set[ClientSession] = set()
         self._session_ended = trio.Event()
+        self.running = False  # the app (AMQP, management and Prometheus listeners) is up: stop_app / start_app
+        self._app = trio.CancelScope()
+        self._app_stopped = trio.Event()
+        self._nursery: trio.Nursery | None = None
+        self._lifecycle = trio.Lock()  # one stop_app / start_app at a time
 
     async def _handle(self, stream: Stream) -> None:
         transport = PLAIN_TCP
@@ -77,25 +85,32 @@ class Server:
         Called on its own (as the CLI does) a bind failure such as EADDRINUSE surfaces as a plain
         OSError, not wrapped in a nursery's ExceptionGroup, so it can be reported in one line.
         """
+        await self._bind_app()
+        if self.node.store is not None:  # a broker with a data directory has a control socket in it
+            self._control = await ControlSocket.bind(self.node.settings.control_socket())
+        return self.port
+
+    async def _bind_app(self) -> None:
+        """Bind the app's ports: the settings' at start-up, the same ones again at start_app."""
         settings = self.node.settings
-        self._listeners = [*await self._bind(settings.port, None)]
+        self._listeners = [*await self._bind(_again(self.port, settings.port), None)]
         self.port = _port(self._listeners[0])
         if self._tls_context is not None and settings.tls_port is not None:
-            amqps = await self._bind(settings.tls_port, self._tls_context)
+            amqps = await self._bind(_again(self.tls_port, settings.tls_port), self._tls_context)
             self.tls_port = _port(amqps[0])
             self._listeners += amqps
         if settings.management:
-            self._http = await self._bind(settings.management_port, None, settings.http_host())
+            self._http = await self._bind(_again(self.management_port, settings.management_port), None,
+                                          settings.http_host())
             self.management_port = _port(self._http[0])
             if self._tls_context is not None and settings.management_tls_port is not None:
-                self._https = await self._bind(settings.management_tls_port, None, settings.http_host())
+                self._https = await self._bind(_again(self.management_tls_port, settings.management_tls_port), None,
+                                               settings.http_host())
                 self.management_tls_port = _port(self._https[0])
         if settings.prometheus:
-            self._metrics = await self._bind(settings.prometheus_port, None, settings.prometheus_address())
+            self._metrics = await self._bind(_again(self.prometheus_port, settings.prometheus_port), None,
+                                             settings.prometheus_address())
             self.prometheus_port = _port(self._metrics[0])
-        if self.node.store is not None:  # a broker with a data directory has a control socket in it
-            self._control = await ControlSocket.bind(settings.control_socket())
-        return self.port
 
     async def _bind(self, port: int, context: ssl.SSLContext | None, host: str | None = None
                     ) -> list[trio.SocketListener] | list[trio.SSLListener[trio.SocketStream]]:
@@ -116,55 +131,109 @@ class Server:
         """Listen (unless listen() was called) and serve until cancelled; reports the port through task_status."""
         if self._listeners is None:
             await self.listen()
-        settings = self.node.settings
-        host = settings.host
-        url_host = _url_host(host)
         store = self.node.store
         try:
             async with trio.open_nursery() as nursery:
+                self._nursery = nursery
                 nursery.start_soon(self.alarm.run)
-                nursery.start_soon(self._run_timers)
                 if store is not None:
                     store.on_failing = lambda failing: self.alarm.set("disk", failing)
                     nursery.start_soon(store.run)
-                await nursery.start(self._accept, nursery)
-                if self._http:
-                    from amqpd import management  # only when on: hypercorn and Starlette take 0.1 s to import
-
-                    serve = functools.partial(management.serve, tls_sockets=[_socket(lst) for lst in self._https],
-                                              tls_context=self._tls_context)
-                    await nursery.start(serve, self.node, [_socket(lst) for lst in self._http],
-                                        self.management_listeners(), lambda: self.alarm.raised)
-                    http_host = settings.http_host()
-                    log.info(f"started management listener on http://{_url_host(http_host)}:{self.management_port}",
-                             host=http_host, port=self.management_port)
-                    if self._https:
-                        log.info(f"started management listener on https://{_url_host(http_host)}:"
-                                 f"{self.management_tls_port}", host=http_host, port=self.management_tls_port)
-                if self._metrics:
-                    from amqpd.management import prometheus
-
-                    await nursery.start(prometheus.serve, self.node, [_socket(lst) for lst in self._metrics],
-                                        lambda: self.alarm.raised)
-                    metrics_host = settings.prometheus_address()
-                    log.info(f"started prometheus listener on http://{_url_host(metrics_host)}:{self.prometheus_port}",
-                             host=metrics_host, port=self.prometheus_port)
-                if self._control is not None:
+                if self._control is not None:  # up while the app is stopped, as Erlang distribution is
                     from amqpd import management
 
                     await nursery.start(functools.partial(management.serve, control=Operator(self)), self.node,
                                         [self._control.sock], self.management_listeners(), lambda: self.alarm.raised)
-                if self.tls_port is not None:
-                    log.info(f"started TLS listener on amqps://{url_host}:{self.tls_port}", host=host,
-                             port=self.tls_port)
-                log.info(f"Server startup complete; listening on amqp://{url_host}:{self.port}", host=host,
-                         port=self.port)
+                await nursery.start(self._run_app)
                 task_status.started(self.port)
         finally:
             if self._control is not None:
                 self._control.remove()
             if store is not None:
                 store.close()  # graceful: what is still pending is written before the process ends
+
+    async def _run_app(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """What stop_app stops: the AMQP and amqps listeners and their clients, the management API
+        and Prometheus on TCP, the timer task (the control socket and the store stay)."""
+        settings = self.node.settings
+        host = settings.host
+        url_host = _url_host(host)
+        self._app = trio.CancelScope()
+        self._app_stopped = trio.Event()
+        self._accepting = trio.CancelScope()
+        try:
+            with self._app:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._run_timers)
+                    await nursery.start(self._accept, nursery)
+                    if self._http:
+                        from amqpd import management  # only when on: hypercorn and Starlette take 0.1 s to import
+
+                        serve = functools.partial(management.serve, tls_sockets=[_socket(lst) for lst in self._https],
+                                                  tls_context=self._tls_context)
+                        await nursery.start(serve, self.node, [_socket(lst) for lst in self._http],
+                                            self.management_listeners(), lambda: self.alarm.raised)
+                        http_host = settings.http_host()
+                        log.info(f"started management listener on http://{_url_host(http_host)}:"
+                                 f"{self.management_port}", host=http_host, port=self.management_port)
+                        if self._https:
+                            log.info(f"started management listener on https://{_url_host(http_host)}:"
+                                     f"{self.management_tls_port}", host=http_host, port=self.management_tls_port)
+                    if self._metrics:
+                        from amqpd.management import prometheus
+
+                        await nursery.start(prometheus.serve, self.node, [_socket(lst) for lst in self._metrics],
+                                            lambda: self.alarm.raised)
+                        metrics_host = settings.prometheus_address()
+                        log.info(f"started prometheus listener on http://{_url_host(metrics_host)}:"
+                                 f"{self.prometheus_port}", host=metrics_host, port=self.prometheus_port)
+                    if self.tls_port is not None:
+                        log.info(f"started TLS listener on amqps://{url_host}:{self.tls_port}", host=host,
+                                 port=self.tls_port)
+                    log.info(f"Server startup complete; listening on amqp://{url_host}:{self.port}", host=host,
+                             port=self.port)
+                    self.running = True
+                    task_status.started()
+        finally:
+            self.running = False
+            for listener in [*self._http, *self._https, *self._metrics]:
+                _socket(listener).close()  # those hypercorn had not taken yet
+            self._app_stopped.set()
+
+    async def stop_app(self, grace: float) -> None:
+        """rabbitmqctl stop_app: stop listening (new clients are refused), close every client with
+        320, stop the management API and Prometheus, write what the store has pending, and drop
+        the node's state (transient queues, exchanges, bindings and messages go with it)."""
+        async with self._lifecycle:
+            if not self.running:
+                return
+            log.info("stopping the app", requested_by="amqpctl")
+            await self.shutdown(grace)
+            self._app.cancel()
+            await self._app_stopped.wait()
+            if self.node.store is not None:
+                await self.node.store.drained()
+            self.node.reset()
+            log.info("app stopped; the node is still running")
+
+    async def start_app(self) -> None:
+        """rabbitmqctl start_app: rebuild the node from the store as start-up does and listen again
+        on the same ports."""
+        async with self._lifecycle:
+            if self.running:
+                return
+            assert self._nursery is not None
+            self.node.reset()
+            self.recover()
+            await self._bind_app()
+            await self._nursery.start(self._run_app)
+
+    def recover(self) -> None:
+        """The node's durable state from the store, then what start-up adds (the definitions file):
+        run at start-up and by start_app."""
+        self.node.recover()
+        if self._on_recovered is not None:
+            self._on_recovered(self.node)
 
     def management_listeners(self) -> list[Listener]:
         """The ports the node serves, as the management API reports them."""
@@ -231,6 +300,11 @@ class Server:
             while self._sessions:
                 self._session_ended = trio.Event()
                 await self._session_ended.wait()
+
+
+def _again(bound: int | None, configured: int) -> int:
+    """The port to bind: the one bound before (start_app), else the configured one (0: any)."""
+    return configured if bound is None else bound
 
 
 def _url_host(host: str) -> str:

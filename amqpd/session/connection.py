@@ -194,6 +194,12 @@ class Connection:
 
     # -- output --------------------------------------------------------------------------------
 
+    @property
+    def name(self) -> str:
+        """RabbitMQ's name of a connection: "peer host:port -> broker host:port"."""
+        (peer_host, peer_port), (host, port) = _address(self.peer), _address(self.local)
+        return f"{peer_host}:{peer_port} -> {host}:{port}"
+
     def send(self, data: bytes) -> None:
         self.outbox += data
         self.wakeup()
@@ -663,3 +669,7 @@ def _validate_tuned(field: str, minimum: int, server: int, client: int) -> None:
     if server and (not client or client > server):
         raise errors.ConnectionError(
             errors.NOT_ALLOWED, f"negotiated {field} = {client} is higher than the maximum allowed value ({server})")
+
+
+def _address(address: tuple[str, int] | None) -> tuple[str, int]:
+    return (str(address[0]), int(address[1])) if address else ("", 0)

@@ -69,7 +69,11 @@ def route(channel: "Channel", exchange: Exchange, message: Message, mandatory: b
     """Enqueue a message where it routes (or return it); what became of it over every queue
     (REJECTED when a queue's length limit refused it: the publish is then nacked)."""
     extra_keys = cc.extra_keys(message) if message.raw_properties[0] & cc.HEADERS_BIT else ()
-    queues = channel.vhost.route(exchange, message, extra_keys)
+    vhost = channel.vhost
+    queues = vhost.route(exchange, message, extra_keys)
+    if vhost.tracer is not None:  # the firehose (broker/trace.py); off: this one test
+        conn = channel.connection
+        vhost.tracer.published(message, queues, extra_keys, conn.name, channel.number, conn.user or "")
     channel.stats.publish += 1
     counts = exchange.stats
     counts.publish_in += 1

@@ -72,6 +72,7 @@ class Store:
         self._unwritten: dict[tuple[int, int], Op] = {}  # (queue id, message id) -> its "put" until on disk
         self._puts: list[tuple[int, int]] = []  # the keys of the messages put in the gathering batch
         self._wake = trio.Event()
+        self._writing = False  # a batch is on the worker thread
 
     # -- operations ------------------------------------------------------------------------------
 
@@ -226,6 +227,7 @@ class Store:
             self._wake = trio.Event()
             if self._ops:
                 batch = self._take()
+                self._writing = True
                 try:
                     await trio.to_thread.run_sync(self.engine.write, batch.ops)
                 except sqlite3.Error as exc:
@@ -243,6 +245,7 @@ class Store:
         """A batch ended. The operations of a failed one go back in front of the pending ones;
         its messages stay readable from memory until a later batch writes them."""
         ok = error is None
+        self._writing = False
         if ok:
             for key in batch.puts:
                 self._unwritten.pop(key, None)
@@ -259,6 +262,18 @@ class Store:
             self.on_failing(self.failing)
         for callback in self._callbacks.pop(batch.ticket, ()):
             callback(ok)
+
+    async def drained(self) -> None:
+        """Return once what was appended so far has been written, or its batch failed (stop_app)."""
+        if self._ops:
+            ticket = self.ticket
+        elif self._writing:
+            ticket = self.ticket - 1
+        else:
+            return
+        done = trio.Event()
+        self.when_durable(ticket, lambda ok: done.set())
+        await done.wait()
 
     def flush(self) -> None:
         """Write what is pending on this thread (graceful shutdown); one attempt, reported if it fails."""

@@ -48,7 +48,8 @@ def test_status_names_the_node_and_its_listeners(broker):
         status = client.get("/control/status").json()
     assert status["node_name"] == "bunny@testhost"
     assert status["pid"] == os.getpid()
-    assert {"protocol": "amqp", "interface": "127.0.0.1", "port": broker.port} in status["listeners"]
+    assert {"node": "bunny@testhost", "protocol": "amqp", "interface": "127.0.0.1", "port": broker.port,
+            "purpose": "AMQP 0-9-1 and AMQP 1.0"} in status["listeners"]
 
 
 def test_the_node_name_is_the_apis_too(broker):

@@ -7,8 +7,9 @@ add the module to MODULES here.
 from __future__ import annotations
 
 from amqpd.ctl.verb import Verb
-from amqpd.ctl.verbs import access, connections, definitions, exchanges, plugins, policies, queues, users, vhosts
+from amqpd.ctl.verbs import (access, connections, definitions, diagnostics, exchanges, node, plugins, policies, queues,
+                             users, vhosts)
 
-MODULES = [users, access, vhosts, policies, queues, exchanges, connections, definitions, plugins]
+MODULES = [users, access, vhosts, policies, queues, exchanges, connections, definitions, plugins, node, diagnostics]
 
 REGISTRY: dict[str, Verb] = {verb.name: verb for module in MODULES for verb in module.VERBS}
