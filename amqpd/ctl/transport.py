@@ -31,6 +31,10 @@ class ApiFailure(Exception):
         self.reason = reason
 
 
+class NotFound(ApiFailure):
+    """A 404: the object the path names does not exist (each verb says so in rabbitmqctl's words)."""
+
+
 @dataclass(frozen=True)
 class Target:
     """Where the broker is: a control socket path, or an http(s) URL with credentials."""
@@ -108,6 +112,14 @@ class Broker:
     def delete(self, path: str, **params: Any) -> Any:
         return self.request("DELETE", path, params=params or None)
 
+    def exists(self, path: str) -> bool:
+        """Whether the object a GET of `path` names exists."""
+        try:
+            self.get(path)
+        except NotFound:
+            return False
+        return True
+
     def listing(self, path: str, **params: Any) -> list[dict[str, Any]]:
         """Every item of a list route, a page of PAGE_SIZE at a time (one request for most)."""
         return list(self._pages(path, params))
@@ -143,7 +155,8 @@ def _failure(response: httpx.Response) -> ApiFailure:
         body = {}
     if not isinstance(body, dict):
         body = {}
-    return ApiFailure(response.status_code, str(body.get("error", "")), body.get("reason", ""))
+    kind = NotFound if response.status_code == 404 else ApiFailure
+    return kind(response.status_code, str(body.get("error", "")), body.get("reason", ""))
 
 
 def unreachable_message(node: str, target: Target, cause: str) -> str:

@@ -10,7 +10,7 @@ import argparse
 
 from amqpd.ctl.exits import CtlError, Exit
 from amqpd.ctl.output import Column, Table
-from amqpd.ctl.transport import ApiFailure, segment
+from amqpd.ctl.transport import ApiFailure, NotFound, segment
 from amqpd.ctl.verb import Context, Verb
 from amqpd.ctl.verbs.common import no_such_user, no_such_user_term, no_vhost, user_argument, user_exists
 
@@ -39,9 +39,7 @@ def clear_permissions(ctx: Context, args: argparse.Namespace) -> None:
     ctx.out.banner(f'Clearing permissions for user "{args.user}" in vhost "{ctx.vhost}" ...')
     try:
         ctx.broker.delete(f"/api/permissions/{segment(ctx.vhost)}/{segment(args.user)}")
-    except ApiFailure as failure:
-        if failure.status != 404:
-            raise
+    except NotFound:
         if not user_exists(ctx.broker, args.user):
             raise no_such_user(args.user) from None  # clearing what was not set is fine, as in RabbitMQ
 
@@ -50,10 +48,8 @@ def list_permissions(ctx: Context, args: argparse.Namespace) -> None:
     ctx.out.banner(f'Listing permissions for vhost "{ctx.vhost}" ...')
     try:
         rows = ctx.broker.get(f"/api/vhosts/{segment(ctx.vhost)}/permissions")
-    except ApiFailure as failure:
-        if failure.status == 404:
-            raise no_vhost(ctx.vhost) from None
-        raise
+    except NotFound:
+        raise no_vhost(ctx.vhost) from None
     ctx.out.table(Table([Column("user"), Column("configure"), Column("write"), Column("read")], rows, blank=True))
 
 
@@ -61,10 +57,8 @@ def list_user_permissions(ctx: Context, args: argparse.Namespace) -> None:
     ctx.out.banner(f'Listing permissions for user "{args.user}" ...')
     try:
         rows = ctx.broker.get(f"/api/users/{segment(args.user)}/permissions")
-    except ApiFailure as failure:
-        if failure.status == 404:
-            raise no_such_user_term(args.user) from None
-        raise
+    except NotFound:
+        raise no_such_user_term(args.user) from None
     ctx.out.table(Table([Column("vhost"), Column("configure"), Column("write"), Column("read")], rows, blank=True))
 
 
@@ -87,9 +81,7 @@ def clear_topic_permissions(ctx: Context, args: argparse.Namespace) -> None:
         path += f"/{segment(args.exchange)}"
     try:
         ctx.broker.delete(path)
-    except ApiFailure as failure:
-        if failure.status != 404:
-            raise
+    except NotFound:
         if not user_exists(ctx.broker, args.user):
             raise no_such_user(args.user) from None
 
@@ -101,10 +93,8 @@ def list_topic_permissions(ctx: Context, args: argparse.Namespace) -> None:
     ctx.out.banner(f'Listing topic permissions for vhost "{ctx.vhost}" ...')
     try:
         rows = ctx.broker.get(f"/api/vhosts/{segment(ctx.vhost)}/topic-permissions")
-    except ApiFailure as failure:
-        if failure.status == 404:
-            raise no_vhost(ctx.vhost) from None
-        raise
+    except NotFound:
+        raise no_vhost(ctx.vhost) from None
     ctx.out.table(Table([Column("user"), *TOPIC_COLUMNS], rows, blank=True))
 
 
@@ -112,10 +102,8 @@ def list_user_topic_permissions(ctx: Context, args: argparse.Namespace) -> None:
     ctx.out.banner(f'Listing topic permissions for user "{args.user}" ...')
     try:
         rows = ctx.broker.get(f"/api/users/{segment(args.user)}/topic-permissions")
-    except ApiFailure as failure:
-        if failure.status == 404:
-            raise no_such_user_term(args.user) from None
-        raise
+    except NotFound:
+        raise no_such_user_term(args.user) from None
     ctx.out.table(Table([Column("vhost"), *TOPIC_COLUMNS], rows, blank=True, header=False))
 
 

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from amqpd.ctl.exits import CtlError, Exit
-from amqpd.ctl.transport import ApiFailure, Broker, segment
+from amqpd.ctl.transport import Broker, segment
 
 
 def json_argument(text: str) -> Any:
@@ -30,23 +30,11 @@ def no_parameter() -> CtlError:
 
 
 def vhost_exists(broker: Broker, vhost: str) -> bool:
-    try:
-        broker.get(f"/api/vhosts/{segment(vhost)}")
-    except ApiFailure as failure:
-        if failure.status == 404:
-            return False
-        raise
-    return True
+    return broker.exists(f"/api/vhosts/{segment(vhost)}")
 
 
 def user_exists(broker: Broker, user: str) -> bool:
-    try:
-        broker.get(f"/api/users/{segment(user)}")
-    except ApiFailure as failure:
-        if failure.status == 404:
-            return False
-        raise
-    return True
+    return broker.exists(f"/api/users/{segment(user)}")
 
 
 def no_such_user(user: str) -> CtlError:

@@ -15,7 +15,7 @@ from amqpd.ctl import terms
 from amqpd.ctl.exits import CtlError, Exit
 from amqpd.ctl.listing import Columns
 from amqpd.ctl.output import Column
-from amqpd.ctl.transport import ApiFailure, segment
+from amqpd.ctl.transport import NotFound, segment
 from amqpd.ctl.verb import Context, Verb
 
 GROUP = "Monitoring, observability and health checks"
@@ -85,9 +85,7 @@ def list_consumers(ctx: Context, args: argparse.Namespace) -> None:
     ctx.out.banner(f"Listing consumers in vhost {ctx.vhost} ...")
     try:
         rows = ctx.broker.listing(f"/api/consumers/{segment(ctx.vhost)}")
-    except ApiFailure as failure:
-        if failure.status != 404:
-            raise
+    except NotFound:
         rows = []
     ctx.out.table(CONSUMER_COLUMNS.table(args, rows))
 
@@ -96,10 +94,8 @@ def _close(ctx: Context, name: str, reason: str) -> bool:
     """Close one connection with 320 and the reason; False when it has gone meanwhile."""
     try:
         ctx.broker.request("DELETE", f"/api/connections/{segment(name)}", headers={"X-Reason": reason})
-    except ApiFailure as failure:
-        if failure.status == 404:
-            return False
-        raise
+    except NotFound:
+        return False
     return True
 
 
@@ -123,9 +119,7 @@ def close_all_connections(ctx: Context, args: argparse.Namespace) -> None:
         ctx.out.banner(f"Closing {count} connections in vhost {ctx.vhost}, reason: {args.reason}...")
         try:
             items = ctx.broker.listing(f"/api/vhosts/{segment(ctx.vhost)}/connections")
-        except ApiFailure as failure:
-            if failure.status != 404:
-                raise
+        except NotFound:
             items = []
     if args.limit is not None:
         items = items[:args.limit]

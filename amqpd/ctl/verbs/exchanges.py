@@ -10,7 +10,7 @@ from typing import Any
 from amqpd.ctl.exits import CtlError, Exit
 from amqpd.ctl.listing import Columns
 from amqpd.ctl.output import Column, Formatter, Table
-from amqpd.ctl.transport import ApiFailure, segment
+from amqpd.ctl.transport import NotFound, segment
 from amqpd.ctl.verb import Context, Verb
 
 GROUP = "Monitoring, observability and health checks"
@@ -31,10 +31,8 @@ def _in_vhost(ctx: Context, path: str) -> list[dict[str, Any]]:
     """A vhost's list; a vhost that does not exist has nothing in it, as rabbitmqctl prints it."""
     try:
         return ctx.broker.listing(path)
-    except ApiFailure as failure:
-        if failure.status == 404:
-            return []
-        raise
+    except NotFound:
+        return []
 
 
 def list_exchanges(ctx: Context, args: argparse.Namespace) -> None:
@@ -57,10 +55,8 @@ def route(ctx: Context, args: argparse.Namespace) -> None:
     try:
         result = ctx.broker.post(f"/api/exchanges/{segment(ctx.vhost)}/{segment(exchange or 'amq.default')}/route",
                                  body)
-    except ApiFailure as failure:
-        if failure.status == 404:
-            raise CtlError(Exit.DATA_ERROR, f"Error:\nno exchange '{exchange}' in vhost '{ctx.vhost}'") from None
-        raise
+    except NotFound:
+        raise CtlError(Exit.DATA_ERROR, f"Error:\nno exchange '{exchange}' in vhost '{ctx.vhost}'") from None
     if ctx.out.formatter is Formatter.JSON:
         ctx.out.document(result)
         return

@@ -11,7 +11,7 @@ import time
 from typing import Any, Callable
 
 from amqpd.ctl.exits import CtlError, Exit
-from amqpd.ctl.transport import ApiFailure, segment
+from amqpd.ctl.transport import ApiFailure, NotFound, segment
 from amqpd.ctl.verb import Context, Verb
 
 GROUP = "Nodes"
@@ -290,10 +290,8 @@ def trace_off(ctx: Context, args: argparse.Namespace) -> None:
 def _trace(ctx: Context, on: bool) -> None:
     try:
         ctx.broker.put(f"/control/trace/{segment(ctx.vhost)}", {"on": on})
-    except ApiFailure as failure:
-        if failure.status == 404:
-            raise CtlError(Exit.DATA_ERROR, f"Error:\nVirtual host '{ctx.vhost}' does not exist") from None
-        raise
+    except NotFound:
+        raise CtlError(Exit.DATA_ERROR, f"Error:\nVirtual host '{ctx.vhost}' does not exist") from None
 
 
 def authenticate_user(ctx: Context, args: argparse.Namespace) -> None:

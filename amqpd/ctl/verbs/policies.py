@@ -13,7 +13,7 @@ from typing import Any
 from amqpd.ctl import terms
 from amqpd.ctl.exits import CtlError, Exit
 from amqpd.ctl.output import Column, Table
-from amqpd.ctl.transport import ApiFailure, segment
+from amqpd.ctl.transport import ApiFailure, NotFound, segment
 from amqpd.ctl.verb import Context, Verb
 from amqpd.ctl.verbs.common import json_argument, no_parameter, no_vhost, vhost_exists
 
@@ -31,19 +31,15 @@ def _rejected(failure: ApiFailure) -> CtlError | ApiFailure:
 def _cleared(ctx: Context, path: str) -> None:
     try:
         ctx.broker.delete(path)
-    except ApiFailure as failure:
-        if failure.status == 404:
-            raise no_parameter() from None
-        raise
+    except NotFound:
+        raise no_parameter() from None
 
 
 def _listed(ctx: Context, path: str) -> list[dict[str, Any]]:
     try:
         return ctx.broker.listing(path)
-    except ApiFailure as failure:
-        if failure.status == 404:
-            raise no_vhost(ctx.vhost) from None
-        raise
+    except NotFound:
+        raise no_vhost(ctx.vhost) from None
 
 
 POLICY_COLUMNS = [Column("vhost"), Column("name"), Column("pattern"), Column("apply-to"),

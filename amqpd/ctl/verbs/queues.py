@@ -15,7 +15,7 @@ from amqpd.ctl import terms
 from amqpd.ctl.exits import CtlError, Exit
 from amqpd.ctl.listing import Columns
 from amqpd.ctl.output import Column, Table
-from amqpd.ctl.transport import ApiFailure, segment
+from amqpd.ctl.transport import ApiFailure, NotFound, segment
 from amqpd.ctl.verb import Context, Verb
 
 GROUP = "Queues"
@@ -79,9 +79,7 @@ def list_queues(ctx: Context, args: argparse.Namespace) -> None:
     ctx.out.banner(f"Listing queues for vhost {ctx.vhost} ...")
     try:
         rows = [] if args.offline else ctx.broker.listing(f"/api/queues/{segment(ctx.vhost)}")
-    except ApiFailure as failure:
-        if failure.status != 404:  # a vhost that does not exist has no queues, as rabbitmqctl says
-            raise
+    except NotFound:  # a vhost that does not exist has no queues, as rabbitmqctl says
         rows = []
     ctx.out.table(QUEUE_COLUMNS.table(args, rows))
 
@@ -98,10 +96,8 @@ def purge_queue(ctx: Context, args: argparse.Namespace) -> None:
     ctx.out.banner(f"Purging queue '{args.queue}' in vhost '{ctx.vhost}' ...")
     try:
         ctx.broker.delete(f"/api/queues/{segment(ctx.vhost)}/{segment(args.queue)}/contents")
-    except ApiFailure as failure:
-        if failure.status == 404:
-            raise CtlError(Exit.UNAVAILABLE, "Error:\nnot_found") from None
-        raise
+    except NotFound:
+        raise CtlError(Exit.UNAVAILABLE, "Error:\nnot_found") from None
 
 
 def delete_queue(ctx: Context, args: argparse.Namespace) -> None:
@@ -135,10 +131,8 @@ def peek(ctx: Context, args: argparse.Namespace) -> None:
     ctx.out.banner(f"Peeking at {args.count} messages of queue '{args.queue}' in vhost '{ctx.vhost}' ...")
     try:
         rows = ctx.broker.get(f"/api/queues/{segment(ctx.vhost)}/{segment(args.queue)}/peek", count=args.count)
-    except ApiFailure as failure:
-        if failure.status == 404:
-            raise CtlError(Exit.DATA_ERROR, f"Error:\nno queue '{args.queue}' in vhost '{ctx.vhost}'") from None
-        raise
+    except NotFound:
+        raise CtlError(Exit.DATA_ERROR, f"Error:\nno queue '{args.queue}' in vhost '{ctx.vhost}'") from None
     columns = [Column("position"), Column("exchange"), Column("routing_key"), Column("redelivered"),
                Column("payload_bytes"), Column("payload_encoding"), Column("properties"),
                Column("payload", render=terms.term)]  # quoted: a payload may hold tabs and line breaks

@@ -13,7 +13,7 @@ from amqpd.ctl import terms
 from amqpd.ctl.exits import CtlError, Exit
 from amqpd.ctl.grammar import PROG
 from amqpd.ctl.output import Column, Table
-from amqpd.ctl.transport import ApiFailure, Broker, segment
+from amqpd.ctl.transport import Broker, NotFound, segment
 from amqpd.ctl.verb import Context, Verb
 from amqpd.ctl.verbs.common import json_argument, no_such_user_term, user_argument, user_exists
 
@@ -25,10 +25,8 @@ def _user(broker: Broker, name: str) -> dict[str, Any]:
     """The user's API object; a missing user is rabbitmqctl's 67."""
     try:
         return broker.get(f"/api/users/{segment(name)}")
-    except ApiFailure as failure:
-        if failure.status == 404:
-            raise CtlError(Exit.NO_USER, f'Error:\nUser "{name}" does not exist') from None
-        raise
+    except NotFound:
+        raise CtlError(Exit.NO_USER, f'Error:\nUser "{name}" does not exist') from None
 
 
 def add_user(ctx: Context, args: argparse.Namespace) -> None:
@@ -44,10 +42,8 @@ def delete_user(ctx: Context, args: argparse.Namespace) -> None:
     ctx.out.banner(f'Deleting user "{args.user}" ...')
     try:
         ctx.broker.delete(f"/api/users/{segment(args.user)}")
-    except ApiFailure as failure:
-        if failure.status == 404:
-            raise CtlError(Exit.NO_USER, f'Error:\nUser "{args.user}" does not exist') from None
-        raise
+    except NotFound:
+        raise CtlError(Exit.NO_USER, f'Error:\nUser "{args.user}" does not exist') from None
 
 
 def change_password(ctx: Context, args: argparse.Namespace) -> None:
@@ -104,10 +100,8 @@ def list_user_limits(ctx: Context, args: argparse.Namespace) -> None:
     ctx.out.banner(f'Listing limits for user "{user}" ...')
     try:
         items = ctx.broker.get(f"/api/user-limits/{segment(user)}")
-    except ApiFailure as failure:
-        if failure.status == 404:
-            raise no_such_user_term(user) from None
-        raise
+    except NotFound:
+        raise no_such_user_term(user) from None
     ctx.out.line(terms.json_text(items[0]["value"] if items else {}))
 
 

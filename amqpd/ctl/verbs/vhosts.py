@@ -8,7 +8,7 @@ import argparse
 from amqpd.ctl import terms
 from amqpd.ctl.listing import Columns
 from amqpd.ctl.output import Column, Table
-from amqpd.ctl.transport import ApiFailure, segment
+from amqpd.ctl.transport import NotFound, segment
 from amqpd.ctl.verb import Context, Verb
 from amqpd.ctl.verbs.common import json_argument, no_parameter, no_vhost, vhost_exists
 
@@ -25,12 +25,8 @@ VHOST_COLUMNS = Columns([
 def add_vhost(ctx: Context, args: argparse.Namespace) -> None:
     """Idempotent as RabbitMQ's: a vhost that exists is left as it is (its metadata too)."""
     ctx.out.banner(f'Adding vhost "{args.name}" ...')
-    try:
-        ctx.broker.get(f"/api/vhosts/{segment(args.name)}")
+    if ctx.broker.exists(f"/api/vhosts/{segment(args.name)}"):
         return
-    except ApiFailure as failure:
-        if failure.status != 404:
-            raise
     body: dict[str, object] = {"description": args.description or "",
                                "tags": [t for t in (args.tags or "").split(",") if t]}
     if args.default_queue_type:
@@ -50,10 +46,8 @@ def delete_vhost(ctx: Context, args: argparse.Namespace) -> None:
     ctx.out.banner(f'Deleting vhost "{args.name}" ...')
     try:
         ctx.broker.delete(f"/api/vhosts/{segment(args.name)}")
-    except ApiFailure as failure:
-        if failure.status == 404:
-            raise no_vhost(args.name) from None
-        raise
+    except NotFound:
+        raise no_vhost(args.name) from None
 
 
 def list_vhosts(ctx: Context, args: argparse.Namespace) -> None:
@@ -74,10 +68,8 @@ def _limits(ctx: Context) -> dict[str, int]:
     """The vhost's limits; a vhost that does not exist is rabbitmqctl's 65."""
     try:
         items = ctx.broker.get(f"/api/vhost-limits/{segment(ctx.vhost)}")
-    except ApiFailure as failure:
-        if failure.status == 404:
-            raise no_vhost(ctx.vhost) from None
-        raise
+    except NotFound:
+        raise no_vhost(ctx.vhost) from None
     return items[0]["value"] if items else {}
 
 
