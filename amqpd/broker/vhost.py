@@ -58,10 +58,17 @@ class VirtualHost:
         self.policies = Policies()
         self.stats = MessageStats()  # the counts of its channels that have closed (live ones add theirs when read)
         self.churn = Churn()
+        self.closed_octets = (0, 0)  # bytes received and sent by its connections that have closed
         self.default_exchange = EXCHANGE_TYPES["direct"]("", durable=True)
         self.exchanges[""] = self.default_exchange
         for name_, kind, internal in DEFAULT_EXCHANGES:
             self.exchanges[name_] = EXCHANGE_TYPES[kind](name_, durable=True, internal=internal)
+
+    def connection_gone(self, recv_oct: int, send_oct: int) -> None:
+        """A connection to it closed: its byte counts stay in the vhost's, as a closed channel's
+        message counts do (RabbitMQ's vhost recv_oct / send_oct count closed connections)."""
+        recv, send = self.closed_octets
+        self.closed_octets = (recv + recv_oct, send + send_oct)
 
     def _rs(self, kind: str, name: str) -> str:
         """RabbitMQ's resource name in texts: exchange 'x' in vhost '/'."""

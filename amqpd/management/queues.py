@@ -29,6 +29,11 @@ def queue_object(call: Call, queue: QueueType, unacked_bytes: Mapping[int, int])
     policy, operator_policy, definition = effective_policy(queue)
     stats = queue.message_stats()
     key = ("queue", queue.vhost_name, queue.name)
+    objstats.HISTORY.start(call.node)
+    depths = objstats.depth_details(call, (*key, "depth"), queue)
+    message_stats = objstats.shown(call, key, stats, objstats.QUEUE_GROUPS)
+    objstats.samples(call, queue, objstats.BASIC, objstats.QUEUE_NAMES, objstats.queue_values(queue),
+                     {"lengths": depths, "msg_rates": message_stats}, ceil="lengths")
     utilisation = 1.0 if queue.consumers else 0  # RabbitMQ 3.10.8: 0 without consumers, 1.0 with
     item = {
         "name": queue.name, "vhost": queue.vhost_name, "type": queue.arguments.get("x-queue-type", "classic"),
@@ -36,7 +41,7 @@ def queue_object(call: Call, queue: QueueType, unacked_bytes: Mapping[int, int])
         "arguments": jsonable(queue.arguments), "node": call.node.name, "state": "running",
         "policy": policy, "operator_policy": operator_policy, "effective_policy_definition": definition,
         "consumers": queue.consumer_count, "exclusive_consumer_tag": None, "single_active_consumer_tag": None,
-        **objstats.depth_details(call, (*key, "depth"), queue),
+        **depths,
         "consumer_utilisation": utilisation, "consumer_capacity": utilisation,
         **objstats.byte_fields(queue, unacked_bytes.get(id(queue), 0)),
         "head_message_timestamp": None, "recoverable_slaves": None,
@@ -44,7 +49,7 @@ def queue_object(call: Call, queue: QueueType, unacked_bytes: Mapping[int, int])
     idle = objstats.idle_since(queue, stats)
     if idle is not None:
         item["idle_since"] = idle
-    objstats.with_stats(item, objstats.shown(call, key, stats, objstats.QUEUE_GROUPS))
+    objstats.with_stats(item, message_stats)
     owner = queue.exclusive_owner
     if owner is not None:
         peer = getattr(owner, "peer", None) or ("", 0)

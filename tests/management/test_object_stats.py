@@ -123,13 +123,27 @@ def test_queue_depth_samples_come_from_the_kept_history(api, broker):
     channel = conn.channel()
     channel.queue_declare("os-hist")
     channel.basic_publish("", "os-hist", b"m")
-    api.get("/api/queues/%2F/os-hist")  # the history starts with the API's first read
-    objstats.HISTORY.sample(broker.node, time.time() - 10)  # what the timer took 10 s ago: 1
+    channel.queue_declare("os-hist", passive=True)  # a round trip: the publish is in
+    then = time.time()
+    broker.call(objstats.HISTORY.sample, broker.node, then - 10)  # what the timer took 10 s ago: 1
     channel.basic_publish("", "os-hist", b"m")
     channel.basic_publish("", "os-hist", b"m")
     conn.close()
     queue = api.get("/api/queues/%2F/os-hist?lengths_age=60&lengths_incr=5").json()
     samples = queue["messages_details"]["samples"]
-    assert [item["sample"] for item in samples][:2] == [3, 1]  # newest first
-    assert samples[0]["timestamp"] - samples[1]["timestamp"] >= 10000
+    stamp = int(then - 10) // 5 * 5000
+    by_time = {item["timestamp"]: item["sample"] for item in samples}
+    assert samples[0]["sample"] == 3 and samples[0]["timestamp"] >= time.time() * 1000  # now rounded up
+    assert by_time[stamp] == 1 and by_time[stamp - 5000] == 1  # before the first sample: the first one
     assert queue["messages_details"]["avg"] == sum(item["sample"] for item in samples) / len(samples)
+
+
+def test_vhost_bytes_keep_the_closed_connections(api, broker):
+    conn = amqp(broker)
+    conn.channel().queue_declare("os-bytes")
+    (live,) = api.get("/api/connections").json()
+    conn.close()  # the broker released it before its Close-Ok reached pika
+    assert api.get("/api/connections").json() == []
+    vhost = api.get("/api/vhosts/%2F").json()
+    assert vhost["recv_oct"] > live["recv_oct"] > 0  # its Connection.Close came after the read
+    assert vhost["send_oct"] > live["send_oct"] > 0  # and the Close-Ok
