@@ -142,6 +142,9 @@ def channel_object(call: Call, conn: Connection, number: int, channel: Any) -> d
     message_stats = objstats.shown(call, key, channel.message_stats(), objstats.CHANNEL_GROUPS)
     objstats.samples(call, channel, objstats.BASIC, objstats.CHANNEL_NAMES, objstats.channel_values(channel),
                      {"msg_rates": message_stats})
+    idle = objstats.channel_idle_since(channel)
+    if idle is not None:
+        item["idle_since"] = idle
     return objstats.with_stats(item, message_stats)
 
 

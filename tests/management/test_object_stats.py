@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import time
+from urllib.parse import quote
 
 from amqpd.management import objstats
 from tests.management.conftest import amqp
@@ -147,3 +148,22 @@ def test_vhost_bytes_keep_the_closed_connections(api, broker):
     vhost = api.get("/api/vhosts/%2F").json()
     assert vhost["recv_oct"] > live["recv_oct"] > 0  # its Connection.Close came after the read
     assert vhost["send_oct"] > live["send_oct"] > 0  # and the Close-Ok
+
+
+def test_channel_idle_since(api, broker):
+    conn = amqp(broker)
+    channel = conn.channel()
+    channel.queue_declare("os-idle-ch")
+    (first,) = api.get("/api/channels").json()
+    assert "idle_since" not in first  # not known idle yet (RabbitMQ: only once idle about a second)
+    (quiet,) = api.get("/api/channels").json()
+    since = datetime.datetime.fromisoformat(quiet["idle_since"])
+    assert since.utcoffset() == datetime.timedelta(0) and quiet["idle_since"].endswith("+00:00")
+    assert api.get(f"/api/channels/{quote(quiet['name'], safe='')}").json()["idle_since"] == quiet["idle_since"]
+    channel.basic_publish("", "os-idle-ch", b"m")
+    channel.queue_declare("os-idle-ch", passive=True)  # a round trip: the publish is in
+    (busy,) = api.get("/api/channels").json()
+    assert "idle_since" not in busy
+    (again,) = api.get("/api/channels").json()
+    assert datetime.datetime.fromisoformat(again["idle_since"]) > since
+    conn.close()
