@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import datetime
 import operator
+from dataclasses import dataclass
 import time
 import weakref
-from collections import Counter
 from typing import Any, Hashable, Iterable, Mapping
 
-from amqpd.broker import Exchange, MessageStats, Node, QueueType, VirtualHost, clock
+from amqpd.broker import Exchange, MessageStats, Node, QueueType, ReadySummary, VirtualHost, clock
 from amqpd.management.api import Call
+from amqpd.management.formats import properties_json
 from amqpd.management.history import BASIC, GLOBAL, Levels, Range, Track, details
 from amqpd.session import Connection
 
@@ -31,6 +32,7 @@ CHANNEL_GROUPS = (("publish", "confirm", "return_unroutable", "drop_unroutable")
 # a queue's memory estimate: a queue's own objects, and each message's Entry and slot beside its body
 QUEUE_OVERHEAD = 2048
 ENTRY_OVERHEAD = 64
+TIMESTAMP_FLAG = 0x0040  # the timestamp bit of a content header's property flags
 DEPTHS = ("messages", "messages_ready", "messages_unacknowledged")
 OCTETS = ("recv_oct", "send_oct")
 OVERVIEW_MESSAGES = ("ack", "confirm", "deliver", "deliver_get", "deliver_no_ack", "disk_reads", "disk_writes",
@@ -242,22 +244,94 @@ def depth_details(call: Call, key: Hashable, queue: QueueType) -> dict[str, Any]
     return counters(call, key, dict(zip(DEPTHS, _depths(queue))))
 
 
-def unacked_bytes(connections: Iterable[Connection]) -> Counter[int]:
-    """Body bytes delivered and awaiting ack, by queue (its id): one walk of the channels'
-    unacked messages per request, made when read."""
-    held: Counter[int] = Counter()
+@dataclass
+class Held:
+    """A queue's messages delivered and awaiting ack (all in memory), summed from the channels."""
+
+    count: int = 0
+    size: int = 0
+    persistent: int = 0
+    persistent_bytes: int = 0
+    oldest_timestamp: int | None = None
+
+
+def held(connections: Iterable[Connection]) -> dict[int, Held]:
+    """The unacked messages by queue (its id): one walk of the channels' unacked messages per
+    request, made when read."""
+    found: dict[int, Held] = {}
     for conn in connections:
         for channel in conn.channels.values():
             for item in channel.unacked.values():
-                held[id(item.queue)] += item.entry.message.size
-    return held
+                queue, message = item.queue, item.entry.message
+                into = found.get(id(queue))
+                if into is None:
+                    into = found[id(queue)] = Held()
+                into.count += 1
+                into.size += message.size
+                if queue.durable and message.persistent:
+                    into.persistent += 1
+                    into.persistent_bytes += message.size
+                stamp = timestamp(message.raw_properties)
+                if stamp is not None and (into.oldest_timestamp is None or stamp < into.oldest_timestamp):
+                    into.oldest_timestamp = stamp
+    return found
 
 
-def byte_fields(queue: QueueType, unacked: int) -> dict[str, int]:
-    """message_bytes* and an estimate of the queue's memory (its bodies in memory plus a fixed
-    cost per message and per queue; Python has no per-queue heap to measure)."""
-    ready = queue.message_bytes_ready()
-    count = queue.message_count + queue.unacked_count
-    return {"message_bytes": ready + unacked, "message_bytes_ready": ready,
-            "message_bytes_unacknowledged": unacked,
-            "memory": QUEUE_OVERHEAD + ENTRY_OVERHEAD * count + ready + unacked}
+def timestamp(raw_properties: bytes) -> int | None:
+    """A message's timestamp property (seconds), None when unset; only such messages are parsed."""
+    if not int.from_bytes(raw_properties[:2], "big") & TIMESTAMP_FLAG:
+        return None
+    shown = properties_json(raw_properties)
+    return shown.get("timestamp") if isinstance(shown, dict) else None
+
+
+def memory_fields(queue: QueueType, unacked: Held, rates: Mapping[str, Any] | None) -> dict[str, Any]:
+    """message_bytes*, the RAM / persistent / paged-out counts, head_message_timestamp,
+    backing_queue_status (RabbitMQ 3.10.8's classic queue v1 shape) and an estimate of the
+    queue's memory (its bodies in memory plus a fixed cost per message and per queue; Python has
+    no per-queue heap to measure). rates: the queue's message_stats, for the backing queue's."""
+    ready = queue.ready_summary()
+    count = queue.message_count + unacked.count
+    stamps = [stamp for stamp in (unacked.oldest_timestamp,
+                                  timestamp(ready.head.raw_properties) if ready.head is not None else None)
+              if stamp is not None]
+    in_memory_bytes = ready.in_memory_bytes + unacked.size
+    return {
+        "message_bytes": ready.in_memory_bytes + ready.paged_out_bytes + unacked.size,
+        "message_bytes_ready": ready.in_memory_bytes + ready.paged_out_bytes,
+        "message_bytes_unacknowledged": unacked.size,
+        "message_bytes_ram": in_memory_bytes,
+        "message_bytes_persistent": ready.persistent_bytes + unacked.persistent_bytes,
+        "message_bytes_paged_out": ready.paged_out_bytes,
+        "messages_ram": ready.in_memory + unacked.count,
+        "messages_ready_ram": ready.in_memory,
+        "messages_unacknowledged_ram": unacked.count,
+        "messages_persistent": ready.persistent + unacked.persistent,
+        "messages_paged_out": ready.paged_out,
+        "head_message_timestamp": min(stamps) if stamps else None,
+        "backing_queue_status": _backing_queue_status(queue, ready, rates),
+        "memory": QUEUE_OVERHEAD + ENTRY_OVERHEAD * count + in_memory_bytes,
+    }
+
+
+def _backing_queue_status(queue: QueueType, ready: ReadySummary, rates: Mapping[str, Any] | None) -> dict[str, Any]:
+    """RabbitMQ 3.10.8's classic queue (v1) backing_queue_status, filled with amqpd's own
+    figures: q4 the ready messages in memory, delta the paged-out ones (first id, count, 0,
+    last id + 1), next_seq_id the messages that entered the queue, the rates those of its
+    message_stats (publish in, deliver_get out; deliveries awaiting ack in, acks out)."""
+    def rate(*names: str) -> float:
+        return float(sum(rates[f"{name}_details"]["rate"] for name in names if f"{name}_details" in rates)) \
+            if rates else 0.0
+
+    entered = max(queue.stats.publish, queue.message_count)
+    delta: list[Any] = ["delta", "undefined", 0, 0, "undefined"]
+    if ready.paged_ids is not None:
+        delta = ["delta", ready.paged_ids[0], ready.paged_out, 0, ready.paged_ids[1] + 1]
+    return {
+        "avg_ack_egress_rate": rate("ack"), "avg_ack_ingress_rate": rate("deliver", "get"),
+        "avg_egress_rate": rate("deliver_get"), "avg_ingress_rate": rate("publish"),
+        "delta": delta, "len": queue.message_count, "mode": "default",
+        "next_deliver_seq_id": entered - queue.message_count, "next_seq_id": entered,
+        "q1": 0, "q2": 0, "q3": 0, "q4": ready.in_memory,
+        "target_ram_count": "infinity", "version": 1,
+    }

@@ -24,8 +24,8 @@ from amqpd.management.errors import ApiError, bad_request, key_missing, not_foun
 from amqpd.management.formats import arguments, jsonable, properties_json, vhost_of, visible_vhosts
 from amqpd.protocol import errors
 
-def queue_object(call: Call, queue: QueueType, unacked_bytes: Mapping[int, int]) -> dict[str, Any]:
-    """A queue as RabbitMQ shows it; unacked_bytes: objstats.unacked_bytes of its connections."""
+def queue_object(call: Call, queue: QueueType, held: Mapping[int, objstats.Held]) -> dict[str, Any]:
+    """A queue as RabbitMQ shows it; held: objstats.held of its connections."""
     policy, operator_policy, definition = effective_policy(queue)
     stats = queue.message_stats()
     key = ("queue", queue.vhost_name, queue.name)
@@ -43,8 +43,8 @@ def queue_object(call: Call, queue: QueueType, unacked_bytes: Mapping[int, int])
         "consumers": queue.consumer_count, "exclusive_consumer_tag": None, "single_active_consumer_tag": None,
         **depths,
         "consumer_utilisation": utilisation, "consumer_capacity": utilisation,
-        **objstats.byte_fields(queue, unacked_bytes.get(id(queue), 0)),
-        "head_message_timestamp": None, "recoverable_slaves": None,
+        **objstats.memory_fields(queue, held.get(id(queue), objstats.Held()), message_stats),
+        "recoverable_slaves": None,
     }
     idle = objstats.idle_since(queue, stats)
     if idle is not None:
@@ -66,7 +66,7 @@ def _queue(call: Call) -> tuple[VirtualHost, QueueType]:
 
 
 def list_queues(call: Call) -> Response:
-    held = objstats.unacked_bytes(call.node.connections)
+    held = objstats.held(call.node.connections)
     items = [queue_object(call, queue, held) for vhost in visible_vhosts(call) for queue in vhost.queues.values()]
     return reply(lists.page(items, call.query, ("vhost", "name")), call)
 
@@ -75,7 +75,7 @@ def show_queue(call: Call) -> Response:
     vhost, queue = _queue(call)
     conns = [conn for conn in call.node.connections if conn.vhost is vhost]
     details = [c for c in consumers_of(call, conns) if c["queue"]["name"] == queue.name]
-    held = objstats.unacked_bytes(conns)
+    held = objstats.held(conns)
     return reply({**queue_object(call, queue, held), "consumer_details": details, "deliveries": [], "incoming": []}, call)
 
 
