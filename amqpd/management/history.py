@@ -101,14 +101,17 @@ class Ring:
             data[at:at + width] = array("q", (stamp, *values))
             self.head = (self.head + 1) % count
 
-    def entries(self, width: int) -> list[tuple[int, Values]]:
-        """Oldest first."""
+    def newest_first(self, width: int, down_to: int) -> list[tuple[int, Values]]:
+        """The entries from the newest back to the first one stamped at or before ``down_to``
+        (the one in force then), or to the oldest: a read costs what its range needs."""
         data = self.data
         count = len(data) // width
         found = []
-        for index in range(count):
-            at = (self.head + index) % count * width
+        for back in range(count):
+            at = (self.head - 1 - back) % count * width
             found.append((data[at], tuple(data[at + 1:at + width])))
+            if data[at] <= down_to:
+                break
         return found
 
 
@@ -133,12 +136,13 @@ class Track:
             if age * 1000 > span.age:
                 ring = candidate
                 break
-        entries = [*ring.entries(len(current) + 1), (int(now) // EVERY * EVERY * 1000, current)]
+        moments = span.moments()
+        entries = [(int(now) // EVERY * EVERY * 1000, current), *ring.newest_first(len(current) + 1, moments[-1])]
         found = []
-        index = len(entries) - 1
-        for moment in span.moments():
-            while index > 0 and entries[index][0] > moment:
-                index -= 1
+        index = 0
+        for moment in moments:
+            while index < len(entries) - 1 and entries[index][0] > moment:
+                index += 1
             found.append((moment, entries[index][1]))  # before the first entry: the first one
         return found
 

@@ -16,16 +16,16 @@ def test_a_busy_object_keeps_a_bounded_history_per_level():
     track = Track(BASIC)
     for tick in range(3 * 3600 // 5):  # three hours of samples, every value new
         track.record((START + 5 * tick) * 1000, (tick,))
-    fine, coarse = (len(ring.entries(2)) for ring in track.rings)
+    fine, coarse = (len(ring.newest_first(2, 0)) for ring in track.rings)
     assert (fine, coarse) == (605 // 5 + 1, 3600 // 60 + 1)
-    assert [len(ring.entries(2)) for ring in Track(GLOBAL).rings] == [0, 0, 0, 0]
+    assert [len(ring.newest_first(2, 0)) for ring in Track(GLOBAL).rings] == [0, 0, 0, 0]
 
 
 def test_an_idle_object_keeps_one_entry_per_level():
     track = Track(GLOBAL)
     for tick in range(3600 // 5):
         track.record((START + 5 * tick) * 1000, (7, 7))
-    assert [len(ring.entries(3)) for ring in track.rings] == [1, 1, 1, 1]
+    assert [len(ring.newest_first(3, 0)) for ring in track.rings] == [1, 1, 1, 1]
 
 
 def test_samples_carry_the_value_in_force_and_a_long_range_reads_the_coarse_level():
