@@ -6,6 +6,7 @@ The face the session, the server and the management plane use: the ``Node`` (and
 ``Message``, its raw ``Properties`` edited in place, and CC / BCC routing (``cc``); every queue
 type behind the ``QueueType`` interface with its typed outcomes (``Enqueued`` with ``Outcome``,
 ``ACCEPTED``, ``REJECTED``, ``combined``; ``Settle``) and the ``Entry`` a queue hands a consumer;
+``ReadySummary``, a queue's ready messages by where their bodies are (the management API's memory fields);
 ``limit_reached`` (a count against a vhost or user limit the node holds: ``Node.vhost_limit``,
 ``Node.user_limit``),
 ``consumer_priority`` (a consumer's checked x-priority), ``random_name`` for generated names,
@@ -30,7 +31,7 @@ from amqpd.broker.message import Message
 from amqpd.broker.names import random_name
 from amqpd.broker.node import COMPATIBLE_VERSION, LOOPBACK_USERS, PRODUCT, Node, VhostMetadata
 from amqpd.broker.policies import Policy, PolicyError, PolicyKind, effective_policy, erlang_term
-from amqpd.broker.queue_type import ACCEPTED, REJECTED, Enqueued, Outcome, QueueType, Settle, combined
+from amqpd.broker.queue_type import ACCEPTED, REJECTED, Enqueued, Outcome, QueueType, ReadySummary, Settle, combined
 from amqpd.broker.stats import Churn, MessageStats, retire_deliveries, with_deliveries
 from amqpd.broker.timers import clock
 from amqpd.broker.vhost import VirtualHost
@@ -39,7 +40,7 @@ __all__ = [
     "Node", "PRODUCT", "COMPATIBLE_VERSION", "LOOPBACK_USERS", "VhostMetadata",
     "VirtualHost", "Exchange", "EXCHANGE_TYPES",
     "Message", "Properties", "cc",
-    "QueueType", "Entry", "Enqueued", "Outcome", "ACCEPTED", "REJECTED", "combined", "Settle",
+    "QueueType", "ReadySummary", "Entry", "Enqueued", "Outcome", "ACCEPTED", "REJECTED", "combined", "Settle",
     "consumer_priority", "random_name", "clock",
     "Policy", "PolicyError", "PolicyKind", "effective_policy", "erlang_term",
     "MessageStats", "Churn", "with_deliveries", "retire_deliveries",

@@ -18,7 +18,8 @@ from amqpd.broker.entry import Entry, Paged, insert
 from amqpd.broker.features import Expires, Features, MessageTTL, Overflow
 from amqpd.broker.memory import MemoryLedger
 from amqpd.broker.message import Message
-from amqpd.broker.queue_type import ACCEPTED, DROPPED, REJECTED, Consumer, Enqueued, QueueType, Settle, stored
+from amqpd.broker.queue_type import (ACCEPTED, DROPPED, REJECTED, Consumer, Enqueued, QueueType, ReadySummary,
+                                     Settle, stored)
 from amqpd.broker.stats import MessageStats
 
 if TYPE_CHECKING:
@@ -73,6 +74,8 @@ class Queue(QueueType):
         self.in_memory = 0  # Entry objects in ready (the rest are Paged)
         self.delivered_before_restart: set[Paged] = set()  # paged ids that come back redelivered
         self.ready_bytes = 0  # body bytes of the ready entries (kept while there are features)
+        self.paged_bytes = 0  # body bytes of the messages this run paged out (recovered ones: unknown)
+        self.recovered_below = 0  # message ids under this were recovered from the store at start-up
         self._next_consumer = 0
         self._had_consumers = False
         self.features = features = Features.declared(arguments)
@@ -95,6 +98,30 @@ class Queue(QueueType):
     def message_bytes_ready(self) -> int:
         """Paged messages (ids only; their bodies are on disk) are not counted."""
         return sum(item.message.size for lane in self.lanes for item in lane if type(item) is Entry)
+
+    def ready_summary(self) -> ReadySummary:
+        in_memory = in_memory_bytes = persistent = persistent_bytes = paged = 0
+        first_paged = last_paged = None
+        stores = self.store_id is not None
+        for lane in self.lanes:
+            for item in lane:
+                if type(item) is Paged:
+                    paged += 1
+                    first_paged = item if first_paged is None else min(first_paged, item)
+                    last_paged = item if last_paged is None else max(last_paged, item)
+                    continue
+                message = item.message  # type: ignore[union-attr]
+                in_memory += 1
+                in_memory_bytes += message.size
+                if stores and message.persistent:
+                    persistent += 1
+                    persistent_bytes += message.size
+        head_lane = next((lane for lane in reversed(self.lanes) if lane), None)  # the highest priority first
+        first = head_lane[0] if head_lane else None
+        return ReadySummary(in_memory, in_memory_bytes, paged, self.paged_bytes, persistent + paged,
+                            persistent_bytes + self.paged_bytes,
+                            first.message if first is not None and type(first) is not Paged else None,  # type: ignore[union-attr]
+                            None if first_paged is None else (first_paged, last_paged))  # type: ignore[arg-type]
 
     @property
     def single_active_consumer(self) -> bool:
@@ -119,6 +146,7 @@ class Queue(QueueType):
             result = self._put(message)
             if self.in_memory >= self.window:
                 self.ready.append(message.id)
+                self.paged_bytes += message.size
                 return result
         self.ready.append(Entry(message))
         self.in_memory += 1
@@ -131,6 +159,7 @@ class Queue(QueueType):
         """Messages recovered from the store, in order, left on disk until needed (a queue with
         features reads them all back: their TTL starts again now)."""
         items: deque[Entry | Paged] = deque(mid for mid, _ in stored_messages)
+        self.recovered_below = max((mid + 1 for mid, _ in stored_messages), default=self.recovered_below)
         self.delivered_before_restart.update(mid for mid, delivered in stored_messages if delivered)
         if self.features is not None:
             self._restore_featured(items)
@@ -193,6 +222,7 @@ class Queue(QueueType):
         if delivered:
             delivered.difference_update(paged)
         self.memory.queued += sum(len(entry.message.body) for entry in entries)
+        self.paged_bytes -= sum(entry.message.size for entry in entries if entry.seq >= self.recovered_below)
         return entries
 
     def _page_in(self, lane: deque[Entry | Paged]) -> None:
@@ -250,6 +280,7 @@ class Queue(QueueType):
         self.delivered_before_restart.clear()
         self.in_memory = 0
         self.ready_bytes = 0
+        self.paged_bytes = 0
         return count
 
     def delete(self) -> int:

@@ -64,6 +64,24 @@ def combined(results: Iterable[Enqueued]) -> Enqueued:
     return DROPPED if outcome is Outcome.DROPPED else ACCEPTED
 
 
+@dataclass(frozen=True)
+class ReadySummary:
+    """A queue's ready messages as the management API's memory fields count them (counted when
+    read, in one walk): those whose bodies are in memory, those paged out to the store (bodies on
+    disk), the persistent ones among them (stored: persistent messages in a durable queue), the
+    next one if its body is in memory (for head_message_timestamp), and the first and last id
+    paged out (RabbitMQ's ``delta``)."""
+
+    in_memory: int
+    in_memory_bytes: int
+    paged_out: int
+    paged_out_bytes: int
+    persistent: int
+    persistent_bytes: int
+    head: "Message | None"
+    paged_ids: tuple[int, int] | None
+
+
 class Settle(enum.Enum):
     """How a client finished a held delivery."""
 
@@ -123,6 +141,10 @@ class QueueType(ABC):
     def message_bytes_ready(self) -> int:
         """Body bytes of the ready messages in memory, counted when read (the management API's
         message_bytes_ready; never kept per message)."""
+
+    @abstractmethod
+    def ready_summary(self) -> ReadySummary:
+        """Its ready messages by where their bodies are (management API; never per message)."""
 
     @abstractmethod
     def enqueue(self, message: "Message") -> Enqueued: ...

@@ -61,6 +61,7 @@ class VirtualHost:
         self.stats = MessageStats()  # the counts of its channels that have closed (live ones add theirs when read)
         self.churn = Churn()
         self.tracer: Tracer | None = None  # the firehose, while tracing is on (broker/trace.py)
+        self.closed_octets = (0, 0)  # bytes received and sent by its connections that have closed
         self.default_exchange = EXCHANGE_TYPES["direct"]("", durable=True)
         self.exchanges[""] = self.default_exchange
         for name_, kind, internal in DEFAULT_EXCHANGES:
@@ -70,6 +71,12 @@ class VirtualHost:
         """Turn the firehose on or off (rabbitmqctl trace_on / trace_off)."""
         if on != (self.tracer is not None):
             self.tracer = Tracer(self, node_name) if on else None
+
+    def connection_gone(self, recv_oct: int, send_oct: int) -> None:
+        """A connection to it closed: its byte counts stay in the vhost's, as a closed channel's
+        message counts do (RabbitMQ's vhost recv_oct / send_oct count closed connections)."""
+        recv, send = self.closed_octets
+        self.closed_octets = (recv + recv_oct, send + send_oct)
 
     def _rs(self, kind: str, name: str) -> str:
         """RabbitMQ's resource name in texts: exchange 'x' in vhost '/'."""

@@ -45,6 +45,10 @@ def _connection_details(conn: Connection) -> dict[str, Any]:
 def connection_object(call: Call, conn: Connection) -> dict[str, Any]:
     (peer_host, peer_port), (host, port) = _address(conn.peer), _address(conn.local)
     properties = jsonable(conn.client_properties)
+    objstats.HISTORY.start(call.node)
+    values = objstats.connection_values(conn)
+    octets = objstats.counters(call, ("connection", connection_name(conn)), dict(zip(objstats.OCTETS, values)))
+    objstats.samples(call, conn, objstats.BASIC, objstats.OCTETS, values, {"data_rates": octets})
     return {
         "name": connection_name(conn), "node": call.node.name, "type": "network",
         "user": conn.user, "user_who_performed_action": conn.user,
@@ -55,8 +59,7 @@ def connection_object(call: Call, conn: Connection) -> dict[str, Any]:
         "user_provided_name": properties.get("connection_name"), "state": "running",
         "channels": len(conn.channels), "timeout": conn.heartbeat, "frame_max": conn.frame_max,
         "channel_max": conn.channel_max, "connected_at": conn.connected_at,
-        **objstats.counters(call, ("connection", connection_name(conn)),
-                            {"recv_oct": conn.recv_oct, "send_oct": conn.send_oct}),
+        **octets,
         "recv_cnt": conn.recv_cnt, "send_cnt": conn.send_cnt,  # without rates, as RabbitMQ 3.10.8
     }
 
@@ -134,7 +137,14 @@ def channel_object(call: Call, conn: Connection, number: int, channel: Any) -> d
         "state": "running",
     }
     key = ("channel", channel_name(conn, number))
-    return objstats.with_stats(item, objstats.shown(call, key, channel.message_stats(), objstats.CHANNEL_GROUPS))
+    objstats.HISTORY.start(call.node)
+    message_stats = objstats.shown(call, key, channel.message_stats(), objstats.CHANNEL_GROUPS)
+    objstats.samples(call, channel, objstats.BASIC, objstats.CHANNEL_NAMES, objstats.channel_values(channel),
+                     {"msg_rates": message_stats})
+    idle = objstats.channel_idle_since(channel)
+    if idle is not None:
+        item["idle_since"] = idle
+    return objstats.with_stats(item, message_stats)
 
 
 def _channels(call: Call, conns: Iterable[Connection]) -> list[dict[str, Any]]:

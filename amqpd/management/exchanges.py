@@ -30,8 +30,12 @@ def exchange_object(call: Call, vhost: VirtualHost, exchange: Exchange) -> dict[
     policy = vhost.exchange_policy(exchange.name)
     if policy is not None:  # RabbitMQ 3.10.8 shows the key only when a policy applies
         item["policy"] = policy
-    return objstats.with_stats(item, objstats.shown(call, ("exchange", vhost.name, exchange.name), exchange.stats,
-                                                    objstats.EXCHANGE_GROUPS))
+    objstats.HISTORY.start(call.node)
+    message_stats = objstats.shown(call, ("exchange", vhost.name, exchange.name), exchange.stats,
+                                   objstats.EXCHANGE_GROUPS)
+    objstats.samples(call, exchange, objstats.BASIC, objstats.EXCHANGE_NAMES, objstats.exchange_values(exchange),
+                     {"msg_rates": message_stats})
+    return objstats.with_stats(item, message_stats)
 
 
 def _name(call: Call) -> str:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime
+import re
 from typing import Any
 
 from starlette.responses import Response
 
 from amqpd.broker import Message
 from amqpd.management.api import Call, Endpoint, reply
+from amqpd.management.certificates import CertificateError, validities
 from amqpd.management.auth import Need
 from amqpd.management.errors import bad_request, not_found
 
@@ -121,6 +124,57 @@ def protocol_listener(call: Call) -> Response:
     return ok(call, protocol=protocol)
 
 
+# RabbitMQ's units of the certificate-expiration check, in seconds (a month is a twelfth of a year)
+EXPIRY_UNITS = {"days": 86400, "weeks": 7 * 86400, "months": 365 * 86400 / 12, "years": 365 * 86400}
+TLS_PROTOCOLS = ("amqp/ssl", "https")  # the listeners with a certificate: amqps, and the API's https
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def certificate_expiration(call: Call) -> Response:
+    """503 when a TLS listener's certificate or CA file holds a certificate whose notAfter comes
+    before now + within, as RabbitMQ 3.10.8's check answers (checked on it with a trustme
+    certificate valid for 10 days)."""
+    within, unit = call.params["within"], call.params["unit"].lower()
+    if not (within.isascii() and _INTEGER.fullmatch(within)):
+        raise bad_request("Invalid expiration value.")
+    if unit not in EXPIRY_UNITS:
+        raise bad_request("Time unit not recognised. Supported units: days, weeks, months, years.")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    try:
+        deadline = now + datetime.timedelta(seconds=int(within) * EXPIRY_UNITS[unit])
+    except OverflowError:  # beyond year 9999 either way
+        deadline = (datetime.datetime.max if int(within) > 0 else datetime.datetime.min).replace(tzinfo=now.tzinfo)
+    settings = call.node.settings
+    expiring = []
+    for listener in call.listeners:
+        if listener.protocol not in TLS_PROTOCOLS:
+            continue
+        certfile, cacertfile = _expiring(settings.tls_cert, deadline), _expiring(settings.tls_ca, deadline)
+        if certfile or cacertfile:
+            expiring.append({"cacertfile": settings.tls_ca, "cacertfile_expires_on": cacertfile,
+                             "certfile": settings.tls_cert, "certfile_expires_on": certfile,
+                             "interface": listener.host, "node": call.node.name, "port": listener.port,
+                             "protocol": listener.protocol})
+    if expiring:
+        return failed(call, "Certificates expiring", expired=expiring)
+    return ok(call)
+
+
+def _expiring(path: str | None, deadline: datetime.datetime) -> list[str]:
+    """The notAfter of each certificate in the file that comes before the deadline, in RabbitMQ's
+    form ("2026-12-13 15:19:06", the hour unpadded), or what makes the file unreadable."""
+    if path is None:
+        return []
+    try:
+        found = validities(path)
+    except CertificateError as exc:
+        return [str(exc)]
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return ["Certificate is not yet valid" if item.not_before > now else
+            f"{item.not_after:%Y-%m-%d} {item.not_after.hour}:{item.not_after:%M:%S}"
+            for item in found if item.not_before > now or item.not_after < deadline]
+
+
 ENDPOINTS = [
     Endpoint("/api/aliveness-test/{vhost}", "GET", Need.VHOST, aliveness),
     Endpoint("/api/healthchecks/node", "GET", Need.MANAGEMENT, node_check),
@@ -132,6 +186,8 @@ ENDPOINTS = [
     Endpoint("/api/health/checks/protocol-listener/{protocol}", "GET", Need.MANAGEMENT, protocol_listener),
     Endpoint("/api/health/checks/node-is-quorum-critical", "GET", Need.MANAGEMENT, single_node),
     Endpoint("/api/health/checks/node-is-mirror-sync-critical", "GET", Need.MANAGEMENT, single_node),
+    Endpoint("/api/health/checks/certificate-expiration/{within}/{unit}", "GET", Need.MANAGEMENT,
+             certificate_expiration),
     Endpoint("/api/feature-flags", "GET", Need.ADMIN, feature_flags),
     Endpoint("/api/feature-flags/{name}/enable", "PUT", Need.ADMIN, enable_feature_flag),
 ]

@@ -18,19 +18,16 @@ from typing import Any
 from starlette.responses import Response
 
 from amqpd import __version__
-from amqpd.broker import COMPATIBLE_VERSION, EXCHANGE_TYPES, PRODUCT, MessageStats
+from amqpd.broker import COMPATIBLE_VERSION, EXCHANGE_TYPES, PRODUCT, MessageStats, VirtualHost
+from amqpd.management import objstats
 from amqpd.management.api import Call, Endpoint, created, reply, text
+from amqpd.management.history import GLOBAL, Range, added, details
 from amqpd.management.listeners import Listener
-from amqpd.management.objstats import counters
 from amqpd.management.auth import Need
 from amqpd.management.errors import not_found
 
 STARTED = time.monotonic()
 DISK_FREE_LIMIT = 50_000_000  # RabbitMQ's default disk_free_limit
-MESSAGE_STATS = ("ack", "confirm", "deliver", "deliver_no_ack", "drop_unroutable", "get", "get_empty",
-                 "get_no_ack", "publish", "redeliver", "return_unroutable")
-CHURN = ("channel_closed", "channel_created", "connection_closed", "connection_created", "queue_created",
-         "queue_declared", "queue_deleted")
 
 
 def exchange_types() -> list[dict[str, Any]]:
@@ -52,14 +49,21 @@ def overview(call: Call) -> Response:
     node, caller = call.node, call.caller
     vhosts = [v for name, v in node.vhosts.items() if caller.may_use(node, name) or caller.is_monitor]
     queues = [q for v in vhosts for q in v.queues.values()]
-    ready = sum(q.message_count for q in queues)
-    unacked = sum(q.unacked_count for q in queues)
     connections = [c for c in node.connections if caller.is_monitor or c.user == caller.user.name]
-    churn = node.churn()  # the node's for every user, as RabbitMQ's churn_rates
     if caller.is_monitor:
         scope, stats = "", node.message_stats()
     else:  # the counts of the vhosts the user may use
         scope, stats = caller.user.name, MessageStats.total(node.message_stats(v) for v in vhosts)
+    objstats.HISTORY.start(node)
+    values = objstats.overview_values(node, vhosts, stats)  # churn: the node's for every user, as RabbitMQ's
+    named = dict(zip(objstats.OVERVIEW_NAMES, values))
+    message_stats = objstats.counters(call, ("overview", scope), {k: named[k] for k in objstats.OVERVIEW_MESSAGES})
+    churn = objstats.counters(call, ("churn", scope), {k: named[k] for k in objstats.CHURN})
+    totals = objstats.counters(call, ("queue_totals", scope), {k: named[k] for k in objstats.DEPTHS})
+    parts = {"msg_rates": message_stats, "lengths": totals}
+    if "msg_rates_age" in call.query:  # RabbitMQ 3.10.8 samples churn only then, with the lengths_ range
+        parts["lengths"] = {**totals, **churn}
+    _overview_samples(call, vhosts, values, parts)
     body: dict[str, Any] = {
         "management_version": COMPATIBLE_VERSION,
         "rates_mode": "basic",
@@ -74,12 +78,9 @@ def overview(call: Call) -> Response:
         "release_series_support_status": "supported",
         "disable_stats": False,
         "enable_queue_totals": False,
-        "message_stats": counters(call, ("overview", scope), {
-            **stats.report(MESSAGE_STATS), "disk_reads": 0, "disk_writes": 0}),
-        "churn_rates": counters(call, ("churn", scope), {name: getattr(churn, name) for name in CHURN}),
-        "queue_totals": counters(call, ("queue_totals", scope),
-                                  {"messages": ready + unacked, "messages_ready": ready,
-                                   "messages_unacknowledged": unacked}),
+        "message_stats": message_stats,
+        "churn_rates": churn,
+        "queue_totals": totals,
         "object_totals": {
             "channels": sum(len(c.channels) for c in connections),
             "connections": len(connections),
@@ -92,6 +93,32 @@ def overview(call: Call) -> Response:
     if caller.is_monitor:
         body.update(node=node.name, listeners=listeners(call), contexts=contexts(call))
     return reply(body, call)
+
+
+# the overview's values a user's vhosts give (where each is among a vhost's); the rest is the node's
+_FROM_VHOSTS = {name: objstats.VHOST_NAMES.index(name) for name in objstats.OVERVIEW_NAMES
+                if name in objstats.VHOST_NAMES}
+
+
+def _overview_samples(call: Call, vhosts: list[VirtualHost], values: tuple[int, ...],
+                      parts: dict[str, dict[str, Any]]) -> None:
+    """The node's history for a monitor; for another user, its vhosts' histories added up (the
+    churn always the node's)."""
+    if call.caller.is_monitor or not vhosts:
+        objstats.samples(call, call.node, GLOBAL, objstats.OVERVIEW_NAMES, values, parts)
+        return
+    now = time.time()
+    for prefix, counts in parts.items():
+        span = Range.of(call.query, prefix, now)
+        if span is None:
+            continue
+        mine = objstats.HISTORY.points(call.node, GLOBAL, span, values, now)
+        theirs = added([objstats.HISTORY.points(v, GLOBAL, span, objstats.vhost_values(call.node, v), now)
+                        for v in vhosts])
+        points = [(moment, tuple(vhosts_values[_FROM_VHOSTS[name]] if name in _FROM_VHOSTS else node_values[position]
+                                 for position, name in enumerate(objstats.OVERVIEW_NAMES)))
+                  for (moment, node_values), (_, vhosts_values) in zip(mine, theirs)]
+        details(counts, objstats.OVERVIEW_NAMES, points)
 
 
 def whoami(call: Call) -> Response:

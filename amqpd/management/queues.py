@@ -24,11 +24,16 @@ from amqpd.management.errors import ApiError, bad_request, key_missing, not_foun
 from amqpd.management.formats import arguments, jsonable, properties_json, vhost_of, visible_vhosts
 from amqpd.protocol import errors
 
-def queue_object(call: Call, queue: QueueType, unacked_bytes: Mapping[int, int]) -> dict[str, Any]:
-    """A queue as RabbitMQ shows it; unacked_bytes: objstats.unacked_bytes of its connections."""
+def queue_object(call: Call, queue: QueueType, held: Mapping[int, objstats.Held]) -> dict[str, Any]:
+    """A queue as RabbitMQ shows it; held: objstats.held of its connections."""
     policy, operator_policy, definition = effective_policy(queue)
     stats = queue.message_stats()
     key = ("queue", queue.vhost_name, queue.name)
+    objstats.HISTORY.start(call.node)
+    depths = objstats.depth_details(call, (*key, "depth"), queue)
+    message_stats = objstats.shown(call, key, stats, objstats.QUEUE_GROUPS)
+    objstats.samples(call, queue, objstats.BASIC, objstats.QUEUE_NAMES, objstats.queue_values(queue),
+                     {"lengths": depths, "msg_rates": message_stats}, ceil="lengths")
     utilisation = 1.0 if queue.consumers else 0  # RabbitMQ 3.10.8: 0 without consumers, 1.0 with
     item = {
         "name": queue.name, "vhost": queue.vhost_name, "type": queue.arguments.get("x-queue-type", "classic"),
@@ -36,15 +41,15 @@ def queue_object(call: Call, queue: QueueType, unacked_bytes: Mapping[int, int])
         "arguments": jsonable(queue.arguments), "node": call.node.name, "state": "running",
         "policy": policy, "operator_policy": operator_policy, "effective_policy_definition": definition,
         "consumers": queue.consumer_count, "exclusive_consumer_tag": None, "single_active_consumer_tag": None,
-        **objstats.depth_details(call, (*key, "depth"), queue),
+        **depths,
         "consumer_utilisation": utilisation, "consumer_capacity": utilisation,
-        **objstats.byte_fields(queue, unacked_bytes.get(id(queue), 0)),
-        "head_message_timestamp": None, "recoverable_slaves": None,
+        **objstats.memory_fields(queue, held.get(id(queue), objstats.Held()), message_stats),
+        "recoverable_slaves": None,
     }
     idle = objstats.idle_since(queue, stats)
     if idle is not None:
         item["idle_since"] = idle
-    objstats.with_stats(item, objstats.shown(call, key, stats, objstats.QUEUE_GROUPS))
+    objstats.with_stats(item, message_stats)
     owner = queue.exclusive_owner
     if owner is not None:
         peer = getattr(owner, "peer", None) or ("", 0)
@@ -61,7 +66,7 @@ def _queue(call: Call) -> tuple[VirtualHost, QueueType]:
 
 
 def list_queues(call: Call) -> Response:
-    held = objstats.unacked_bytes(call.node.connections)
+    held = objstats.held(call.node.connections)
     items = [queue_object(call, queue, held) for vhost in visible_vhosts(call) for queue in vhost.queues.values()]
     return reply(lists.page(items, call.query, ("vhost", "name")), call)
 
@@ -70,7 +75,7 @@ def show_queue(call: Call) -> Response:
     vhost, queue = _queue(call)
     conns = [conn for conn in call.node.connections if conn.vhost is vhost]
     details = [c for c in consumers_of(call, conns) if c["queue"]["name"] == queue.name]
-    held = objstats.unacked_bytes(conns)
+    held = objstats.held(conns)
     return reply({**queue_object(call, queue, held), "consumer_details": details, "deliveries": [], "incoming": []}, call)
 
 

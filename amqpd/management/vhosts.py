@@ -17,23 +17,24 @@ from amqpd.management.errors import not_authorised, not_found
 def vhost_object(call: Call, name: str) -> dict[str, Any]:
     node = call.node
     metadata = node.vhost_metadata.get(name, VhostMetadata())
-    queues = list(node.vhosts[name].queues.values())
-    ready = sum(q.message_count for q in queues)
-    unacked = sum(q.unacked_count for q in queues)
     vhost = node.vhosts[name]
-    conns = [conn for conn in node.connections if conn.vhost is vhost]
+    objstats.HISTORY.start(node)
+    values = objstats.vhost_values(node, vhost)
+    named = dict(zip(objstats.VHOST_NAMES, values))
+    depths = objstats.counters(call, ("vhost", name, "depth"), {key: named[key] for key in objstats.DEPTHS})
+    octets = objstats.counters(call, ("vhost", name, "octets"), {key: named[key] for key in objstats.OCTETS})
+    message_stats = objstats.shown(call, ("vhost", name), node.message_stats(vhost), objstats.CHANNEL_GROUPS)
+    # RabbitMQ 3.10.8 samples a vhost's depths with msg_rates_age / _incr (checked), not lengths_
+    objstats.samples(call, vhost, objstats.GLOBAL, objstats.VHOST_NAMES, values,
+                     {"msg_rates": {**(message_stats or {}), **depths}, "data_rates": octets})
     item = {
         "name": name, "description": metadata.description, "tags": list(metadata.tags),
         "default_queue_type": metadata.default_queue_type,
         "metadata": {"description": metadata.description, "tags": list(metadata.tags)},
         "tracing": metadata.tracing, "cluster_state": {node.name: "running"},
-        **objstats.counters(call, ("vhost", name, "depth"), {
-            "messages": ready + unacked, "messages_ready": ready, "messages_unacknowledged": unacked}),
-        **objstats.counters(call, ("vhost", name, "octets"), {  # its live connections' bytes
-            "recv_oct": sum(c.recv_oct for c in conns), "send_oct": sum(c.send_oct for c in conns)}),
+        **depths, **octets,  # octets: its connections', the closed ones' included
     }
-    return objstats.with_stats(item, objstats.shown(call, ("vhost", name), node.message_stats(vhost),
-                                                    objstats.CHANNEL_GROUPS))
+    return objstats.with_stats(item, message_stats)
 
 
 def list_vhosts(call: Call) -> Response:

@@ -599,6 +599,7 @@ class Connection:
         if self in self.node.connections:
             self.node.connections.discard(self)
             self.vhost.churn.connection_closed += 1  # type: ignore[union-attr]  # it was open
+            self.vhost.connection_gone(self.recv_oct, self.send_oct + len(self.outbox))  # type: ignore[union-attr]
 
     def lost(self) -> None:
         """The socket went away (or timed out): release state without sending anything."""

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import datetime
 import time
+from urllib.parse import quote
+
+import httpx
+import pika
 
 from amqpd.management import objstats
 from tests.management.conftest import amqp
@@ -123,13 +127,101 @@ def test_queue_depth_samples_come_from_the_kept_history(api, broker):
     channel = conn.channel()
     channel.queue_declare("os-hist")
     channel.basic_publish("", "os-hist", b"m")
-    api.get("/api/queues/%2F/os-hist")  # the history starts with the API's first read
-    objstats.HISTORY.sample(broker.node, time.time() - 10)  # what the timer took 10 s ago: 1
+    channel.queue_declare("os-hist", passive=True)  # a round trip: the publish is in
+    then = time.time()
+    broker.call(objstats.HISTORY.sample, broker.node, then - 10)  # what the timer took 10 s ago: 1
     channel.basic_publish("", "os-hist", b"m")
     channel.basic_publish("", "os-hist", b"m")
     conn.close()
     queue = api.get("/api/queues/%2F/os-hist?lengths_age=60&lengths_incr=5").json()
     samples = queue["messages_details"]["samples"]
-    assert [item["sample"] for item in samples][:2] == [3, 1]  # newest first
-    assert samples[0]["timestamp"] - samples[1]["timestamp"] >= 10000
+    stamp = int(then - 10) // 5 * 5000
+    by_time = {item["timestamp"]: item["sample"] for item in samples}
+    assert samples[0]["sample"] == 3 and samples[0]["timestamp"] >= time.time() * 1000  # now rounded up
+    assert by_time[stamp] == 1 and by_time[stamp - 5000] == 1  # before the first sample: the first one
     assert queue["messages_details"]["avg"] == sum(item["sample"] for item in samples) / len(samples)
+
+
+def test_vhost_bytes_keep_the_closed_connections(api, broker):
+    conn = amqp(broker)
+    conn.channel().queue_declare("os-bytes")
+    (live,) = api.get("/api/connections").json()
+    conn.close()  # the broker released it before its Close-Ok reached pika
+    assert api.get("/api/connections").json() == []
+    vhost = api.get("/api/vhosts/%2F").json()
+    assert vhost["recv_oct"] > live["recv_oct"] > 0  # its Connection.Close came after the read
+    assert vhost["send_oct"] > live["send_oct"] > 0  # and the Close-Ok
+
+
+def test_channel_idle_since(api, broker):
+    conn = amqp(broker)
+    channel = conn.channel()
+    channel.queue_declare("os-idle-ch")
+    (first,) = api.get("/api/channels").json()
+    assert "idle_since" not in first  # not known idle yet (RabbitMQ: only once idle about a second)
+    (quiet,) = api.get("/api/channels").json()
+    since = datetime.datetime.fromisoformat(quiet["idle_since"])
+    assert since.utcoffset() == datetime.timedelta(0) and quiet["idle_since"].endswith("+00:00")
+    assert api.get(f"/api/channels/{quote(quiet['name'], safe='')}").json()["idle_since"] == quiet["idle_since"]
+    channel.basic_publish("", "os-idle-ch", b"m")
+    channel.queue_declare("os-idle-ch", passive=True)  # a round trip: the publish is in
+    (busy,) = api.get("/api/channels").json()
+    assert "idle_since" not in busy
+    (again,) = api.get("/api/channels").json()
+    assert datetime.datetime.fromisoformat(again["idle_since"]) > since
+    conn.close()
+
+
+def publish_six(channel, queue: str) -> None:
+    """RabbitMQ 3.10.8 check: 6 messages of 10..15 bytes, every other one persistent, timestamps
+    1700000000 + i; two taken with basic_get and not acked."""
+    channel.queue_declare(queue, durable=True)
+    for i in range(6):
+        channel.basic_publish("", queue, b"x" * (10 + i),
+                              pika.BasicProperties(delivery_mode=2 if i % 2 else 1, timestamp=1700000000 + i))
+    channel.basic_get(queue)
+    channel.basic_get(queue)
+
+
+def test_queue_memory_persistent_and_backing_queue_fields(api, broker):
+    conn = amqp(broker)
+    channel = conn.channel()
+    publish_six(channel, "os-mem")
+    queue = api.get("/api/queues/%2F/os-mem").json()
+    assert {key: queue[key] for key in (
+        "messages_ram", "messages_ready_ram", "messages_unacknowledged_ram", "messages_persistent",
+        "messages_paged_out", "message_bytes", "message_bytes_ram", "message_bytes_persistent",
+        "message_bytes_paged_out", "message_bytes_ready", "message_bytes_unacknowledged",
+        "head_message_timestamp")} == {  # what RabbitMQ 3.10.8 showed for the same steps
+        "messages_ram": 6, "messages_ready_ram": 4, "messages_unacknowledged_ram": 2, "messages_persistent": 3,
+        "messages_paged_out": 0, "message_bytes": 75, "message_bytes_ram": 75, "message_bytes_persistent": 39,
+        "message_bytes_paged_out": 0, "message_bytes_ready": 54, "message_bytes_unacknowledged": 21,
+        "head_message_timestamp": 1700000000}  # the oldest of the head and the unacked ones
+    status = queue["backing_queue_status"]
+    assert status == {"avg_ack_egress_rate": 0.0, "avg_ack_ingress_rate": 0.0, "avg_egress_rate": 0.0,
+                      "avg_ingress_rate": 0.0, "delta": ["delta", "undefined", 0, 0, "undefined"], "len": 4,
+                      "mode": "default", "next_deliver_seq_id": 2, "next_seq_id": 6, "q1": 0, "q2": 0, "q3": 0,
+                      "q4": 4, "target_ram_count": "infinity", "version": 1}
+    conn.close()
+
+
+def test_queue_paged_out_fields(broker_factory):
+    broker = broker_factory(queue_window=2)
+    conn = amqp(broker)
+    channel = conn.channel()
+    channel.queue_declare("os-paged", durable=True)
+    for i in range(5):
+        channel.basic_publish("", "os-paged", b"y" * (20 + i), pika.BasicProperties(delivery_mode=2))
+    channel.queue_declare("os-paged", passive=True)
+    queue = httpx.get(f"{broker.api}/api/queues/%2F/os-paged", auth=("guest", "guest")).json()
+    assert (queue["messages_ram"], queue["messages_paged_out"], queue["messages_persistent"]) == (2, 3, 5)
+    assert (queue["message_bytes_ram"], queue["message_bytes_paged_out"]) == (41, 22 + 23 + 24)
+    assert queue["message_bytes_persistent"] == queue["message_bytes"] == 20 + 21 + 22 + 23 + 24
+    delta = queue["backing_queue_status"]["delta"]
+    assert delta[0] == "delta" and delta[2:4] == [3, 0] and delta[4] - delta[1] == 3
+    channel.basic_get("os-paged", auto_ack=True)
+    channel.basic_get("os-paged", auto_ack=True)
+    channel.basic_get("os-paged", auto_ack=True)  # reads the paged ones back
+    queue = httpx.get(f"{broker.api}/api/queues/%2F/os-paged", auth=("guest", "guest")).json()
+    assert (queue["messages_paged_out"], queue["message_bytes_paged_out"], queue["message_bytes"]) == (0, 0, 47)
+    conn.close()
