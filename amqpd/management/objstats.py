@@ -184,11 +184,12 @@ class History:
 
     def __init__(self) -> None:
         self._tracks: weakref.WeakKeyDictionary[Any, Track] = weakref.WeakKeyDictionary()
-        self._started: weakref.WeakSet[Node] = weakref.WeakSet()
+        self._started: weakref.WeakSet[Any] = weakref.WeakSet()  # the node timers it runs on
 
     def start(self, node: Node) -> None:
-        if node not in self._started:
-            self._started.add(node)
+        """Start recording on the node's timers (again after start_app, which gives it new ones)."""
+        if node.timers not in self._started:
+            self._started.add(node.timers)
             self._tick(node)
 
     def _tick(self, node: Node) -> None:

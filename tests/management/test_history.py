@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import pytest
 
+from amqpd.broker import Node
 from amqpd.management.errors import ApiError
 from amqpd.management.history import BASIC, GLOBAL, Range, Track
+from amqpd.management.objstats import History
+from amqpd.settings import Settings
 
 START = 1_800_000_000  # seconds, a multiple of 1800
 
@@ -48,3 +51,15 @@ def test_range_bounds():
         (START + 5) * 1000)
     with pytest.raises(ApiError):
         Range.of({"lengths_age": "2505", "lengths_incr": "5"}, "lengths", START)
+
+
+def test_recording_goes_on_after_the_node_is_reset():
+    """stop_app / start_app give the node new timers (Node.reset): the history's timer must be
+    scheduled on them again when the API next reads, or the samples would stop."""
+    node = Node(Settings())
+    history = History()
+    history.start(node)
+    node.reset()
+    assert node.timers.next_deadline() is None
+    history.start(node)
+    assert node.timers.next_deadline() is not None
