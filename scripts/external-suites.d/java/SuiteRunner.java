@@ -35,7 +35,11 @@ public final class SuiteRunner {
         for (Class<?> suite : suites) {
             Request request = Request.aClass(suite);
             if (!only.isEmpty()) {
-                request = request.filterWith(new OnlyClasses(only));
+                OnlyClasses filter = new OnlyClasses(only);
+                if (!filter.shouldRun(request.getRunner().getDescription())) {
+                    continue;  // nothing asked for is in this suite
+                }
+                request = request.filterWith(filter);
             }
             System.out.println("@@ SUITE " + suite.getName());
             Result result = core.run(request);
