@@ -53,6 +53,21 @@ public final class SuiteRunner {
         return cls.substring(cls.lastIndexOf('.') + 1) + "." + d.getMethodName();
     }
 
+    /** The exception and its causes (the client wraps channel closes in a bare IOException). */
+    private static String why(Throwable error) {
+        StringBuilder out = new StringBuilder();
+        for (int depth = 0; error != null && depth < 3; depth++, error = error.getCause()) {
+            if (out.length() > 0) {
+                out.append(" <- ");
+            }
+            out.append(error.getClass().getSimpleName());
+            if (error.getMessage() != null) {
+                out.append(": ").append(error.getMessage().split("\n", 2)[0]);
+            }
+        }
+        return out.toString();
+    }
+
     private static final class Printer extends RunListener {
         private final java.util.Set<Description> done = new java.util.HashSet<>();
 
@@ -65,9 +80,8 @@ public final class SuiteRunner {
         @Override
         public void testFailure(Failure failure) {
             done.add(failure.getDescription());
-            String why = String.valueOf(failure.getMessage()).split("\n", 2)[0];
             System.out.println("@@ FAIL " + name(failure.getDescription()));
-            System.out.println("@@ WHY " + failure.getException().getClass().getSimpleName() + ": " + why);
+            System.out.println("@@ WHY " + why(failure.getException()));
             System.out.flush();
         }
 
