@@ -170,6 +170,16 @@ class QueueType(ABC):
     def settle(self, entries: list["Entry"], how: Settle) -> None:
         """Finish held deliveries (ack, requeue or drop), then dispatch again."""
 
+    def check_consume(self, no_ack: bool, prefetch: int, arguments: dict[str, Any] | None) -> None:
+        """Refuse a Basic.Consume before it is answered (stream queues have rules of their own)."""
+
+    def subscribe(self, consumer: Consumer, arguments: dict[str, Any] | None) -> None:
+        """Attach a consumer with its Basic.Consume arguments (a stream reads x-stream-offset)."""
+        self.add_consumer(consumer)
+
+    def check_reject(self) -> None:
+        """Refuse Basic.Nack / Basic.Reject of its deliveries (stream queues do)."""
+
     @abstractmethod
     def add_consumer(self, consumer: Consumer) -> None: ...
 
