@@ -133,6 +133,11 @@ class QueueType(ABC):
     def consumer_count(self) -> int:
         return len(self.consumers)
 
+    @property
+    def declare_counts(self) -> tuple[int, int]:
+        """The message and consumer counts Queue.Declare-Ok reports."""
+        return self.message_count, len(self.consumers)
+
     def message_stats(self) -> MessageStats:
         """Its message counts (what the management API and Prometheus report), read now."""
         return with_deliveries(self.stats, self.consumers)

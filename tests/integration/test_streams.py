@@ -6,6 +6,7 @@ import datetime
 import uuid
 from typing import Any, Callable
 
+import httpx
 import pika
 import pytest
 from pika.exceptions import ChannelClosedByBroker, ConnectionClosedByBroker
@@ -77,12 +78,10 @@ def test_max_age_redeclare_compared(connect, name: str) -> None:
 
 
 def test_offsets_and_header(connect, name: str) -> None:
-    """first / last chunk / next / a number / a timestamp / an interval, x-stream-offset on each delivery;
-    Declare-Ok counts 0 as RabbitMQ's does."""
+    """first / last chunk / next / a number / a timestamp / an interval, x-stream-offset on each delivery."""
     channel = connect().channel()
     declare(channel, name)
     publish(channel, name, 5)
-    assert declare(channel, name).method.message_count == 0
     conn = connect()
     first = consume(conn, name, "first", until=5)
     assert bodies(first) == [b"m0", b"m1", b"m2", b"m3", b"m4"]
@@ -204,9 +203,50 @@ def test_delete_cancels_consumers_and_counts_zero(connect, name: str) -> None:
     consumer.basic_qos(prefetch_count=10)
     cancelled: list[Any] = []
     consumer.add_on_cancel_callback(cancelled.append)
-    consumer.basic_consume(name, lambda *a: None, consumer_tag="ct")
+    consumer.basic_consume(name, lambda *a: None, consumer_tag="ct", arguments={"x-stream-offset": "first"})
     assert connect().channel().queue_delete(name).method.message_count == 0
     while not cancelled:
         conn.process_data_events(time_limit=1)
     assert cancelled[0].method.consumer_tag == "ct"
     assert consumer.is_open
+
+
+def test_declare_ok_counts_messages_not_consumers(connect, name: str) -> None:
+    """RabbitMQ's Declare-Ok for a stream: its messages (a stats interval late there), consumers 0."""
+    channel = connect().channel()
+    declare(channel, name)
+    publish(channel, name, 4)
+    consume(connect(), name, "first", until=4)
+    ok = declare(channel, name).method
+    assert (ok.message_count, ok.consumer_count) == (4, 0)
+
+
+def test_management_shows_stream(broker, connect, name: str) -> None:
+    channel = connect().channel()
+    declare(channel, name, **{"x-max-age": "1D"})
+    publish(channel, name, 3)
+    with httpx.Client(base_url=broker.api, auth=("guest", "guest")) as api:
+        queue = api.get(f"/api/queues/%2F/{name}").json()
+    fields = ("type", "messages", "messages_ready", "messages_unacknowledged", "consumers", "durable", "arguments")
+    assert {k: queue[k] for k in fields} == {
+        "type": "stream", "messages": 3, "messages_ready": 3, "messages_unacknowledged": 0, "consumers": 0,
+        "durable": True,
+        "arguments": {"x-queue-type": "stream", "x-max-age": "1D"}}
+
+
+def test_policy_retention_drops_whole_segments(broker, connect, name: str) -> None:
+    """Small segments (x-stream-max-segment-size-bytes), then a max-length-bytes policy: the old
+    segments go, the segment being written stays, readers from first start after the gap."""
+    channel = connect().channel()
+    declare(channel, name, **{"x-stream-max-segment-size-bytes": 200})
+    publish(channel, name, 20)
+    with httpx.Client(base_url=broker.api, auth=("guest", "guest")) as api:
+        put = api.put(f"/api/policies/%2F/{name}", json={"pattern": f"^{name}$", "apply-to": "queues",
+                                                          "definition": {"max-length-bytes": 300}})
+        assert put.status_code == 201
+        queue = api.get(f"/api/queues/%2F/{name}").json()
+        api.delete(f"/api/policies/%2F/{name}")
+    assert queue["effective_policy_definition"] == {"max-length-bytes": 300}
+    assert 0 < queue["messages"] < 20
+    got = consume(connect(), name, "first", until=queue["messages"])
+    assert [h["x-stream-offset"] for _, h, _ in got] == list(range(20 - queue["messages"], 20))

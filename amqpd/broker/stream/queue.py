@@ -86,16 +86,18 @@ class StreamQueue(QueueType):
     def _unsupported(self, what: str) -> errors.ConnectionError:
         return errors.ConnectionError(errors.NOT_IMPLEMENTED, f"{what} not supported by stream queues {self._rs()}")
 
-    # -- counts: RabbitMQ's Declare-Ok, Delete-Ok and Get-Ok say 0 for a stream -------------------
+    # -- counts ------------------------------------------------------------------------------------
 
     @property
     def message_count(self) -> int:
-        return 0
+        """The messages retention keeps in the log (the management API's messages and
+        messages_ready; RabbitMQ shows them a stats interval late, amqpd at once)."""
+        return 0 if self.log is None else self.log.next - self.log.first
 
     @property
-    def stream_length(self) -> int:
-        """Messages retention keeps in the log."""
-        return 0 if self.log is None else self.log.next - self.log.first
+    def declare_counts(self) -> tuple[int, int]:
+        """RabbitMQ's Declare-Ok for a stream counts its messages but never its consumers."""
+        return self.message_count, 0
 
     def message_bytes_ready(self) -> int:
         return 0
@@ -209,14 +211,14 @@ class StreamQueue(QueueType):
         return Entry(Message.restore(offset, exchange, routing_key, properties.encode(), body))
 
     def hold(self, entry: Entry) -> None:
-        self.unacked_count += 1
+        """Its consumer's credit counts it; the stream does not (unacked_count stays 0: a
+        delivered message is still in the log, counted in message_count)."""
 
     def forget(self, entry: Entry) -> None:
         """Nothing leaves a stream when it is delivered."""
 
     def settle(self, entries: list[Entry], how: Settle) -> None:
         """Acks (and the requeue of a closing channel) only give credit back."""
-        self.unacked_count -= len(entries)
         self.dispatch()
 
     def check_reject(self) -> None:
