@@ -250,3 +250,15 @@ def test_policy_retention_drops_whole_segments(broker, connect, name: str) -> No
     assert 0 < queue["messages"] < 20
     got = consume(connect(), name, "first", until=queue["messages"])
     assert [h["x-stream-offset"] for _, h, _ in got] == list(range(20 - queue["messages"], 20))
+
+
+def test_management_purge_and_get_refused(broker, connect, name: str) -> None:
+    declare(connect().channel(), name)
+    with httpx.Client(base_url=broker.api, auth=("guest", "guest")) as api:
+        purge = api.delete(f"/api/queues/%2F/{name}/contents")
+        get = api.post(f"/api/queues/%2F/{name}/get", json={"count": 1, "ackmode": "ack_requeue_true",
+                                                             "encoding": "auto"})
+    assert (purge.status_code, purge.json()) == (400, {
+        "error": "bad_request", "reason": f"queue.purge not supported by stream queues queue '{name}' in vhost '/'"})
+    assert (get.status_code, get.json()) == (400, {
+        "error": "bad_request", "reason": f"540 basic.get not supported by stream queues queue '{name}' in vhost '/'"})
