@@ -132,7 +132,8 @@ def nack(channel: "Channel", m: commands.Basic.Nack) -> None:
 
 
 def reject(channel: "Channel", m: commands.Basic.Reject) -> None:
-    _settle(channel, _rejectable(channel, _tags(channel, m.delivery_tag, False)), Settle.REQUEUE if m.requeue else Settle.DROP)
+    tags = _rejectable(channel, _tags(channel, m.delivery_tag, False))
+    _settle(channel, tags, Settle.REQUEUE if m.requeue else Settle.DROP)
 
 
 def recover(channel: "Channel", m: commands.Basic.Recover) -> None:

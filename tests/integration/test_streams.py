@@ -95,6 +95,7 @@ def test_offsets_and_header(connect, name: str) -> None:
     assert bodies(consume(conn, name, "1h", until=5)) == bodies(first)
     old = datetime.datetime(2020, 1, 1)
     assert bodies(consume(conn, name, old, until=5)) == bodies(first)
+    assert bodies(consume(conn, name, datetime.datetime(2099, 1, 1))) == []
 
 
 def test_next_gets_what_is_published_later_and_consumers_each_read_all(connect, name: str) -> None:

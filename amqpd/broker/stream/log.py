@@ -22,6 +22,7 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 HEADER = struct.Struct(">4sQIqII")  # magic, first offset, count, timestamp ms, data length, crc32
 MAGIC = b"AMQS"
@@ -31,6 +32,7 @@ CHUNK_BYTES = 1 << 20  # records per chunk at most (a batch bigger than this mak
 DEFAULT_SEGMENT_BYTES = 500_000_000  # RabbitMQ's x-stream-max-segment-size-bytes default
 
 StreamRecord = tuple[int, str, str, bytes, bytes]  # offset, exchange, routing key, properties, body
+IndexEntry = tuple[int, int, int]  # first offset, timestamp ms, position
 
 
 @dataclass(frozen=True)
@@ -179,10 +181,6 @@ class StreamLog:
         return self.segments[-1].next if self.segments else self.first
 
     @property
-    def pending(self) -> bool:
-        return bool(self._pending)
-
-    @property
     def size(self) -> int:
         return sum(segment.size for segment in self.segments)
 
@@ -207,7 +205,7 @@ class StreamLog:
     def _place(self, records: list[bytes], timestamp: int) -> _Write:
         data = b"".join(records)
         first = self._sealed_next
-        last = self._writing_segment()
+        last = self.segments[-1] if self.segments else None
         if last is None or self._sealed_size >= self.retention.segment_bytes:
             last = Segment(self.directory, first, first)
             self.segments.append(last)
@@ -220,15 +218,10 @@ class StreamLog:
         self._sealed_next += len(records)
         return write
 
-    def _writing_segment(self) -> Segment | None:
-        return self.segments[-1] if self.segments else None
-
     def written(self, sealed: Sealed, ok: bool, now_ms: int) -> None:
         """A batch ended: its chunks become readable, or (failed) the log forgets them, then
         retention drops what it no longer keeps."""
-        if self.destroyed:
-            return
-        if not sealed.writes:
+        if self.destroyed or not sealed.writes:
             return
         if not ok:
             self._rewind(sealed)
@@ -274,51 +267,37 @@ class StreamLog:
         index = bisect.bisect_right([s.first for s in self.segments], offset) - 1
         return self.segments[index] if index >= 0 else None
 
-    def _index_entry(self, segment: Segment, fd: int, number: int) -> tuple[int, int, int]:
-        return INDEX.unpack(os.pread(fd, INDEX.size, number * INDEX.size))  # type: ignore[return-value]
-
-    def _search(self, segment: Segment, key: int, field_no: int) -> int:
-        """The number of the last chunk whose entry field (0 offset, 1 timestamp) is <= key,
-        for offsets; for timestamps the first chunk whose timestamp is >= key."""
+    @staticmethod
+    def _entry(segment: Segment, find: Callable[[Callable[[int], IndexEntry]], int]) -> IndexEntry:
+        """The index entry that ``find`` picks, given a reader of entries by chunk number."""
         fd = os.open(segment.index_path, os.O_RDONLY)
         try:
-            lo, hi = 0, segment.chunks
-            if field_no == 0:
-                while hi - lo > 1:  # the last entry with first offset <= key
-                    mid = (lo + hi) // 2
-                    if self._index_entry(segment, fd, mid)[0] <= key:
-                        lo = mid
-                    else:
-                        hi = mid
-                return lo
-            while lo < hi:  # the first entry with timestamp >= key
-                mid = (lo + hi) // 2
-                if self._index_entry(segment, fd, mid)[1] < key:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            return lo
+            def entry(number: int) -> IndexEntry:
+                return INDEX.unpack(os.pread(fd, INDEX.size, number * INDEX.size))  # type: ignore[return-value]
+            return entry(find(entry))
         finally:
             os.close(fd)
 
     def read_chunk(self, offset: int) -> list[StreamRecord]:
-        """The messages of the chunk that holds ``offset`` (one index search, one read)."""
+        """The messages of the chunk that holds ``offset`` (a binary search of one index, one read)."""
         segment = self._segment_of(offset)
         if segment is None or offset >= segment.next:
             return []
-        number = self._search(segment, offset, 0)
-        fd = os.open(segment.index_path, os.O_RDONLY)
-        try:
-            position = self._index_entry(segment, fd, number)[2]
-        finally:
-            os.close(fd)
-        return self._read_at(segment, position)
 
-    def _read_at(self, segment: Segment, position: int) -> list[StreamRecord]:
+        def last_starting_at_or_before(entry: Callable[[int], IndexEntry]) -> int:
+            lo, hi = 0, segment.chunks
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if entry(mid)[0] <= offset:
+                    lo = mid
+                else:
+                    hi = mid
+            return lo
+
+        position = self._entry(segment, last_starting_at_or_before)[2]
         fd = os.open(segment.path, os.O_RDONLY)
         try:
-            header = os.pread(fd, HEADER.size, position)
-            _, first, _, _, length, _ = HEADER.unpack(header)
+            _, first, _, _, length, _ = HEADER.unpack(os.pread(fd, HEADER.size, position))
             return decode_records(first, os.pread(fd, length, position + HEADER.size))
         finally:
             os.close(fd)
@@ -327,23 +306,24 @@ class StreamLog:
         """The first offset of the last chunk on disk (x-stream-offset 'last')."""
         for segment in reversed(self.segments):
             if segment.chunks:
-                fd = os.open(segment.index_path, os.O_RDONLY)
-                try:
-                    return self._index_entry(segment, fd, segment.chunks - 1)[0]
-                finally:
-                    os.close(fd)
+                return self._entry(segment, lambda entry: segment.chunks - 1)[0]
         return self.next
 
     def offset_at(self, millis: int) -> int:
         """The first offset of the first chunk written at or after ``millis`` (next if none)."""
         for segment in self.segments:
             if segment.chunks and segment.last_timestamp >= millis:
-                number = self._search(segment, millis, 1)
-                fd = os.open(segment.index_path, os.O_RDONLY)
-                try:
-                    return self._index_entry(segment, fd, number)[0]
-                finally:
-                    os.close(fd)
+                def first_written_since(entry: Callable[[int], IndexEntry]) -> int:
+                    lo, hi = 0, segment.chunks
+                    while lo < hi:
+                        mid = (lo + hi) // 2
+                        if entry(mid)[1] < millis:
+                            lo = mid + 1
+                        else:
+                            hi = mid
+                    return lo
+
+                return self._entry(segment, first_written_since)[0]
         return self.next
 
     def destroy(self) -> None:
