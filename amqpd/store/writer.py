@@ -6,6 +6,9 @@ must not be reported before it is on disk (publisher confirms, Tx.Commit-Ok) ask
 callback on that ticket. Every call takes plain values (names, flags, argument tables, ids,
 bytes), never broker objects: the store sits below the broker. The engine (store/sqlite.py)
 only sees plain operation tuples, so a second engine can be put behind the same calls.
+Data that keeps files of its own (a stream's log) rides the same batches as a ``Journal``, a
+protocol defined here: sealed when its batch is taken, written and fsynced on the worker thread
+before the batch's transaction, so its confirms take the same route as a stored message's.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from amqpd.store.sqlite import SqliteEngine
 log = structlog.get_logger("amqpd.store")
 
 OnDurable = Callable[[bool], None]  # called with True once a batch is on disk, False if it failed
+RETRY_INTERVAL = 1.0  # seconds between attempts while writes fail
 
 
 class Journal(Protocol):
@@ -37,7 +41,6 @@ class Journal(Protocol):
     def seal(self) -> Callable[[], None]: ...
 
     def written(self, ok: bool) -> None: ...
-RETRY_INTERVAL = 1.0  # seconds between attempts while writes fail
 
 
 def encode_table(table: dict[str, Any]) -> bytes:
