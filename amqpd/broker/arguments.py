@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
+from amqpd.broker.stream.offsets import check_max_age
 from amqpd.broker.tables import field_type, same_value, text, type_class
 from amqpd.protocol import ChannelError, errors
 
@@ -111,6 +112,7 @@ _VALIDATORS: dict[str, Callable[[Any, dict[str, Any]], Reason | None]] = {
     "x-single-active-consumer": _single_active_consumer,
     "x-quorum-initial-group-size": _positive,
     "x-stream-max-segment-size-bytes": _non_negative,
+    "x-max-age": check_max_age,
     "x-initial-cluster-size": _positive,
     "x-queue-leader-locator": _one_of(("client-local", "balanced"), lambda v: "invalid_queue_locator_arg"),
 }

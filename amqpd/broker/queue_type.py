@@ -133,6 +133,11 @@ class QueueType(ABC):
     def consumer_count(self) -> int:
         return len(self.consumers)
 
+    @property
+    def declare_counts(self) -> tuple[int, int]:
+        """The message and consumer counts Queue.Declare-Ok reports."""
+        return self.message_count, len(self.consumers)
+
     def message_stats(self) -> MessageStats:
         """Its message counts (what the management API and Prometheus report), read now."""
         return with_deliveries(self.stats, self.consumers)
@@ -169,6 +174,16 @@ class QueueType(ABC):
     @abstractmethod
     def settle(self, entries: list["Entry"], how: Settle) -> None:
         """Finish held deliveries (ack, requeue or drop), then dispatch again."""
+
+    def check_consume(self, no_ack: bool, prefetch: int, arguments: dict[str, Any] | None) -> None:
+        """Refuse a Basic.Consume before it is answered (stream queues have rules of their own)."""
+
+    def subscribe(self, consumer: Consumer, arguments: dict[str, Any] | None) -> None:
+        """Attach a consumer with its Basic.Consume arguments (a stream reads x-stream-offset)."""
+        self.add_consumer(consumer)
+
+    def check_reject(self) -> None:
+        """Refuse Basic.Nack / Basic.Reject of its deliveries (stream queues do)."""
 
     @abstractmethod
     def add_consumer(self, consumer: Consumer) -> None: ...

@@ -19,6 +19,7 @@ from amqpd.broker.policies import Effective, Policies, Policy, PolicyKind
 from amqpd.broker.queue import Queue
 from amqpd.broker.routing import validate_x_match
 from amqpd.broker.stats import Churn, MessageStats
+from amqpd.broker.stream import StreamQueue
 from amqpd.broker.timers import Timers
 from amqpd.broker.trace import Tracer
 from amqpd.protocol import ChannelError, errors
@@ -248,7 +249,11 @@ class VirtualHost:
         there leaves no queue that acknowledges messages the store will never hold.
         """
         store = self.store if durable else None
-        queue = Queue(name, self.name, durable, owner, auto_delete, args, store, self.queue_window, self)
+        queue: Queue | StreamQueue
+        if store is not None and arguments.queue_type(args) == "stream":  # without a store (sans-IO) a classic queue
+            queue = StreamQueue(name, self.name, args, store, self)
+        else:
+            queue = Queue(name, self.name, durable, owner, auto_delete, args, store, self.queue_window, self)
         if save and store is not None:
             queue.store_id = store.save_queue(self.name, name, auto_delete, args)
         self.queues[name] = queue

@@ -166,7 +166,10 @@ def get_messages(call: Call) -> Response:
     taken: list[Entry] = []
     found = []
     for _ in range(max(count, 0)):
-        entry = queue.take()
+        try:
+            entry = queue.take()
+        except errors.ConnectionError as exc:  # a stream refuses basic.get: RabbitMQ's 400 names the code
+            raise bad_request(f"{exc.code} {exc.text.partition(' - ')[2]}") from None
         if entry is None:
             break
         if mode.settle is None:
