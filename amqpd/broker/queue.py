@@ -250,7 +250,7 @@ class Queue(QueueType):
         REQUEUE returns them to their original positions marked redelivered (a deleted queue
         has no positions: they are removed)."""
         self.unacked_count -= len(entries)
-        if how is Settle.REQUEUE and not self.deleted:
+        if (how is Settle.REQUEUE or how is Settle.RELEASE) and not self.deleted:
             for entry in entries:
                 entry.redelivered = True
             self.in_memory += len(entries)
