@@ -11,6 +11,16 @@ from tests.support.blocking import refused
 QUORUM = {"x-queue-type": "quorum"}
 
 
+def filled(connect, *bodies, **arguments):
+    """A connection and a confirming channel on it, with quorum queue "q" holding ``bodies``."""
+    conn = connect()
+    ch = conn.channel()
+    ch.confirm_delivery()
+    declare(ch, "q", **arguments)
+    publish(ch, "q", *bodies)
+    return conn, ch
+
+
 def declare(ch, name, **arguments):
     ch.queue_declare(name, durable=True, arguments={**QUORUM, **arguments})
 
@@ -92,11 +102,7 @@ def test_delivery_count_on_get_and_requeue_to_the_back(channel):
 
 
 def test_channel_close_returns_to_the_front_and_counts(connect):
-    conn = connect()
-    ch = conn.channel()
-    ch.confirm_delivery()
-    declare(ch, "q")
-    publish(ch, "q", b"m0", b"m1", b"m2")
+    conn, ch = filled(connect, b"m0", b"m1", b"m2")
     other = conn.channel()
     assert other.basic_get("q")[2] == b"m0"
     other.close()
@@ -104,10 +110,7 @@ def test_channel_close_returns_to_the_front_and_counts(connect):
 
 
 def test_connection_close_counts(connect):
-    ch = connect().channel()
-    ch.confirm_delivery()
-    declare(ch, "q")
-    publish(ch, "q", b"m0")
+    _, ch = filled(connect, b"m0")
     conn2 = connect()
     assert conn2.channel().basic_get("q")[2] == b"m0"
     conn2.close()
@@ -115,11 +118,7 @@ def test_connection_close_counts(connect):
 
 
 def test_consumer_sees_the_header_only_after_a_return(connect):
-    conn = connect()
-    ch = conn.channel()
-    ch.confirm_delivery()
-    declare(ch, "q")
-    publish(ch, "q", b"m0", b"m1", b"m2")
+    conn, ch = filled(connect, b"m0", b"m1", b"m2")
     method, _, _ = ch.basic_get("q")
     ch.basic_nack(method.delivery_tag, requeue=True)
     assert consumed(conn, conn.channel(), "q", 3) == [
@@ -151,11 +150,7 @@ def test_delivery_limit_dead_letters_after_limit_plus_one_deliveries(channel):
 
 
 def test_delivery_limit_zero_drops_on_channel_close(connect):
-    conn = connect()
-    ch = conn.channel()
-    ch.confirm_delivery()
-    declare(ch, "q", **{"x-delivery-limit": 0})
-    publish(ch, "q", b"m0")
+    conn, ch = filled(connect, b"m0", **{"x-delivery-limit": 0})
     other = conn.channel()
     assert other.basic_get("q")[2] == b"m0"
     other.close()
