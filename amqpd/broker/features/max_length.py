@@ -26,7 +26,7 @@ class Overflow(enum.Enum):
 
 
 class MaxLength:
-    __slots__ = ("max_length", "max_bytes", "overflow", "refusing", "counts_publish")
+    __slots__ = ("max_length", "max_bytes", "overflow", "refusing", "counted")
 
     def __init__(self, max_length: int | None, max_bytes: int | None, overflow: Overflow = Overflow.DROP_HEAD,
                  counts_publish: bool = True) -> None:
@@ -34,7 +34,8 @@ class MaxLength:
         self.max_bytes = max_bytes
         self.overflow = overflow
         self.refusing = overflow is not Overflow.DROP_HEAD  # per message: cheaper than an Enum lookup
-        self.counts_publish = counts_publish  # the publish must fit (classic) or the queue is merely not over (quorum)
+        # a publish is refused if the queue would be over with it (classic), or is already over (quorum)
+        self.counted = 1 if counts_publish else 0
 
     @classmethod
     def of(cls, arguments: dict[str, Any]) -> "MaxLength | None":
@@ -56,9 +57,7 @@ class MaxLength:
 
     def refuses(self, queue: "Queue", message: "Message") -> bool:
         """reject-publish(-dlx): whether this message would take the queue over a limit."""
-        if self.counts_publish:
-            return self.refusing and self.over(queue, 1, message.size)
-        return self.refusing and self.over(queue)
+        return self.refusing and self.over(queue, self.counted, self.counted * message.size)
 
     def trim(self, queue: "Queue") -> None:
         """drop-head: the next messages to deliver make way while the queue is over a limit."""
