@@ -155,7 +155,7 @@ class Queue(QueueType):
             self.dispatch()
         return result
 
-    def restore(self, stored_messages: list[tuple[int, bool]]) -> None:
+    def restore(self, stored_messages: list[tuple[int, int]]) -> None:
         """Messages recovered from the store, in order, left on disk until needed (a queue with
         features reads them all back: their TTL starts again now)."""
         items: deque[Entry | Paged] = deque(mid for mid, _ in stored_messages)

@@ -48,12 +48,12 @@ class QuorumQueue(Queue):
     def _stores(self, message: Message) -> bool:
         return self.store_id is not None and not self.deleted
 
-    def restore(self, stored_messages: list[tuple[int, bool]]) -> None:
-        """Recovered messages; those delivered before the restart were returned once (the count
-        itself is not stored: it starts again at 1 for them, 0 for the others)."""
-        for seq, delivered in stored_messages:
-            if delivered:
-                self.delivery.returned(seq)
+    def restore(self, stored_messages: list[tuple[int, int]]) -> None:
+        """Recovered messages with their counts: the store counts deliveries, and each delivery
+        before the restart ended in a return (the restart returned those still unacknowledged)."""
+        for seq, deliveries in stored_messages:
+            if deliveries:
+                self.delivery.restored(seq, deliveries)
         super().restore(stored_messages)
 
     def take(self) -> Entry | None:

@@ -218,8 +218,8 @@ def test_global_qos_zero_and_qos_after_consume_allowed(connect):
 
 
 def test_transient_messages_survive_kill_9(tmp_path):
-    """Every message is stored whatever its delivery mode: confirmed ones survive SIGKILL; one
-    delivered and unacked before the crash comes back redelivered."""
+    """Every message is stored whatever its delivery mode: confirmed ones survive SIGKILL; the
+    delivery count is kept, the crash counting as a return of the unacked message."""
     from tests.integration.test_crash import Amqpd
 
     server = Amqpd(tmp_path)
@@ -229,6 +229,8 @@ def test_transient_messages_survive_kill_9(tmp_path):
         ch.confirm_delivery()
         declare(ch, "q", **{"x-delivery-limit": 3})
         publish(ch, "q", *(b"m%d" % i for i in range(20)), properties=pika.BasicProperties(delivery_mode=1))
+        method, _, _ = ch.basic_get("q")
+        ch.basic_nack(method.delivery_tag, requeue=True)  # returned once (to the front: there is a limit)
         assert ch.basic_get("q")[2] == b"m0"  # held, unacked, when the broker dies
         publish(ch, "q", b"last")  # confirmed: the batch after the delivery mark is on disk
         server.kill()
@@ -241,7 +243,7 @@ def test_transient_messages_survive_kill_9(tmp_path):
         declare(ch, "q", **{"x-delivery-limit": 3})
         got = gets(ch, "q")
         assert [body for body, _, _ in got] == [b"m%d" % i for i in range(20)] + [b"last"]
-        assert got[0] == (b"m0", True, 1)  # returned once, by the crash
+        assert got[0] == (b"m0", True, 2)  # returned by the nack and by the crash
         assert not any(redelivered or count for _, redelivered, count in got[1:])
         conn.close()
     finally:

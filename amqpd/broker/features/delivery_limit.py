@@ -35,6 +35,10 @@ class DeliveryLimit:
         count = self._counts[seq] = self._counts.get(seq, 0) + 1
         return self.limit is not None and count > self.limit
 
+    def restored(self, seq: int, count: int) -> None:
+        """A recovered message's count."""
+        self._counts[seq] = count
+
     def forget(self, seq: int) -> None:
         """The message left the queue."""
         self._counts.pop(seq, None)
