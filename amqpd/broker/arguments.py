@@ -132,8 +132,12 @@ def consumer_priority(arguments: dict[str, Any] | None, tag: str) -> int:
     return priority
 
 
-def validate_queue(args: dict[str, Any], durable: bool, exclusive: bool, auto_delete: bool, rs: str) -> None:
-    """Reject a new queue the way RabbitMQ does, reporting only the first problem."""
+def validate_queue(args: dict[str, Any], durable: bool, exclusive: bool, auto_delete: bool, rs: str,
+                   server_named: bool = False) -> None:
+    """Reject a new queue the way RabbitMQ does, reporting only the first problem (``server_named``:
+    the client left the name to the server, which only classic queues allow)."""
+    if server_named and queue_type(args) == "quorum":
+        _fail("Cannot declare a server-named queue for type rabbit_quorum_queue")
     dlx = args.get("x-dead-letter-exchange")
     if "x-dead-letter-exchange" in args and type_class(dlx) != "longstr":
         _fail(f"invalid type '{field_type(dlx)}' for arg 'x-dead-letter-exchange' in {rs}")

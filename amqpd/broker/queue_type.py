@@ -87,6 +87,7 @@ class Settle(enum.Enum):
 
     ACK = "ack"  # acked: gone for good
     REQUEUE = "requeue"  # back to its original position, marked redelivered
+    RELEASE = "release"  # its channel or connection went away: requeued (a quorum queue counts it apart)
     DROP = "drop"  # rejected without requeue: gone, and dead-lettered where configured
 
 
@@ -119,6 +120,7 @@ class QueueType(ABC):
     unacked_count: int  # messages delivered and awaiting their ack
     deleted: bool
     stats: MessageStats  # its message counts (broker/stats.py), counted by the session
+    supports_global_qos = True  # Basic.Consume with a global prefetch: quorum queues refuse it
 
     @property
     def exclusive(self) -> bool:
@@ -156,7 +158,11 @@ class QueueType(ABC):
 
     @abstractmethod
     def take(self) -> "Entry | None":
-        """Remove the next ready message (Basic.Get), or None."""
+        """Remove the next ready message (for a consumer), or None."""
+
+    def get(self) -> "Entry | None":
+        """Remove the next ready message as Basic.Get delivers it, or None."""
+        return self.take()
 
     @abstractmethod
     def peek(self, count: int) -> "list[Entry]":

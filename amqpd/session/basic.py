@@ -47,6 +47,9 @@ def consume(channel: "Channel", m: commands.Basic.Consume) -> None:
         name = queue_name(channel, m.queue)
         channel.connection.access.check(Access.READ, "queue", name)
         queue = vhost.queue(name, channel.connection)
+    if channel.global_prefetch and not queue.supports_global_qos:
+        raise errors.ConnectionError(errors.NOT_IMPLEMENTED,
+                                     f"queue '{queue.name}' in vhost '{vhost.name}' does not support global qos")
     if queue.has_exclusive_consumer() or (m.exclusive and (queue.consumers or queue.single_active_consumer)):
         raise ChannelError(errors.ACCESS_REFUSED, f"queue '{queue.name}' in vhost '{vhost.name}' in exclusive use")
     queue.check_consume(m.no_ack, channel.prefetch, m.arguments)
@@ -87,7 +90,7 @@ def get(channel: "Channel", m: commands.Basic.Get) -> None:
     channel.connection.access.check(Access.READ, "queue", name)
     queue = channel.vhost.queue(name, channel.connection)
     queue.touch()
-    entry = queue.take()
+    entry = queue.get()
     if entry is None:
         channel.stats.get_empty += 1
         queue.stats.get_empty += 1
