@@ -121,6 +121,7 @@ class QueueType(ABC):
     deleted: bool
     stats: MessageStats  # its message counts (broker/stats.py), counted by the session
     supports_global_qos = True  # Basic.Consume with a global prefetch: quorum queues refuse it
+    kind = "classic"  # its x-queue-type, as the management API and Prometheus name the type
 
     @property
     def exclusive(self) -> bool:

@@ -35,6 +35,7 @@ class QuorumQueue(Queue):
     """A quorum queue: the classic queue's ready messages and dispatch, with counted returns."""
 
     supports_global_qos = False
+    kind = "quorum"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

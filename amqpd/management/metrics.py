@@ -250,7 +250,7 @@ class NodeCollector(Collector):
             info = _family("gauge", "rabbitmq_queue_info", "A metric with a constant '1' value and labels that "
                            "provide some queue details", ("vhost", "queue", "queue_type", "membership"))
             for q in queues:
-                info.add_metric([q.vhost_name, q.name, "rabbit_classic_queue", "leader"], 1)
+                info.add_metric([q.vhost_name, q.name, f"rabbit_{q.kind}_queue", "leader"], 1)
             yield info
         if self.endpoint != "detailed":
             yield from self._totals(queues, connections, channels)

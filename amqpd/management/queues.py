@@ -36,7 +36,7 @@ def queue_object(call: Call, queue: QueueType, held: Mapping[int, objstats.Held]
                      {"lengths": depths, "msg_rates": message_stats}, ceil="lengths")
     utilisation = 1.0 if queue.consumers else 0  # RabbitMQ 3.10.8: 0 without consumers, 1.0 with
     item = {
-        "name": queue.name, "vhost": queue.vhost_name, "type": queue.arguments.get("x-queue-type", "classic"),
+        "name": queue.name, "vhost": queue.vhost_name, "type": queue.kind,
         "durable": queue.durable, "auto_delete": queue.auto_delete, "exclusive": queue.exclusive,
         "arguments": jsonable(queue.arguments), "node": call.node.name, "state": "running",
         "policy": policy, "operator_policy": operator_policy, "effective_policy_definition": definition,

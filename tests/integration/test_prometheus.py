@@ -179,3 +179,17 @@ def test_the_start_up_line_comes_before_the_last_one_and_the_port_serves(tmp_pat
         assert "Server startup complete" in lines[-1] and "started prometheus listener" in lines[-2]
     finally:
         server.kill()
+
+
+def test_queue_info_names_each_queue_type(broker):
+    connection = pika.BlockingConnection(pika.URLParameters(broker.url))
+    try:
+        channel = connection.channel()
+        for name, kind in (("info-classic", "classic"), ("info-quorum", "quorum"), ("info-stream", "stream")):
+            channel.queue_declare(name, durable=True, arguments={"x-queue-type": kind})
+        _, per_object = scrape(broker, "/metrics/per-object")
+    finally:
+        connection.close()
+    assert {queue: value(per_object, "rabbitmq_queue_info", vhost="/", queue=queue, queue_type=f"rabbit_{kind}_queue")
+            for queue, kind in (("info-classic", "classic"), ("info-quorum", "quorum"), ("info-stream", "stream"))
+            } == {"info-classic": 1, "info-quorum": 1, "info-stream": 1}

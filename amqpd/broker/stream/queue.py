@@ -46,6 +46,8 @@ class StreamQueue(QueueType):
     """A durable stream in a vhost. Its log lives under ``<data dir>/streams/<store id>/``,
     opened when the queue gets its store id (declared or recovered)."""
 
+    kind = "stream"
+
     def __init__(self, name: str, vhost_name: str, arguments: dict[str, Any], store: "Store",
                  vhost: "VirtualHost | None" = None) -> None:
         self.name = name
