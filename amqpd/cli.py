@@ -53,7 +53,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="amqpd", description="An AMQP 0-9-1 broker that RabbitMQ clients use unchanged.")
     p.add_argument("--version", action="version", version=f"amqpd {__version__}")
     p.add_argument("--config", metavar="FILE", help="TOML file whose keys are these option names")
-    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--host", help="address to listen on, exactly (default: 127.0.0.1 and ::1, "
+                   "so clients resolving localhost to either connect)")
     p.add_argument("--port", type=int, help="AMQP port (default 5672; 0 picks a free one)")
     p.add_argument("--node-name", metavar="NAME",
                    help="the node's name, shown by amqpctl status and the management API (default amqpd@<short host>)")
@@ -241,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"amqpd: error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
-        address = exc.filename or f"{settings.host}:{settings.port}"  # Server.listen names the address
+        address = exc.filename or f"{settings.amqp_hosts()[0]}:{settings.port}"  # Server.listen names the address
         if exc.errno == errno.EADDRINUSE:
             print(f"amqpd: error: cannot listen on {address}: address already in use", file=sys.stderr)
         else:

@@ -14,6 +14,7 @@ MiB = 1024 * 1024
 MAX_MESSAGE_SIZE_LIMIT = 512 * MiB  # RabbitMQ refuses a larger max_message_size
 PID_FILE = "amqpd.pid"
 CONTROL_SOCKET = "amqpd.sock"  # in the data directory (Settings.control_socket)
+LOOPBACK_HOSTS = ("127.0.0.1", "::1")  # what an empty host listens on: clients resolving localhost either way
 
 
 class ConfigError(Exception):
@@ -22,7 +23,7 @@ class ConfigError(Exception):
 
 @dataclass
 class Settings:
-    host: str = "127.0.0.1"
+    host: str = ""  # empty: the IPv4 and IPv6 loopback (LOOPBACK_HOSTS) on one port
     node_name: str = ""  # empty: amqpd@<short host name> (RabbitMQ's is rabbit@<short host name>)
     port: int = 5672
     data_dir: str = str(Path.home() / ".local" / "share" / "amqpd")
@@ -77,13 +78,17 @@ class Settings:
         """Where the broker writes its process id while it runs."""
         return self.pid_file or str(Path(self.data_dir) / PID_FILE)
 
-    def http_host(self) -> str:
-        """Where the management API listens."""
-        return self.management_host or self.host
+    def amqp_hosts(self) -> tuple[str, ...]:
+        """The addresses the AMQP (and amqps) listeners bind, all on the same port."""
+        return (self.host,) if self.host else LOOPBACK_HOSTS
 
-    def prometheus_address(self) -> str:
-        """Where the Prometheus endpoint listens."""
-        return self.prometheus_host or self.host
+    def http_hosts(self) -> tuple[str, ...]:
+        """Where the management API listens: its own host, else the AMQP ones."""
+        return (self.management_host,) if self.management_host else self.amqp_hosts()
+
+    def prometheus_hosts(self) -> tuple[str, ...]:
+        """Where the Prometheus endpoint listens: its own host, else the AMQP ones."""
+        return (self.prometheus_host,) if self.prometheus_host else self.amqp_hosts()
 
     def validate(self) -> None:
         if not 0 <= self.port <= 65535:
