@@ -65,6 +65,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--frame-max", type=int, metavar="BYTES", help="largest frame accepted (default 131072)")
     p.add_argument("--channel-max", type=int, metavar="N", help="most channels per connection (default 2047)")
     p.add_argument("--max-message-size", type=int, metavar="BYTES", help="largest message body (default 128 MiB)")
+    p.add_argument("--consumer-timeout", type=config.consumer_timeout, metavar="MS",
+                   help="close a channel whose delivery waits longer than this for its ack, with 406 "
+                        "(RabbitMQ's consumer_timeout; default 1800000, 30 min; false: off)")
     p.add_argument("--queue-window", type=int, metavar="N",
                    help="persistent messages per durable queue kept in memory; the rest stay on disk (default 2048)")
     p.add_argument("--memory-limit", type=int, metavar="BYTES",

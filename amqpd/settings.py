@@ -35,6 +35,9 @@ class Settings:
     max_message_size: int = 128 * MiB  # RabbitMQ's default; it allows at most 512 MiB
     handshake_timeout: float = 10.0
     memory_limit: int = 1024 * MiB  # accounted bytes (amqpd.broker.memory) above which publishers are blocked (0: always)
+    # RabbitMQ's consumer_timeout: milliseconds a delivery may wait for its ack before its channel
+    # is closed (406); False turns it off (RabbitMQ: a non-integer in advanced.config)
+    consumer_timeout: int | bool = 1_800_000
     queue_window: int = 2048  # persistent messages per durable queue kept in memory; the rest wait on disk
     default_user: str = "guest"
     default_pass: str = "guest"
@@ -113,6 +116,9 @@ class Settings:
             raise ConfigError(f"max_message_size {self.max_message_size} is out of range 1-{MAX_MESSAGE_SIZE_LIMIT}")
         if self.memory_limit < 0:
             raise ConfigError("memory_limit must not be negative")
+        if self.consumer_timeout is True or (self.consumer_timeout is not False and self.consumer_timeout < 1):
+            raise ConfigError(f"consumer_timeout must be a positive number of milliseconds or false, "
+                              f"not {self.consumer_timeout!r}")
         if self.queue_window < 1:
             raise ConfigError(f"queue_window {self.queue_window} must be at least 1")
         if not self.default_user or "" in self.users:
