@@ -59,6 +59,13 @@ SCENARIO_TEXT = {
                        "publish one persistent and one transient message (confirmed)",
     "persist-check": "after the broker restart: only the persistent message is there, the binding "
                      "still routes, the non-durable queue is gone; then delete everything",
+    "stream": "a stream queue (x-queue-type stream): 10 confirmed publishes read from x-stream-offset "
+              "'first' with prefetch (in order, increasing x-stream-offset headers), read again from the "
+              "numeric offset of the 6th; a second stream with x-max-length-bytes 2000 and "
+              "x-stream-max-segment-size-bytes 500 after 100 publishes of 100 bytes keeps the newest "
+              "message and drops the oldest",
+    "quorum": "a quorum queue with x-delivery-limit 2 and a dead-letter queue: a message rejected with "
+              "requeue each time is delivered 3 times, then dead-lettered with x-death reason delivery_limit",
     "amqps": "the roundtrip scenario over TLS (amqps:// URL, server certificate verified against the "
              "test CA, which the runner names in SSL_CERT_FILE and NODE_EXTRA_CA_CERTS; the Java "
              "client trusts any certificate for an amqps URI)",
