@@ -486,7 +486,8 @@ SHORT = {
     "topic": "topic", "fanout": "fanout", "work-queue": "workq", "ack-nack-reject": "acks",
     "basic-get": "get", "confirms": "confirm", "mandatory-return": "return", "rpc": "rpc", "tx": "tx",
     "consumer-cancel": "cancel", "large-message": "5MiB", "heartbeat": "hbeat",
-    "channel-error": "cherr", "persist-publish": "p-pub", "persist-check": "p-chk", "amqps": "amqps",
+    "channel-error": "cherr", "persist-publish": "p-pub", "persist-check": "p-chk", "stream": "stream",
+    "quorum": "quorum", "amqps": "amqps",
 }
 
 
