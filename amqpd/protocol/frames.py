@@ -131,15 +131,13 @@ def decode_method(payload: bytes) -> tuple[int, Any]:
             exchange = payload[7:stop].decode("utf-8")
             pos = stop + 1
             stop = pos + payload[stop]
-            bits = payload[stop]  # IndexError when the strings overran the frame
-            method: Any = Publish(exchange, payload[pos:stop].decode("utf-8"), bool(bits & 1), bool(bits & 2))
-            end = stop + 1
-        elif index == BASIC_ACK:
-            tag, bits = _U64_BIT.unpack_from(payload, 4)
-            method, end = Ack(tag, bool(bits & 1)), 13
-        else:
-            method = method_class()
-            end = _unmarshal(method, payload)
+            (bits,) = payload[stop:]  # ValueError unless exactly the flags octet is left
+            return index, Publish(exchange, payload[pos:stop].decode("utf-8"), bool(bits & 1), bool(bits & 2))
+        if index == BASIC_ACK:
+            tag, bits = _U64_BIT.unpack(payload[4:])  # struct.error unless exactly 9 octets
+            return index, Ack(tag, bool(bits & 1))
+        method = method_class()
+        end = _unmarshal(method, payload)
         if end != len(payload):
             raise ValueError(f"{len(payload) - end} octets left over")
     except (struct.error, IndexError, KeyError, TypeError, ValueError) as exc:
