@@ -148,7 +148,8 @@ class Amqpd:
         self.ca_file, self.cert_file, self.key_file = tls_material(Path(self.data_dir + "-tls"))
 
     def start(self):
-        cmd = [str(VENV_PY), "-m", "amqpd", "--port", str(self.port), "--management-port", "0", "--data-dir", self.data_dir,
+        cmd = [str(VENV_PY), "-m", "amqpd", "--port", str(self.port), "--management-port", "0", "--prometheus-port", "0",
+               "--data-dir", self.data_dir,
                "--tls-port", str(self.tls_port), "--tls-cert", str(self.cert_file), "--tls-key", str(self.key_file)]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 30
