@@ -229,17 +229,19 @@ class Server:
             self._on_recovered(self.node)
 
     def management_listeners(self) -> list[Listener]:
-        """The ports the node serves, as the management API reports them."""
+        """The ports the node serves, as the management API reports them: each port once, under
+        its first address (the default loopback pair shows as 127.0.0.1)."""
         from amqpd.management import Listener
 
         settings = self.node.settings
-        found = [Listener("amqp", host, self.port or 0) for host in settings.amqp_hosts()]
+        amqp, http = settings.amqp_hosts()[0], settings.http_hosts()[0]  # one entry a port, as for RabbitMQ's '::'
+        found = [Listener("amqp", amqp, self.port or 0)]
         if self.tls_port is not None:
-            found += [Listener("amqp/ssl", host, self.tls_port) for host in settings.amqp_hosts()]
+            found.append(Listener("amqp/ssl", amqp, self.tls_port))
         if self.management_port is not None:
-            found += [Listener("http", host, self.management_port) for host in settings.http_hosts()]
+            found.append(Listener("http", http, self.management_port))
         if self.management_tls_port is not None:
-            found += [Listener("https", host, self.management_tls_port) for host in settings.http_hosts()]
+            found.append(Listener("https", http, self.management_tls_port))
         return found
 
     async def _run_timers(self) -> None:
