@@ -131,10 +131,14 @@ def decode_method(payload: bytes) -> tuple[int, Any]:
             exchange = payload[7:stop].decode("utf-8")
             pos = stop + 1
             stop = pos + payload[stop]
-            (bits,) = payload[stop:]  # ValueError unless exactly the flags octet is left
+            bits = payload[stop]  # IndexError when the strings overran the frame
+            if len(payload) != stop + 1:
+                raise ValueError(f"{len(payload) - stop - 1} octets left over")
             return index, Publish(exchange, payload[pos:stop].decode("utf-8"), bool(bits & 1), bool(bits & 2))
         if index == BASIC_ACK:
-            tag, bits = _U64_BIT.unpack(payload[4:])  # struct.error unless exactly 9 octets
+            tag, bits = _U64_BIT.unpack_from(payload, 4)
+            if len(payload) != 13:
+                raise ValueError(f"{len(payload) - 13} octets left over")
             return index, Ack(tag, bool(bits & 1))
         method = method_class()
         end = _unmarshal(method, payload)
