@@ -4,6 +4,7 @@ does (IPv6 and IPv4 clients alike), and with any other `--host` on exactly that 
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import socket
@@ -12,6 +13,9 @@ import urllib.request
 import pika
 import pytest
 from pamqp import commands
+from structlog.testing import capture_logs
+
+from amqpd.server import listener
 
 from tests.integration.test_cli import amqpd  # noqa: F401 - the subprocess fixture
 from tests.support.raw import RawClient
@@ -102,3 +106,32 @@ def test_double_colon_takes_ipv4_and_ipv6_clients(broker_factory, address):
     ch.basic_publish("", q, b"over " + address.encode())
     assert ch.basic_get(q, auto_ack=True)[2] == b"over " + address.encode()
     conn.close()
+
+
+def test_default_host_without_ipv6_listens_on_ipv4_and_says_so(broker_factory, monkeypatch):
+    """Where ::1 cannot be bound (a machine without IPv6: EADDRNOTAVAIL), the default host still
+    serves 127.0.0.1 and logs the fallback instead of failing to start."""
+    bind = listener._listen_on
+
+    async def no_ipv6(host, port):
+        if host == "::1":
+            raise OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address", f"{host}:{port}")
+        return await bind(host, port)
+    monkeypatch.setattr(listener, "_listen_on", no_ipv6)
+    with capture_logs() as logs:
+        broker = broker_factory()
+    assert round_trip(broker.port, "127.0.0.1") == b"over 127.0.0.1"
+    assert [e["event"] for e in logs].count("no IPv6 loopback: listening on 127.0.0.1 only") == 3  # AMQP, API, metrics
+
+
+def test_explicit_ipv6_host_that_cannot_be_bound_is_an_error(broker_factory, monkeypatch):
+    """The fallback is only the default's: --host ::1 that cannot be bound fails the start."""
+    async def no_ipv6(host, port):
+        raise OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address", f"{host}:{port}")
+    monkeypatch.setattr(listener, "_listen_on", no_ipv6)
+    with pytest.raises(BaseException) as caught:
+        broker_factory(host="::1")
+    exc = caught.value
+    while isinstance(exc, BaseExceptionGroup):  # the broker thread's nurseries wrap it
+        exc = exc.exceptions[0]
+    assert isinstance(exc, OSError) and exc.errno == errno.EADDRNOTAVAIL
