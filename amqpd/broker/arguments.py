@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
+from amqpd.broker.stream.offsets import check_max_age
 from amqpd.broker.tables import field_type, same_value, text, type_class
 from amqpd.protocol import ChannelError, errors
 
@@ -111,6 +112,7 @@ _VALIDATORS: dict[str, Callable[[Any, dict[str, Any]], Reason | None]] = {
     "x-single-active-consumer": _single_active_consumer,
     "x-quorum-initial-group-size": _positive,
     "x-stream-max-segment-size-bytes": _non_negative,
+    "x-max-age": check_max_age,
     "x-initial-cluster-size": _positive,
     "x-queue-leader-locator": _one_of(("client-local", "balanced"), lambda v: "invalid_queue_locator_arg"),
 }
@@ -130,8 +132,12 @@ def consumer_priority(arguments: dict[str, Any] | None, tag: str) -> int:
     return priority
 
 
-def validate_queue(args: dict[str, Any], durable: bool, exclusive: bool, auto_delete: bool, rs: str) -> None:
-    """Reject a new queue the way RabbitMQ does, reporting only the first problem."""
+def validate_queue(args: dict[str, Any], durable: bool, exclusive: bool, auto_delete: bool, rs: str,
+                   server_named: bool = False) -> None:
+    """Reject a new queue the way RabbitMQ does, reporting only the first problem (``server_named``:
+    the client left the name to the server, which only classic queues allow)."""
+    if server_named and queue_type(args) == "quorum":
+        _fail("Cannot declare a server-named queue for type rabbit_quorum_queue")
     dlx = args.get("x-dead-letter-exchange")
     if "x-dead-letter-exchange" in args and type_class(dlx) != "longstr":
         _fail(f"invalid type '{field_type(dlx)}' for arg 'x-dead-letter-exchange' in {rs}")

@@ -155,7 +155,7 @@ class Queue(QueueType):
             self.dispatch()
         return result
 
-    def restore(self, stored_messages: list[tuple[int, bool]]) -> None:
+    def restore(self, stored_messages: list[tuple[int, int]]) -> None:
         """Messages recovered from the store, in order, left on disk until needed (a queue with
         features reads them all back: their TTL starts again now)."""
         items: deque[Entry | Paged] = deque(mid for mid, _ in stored_messages)
@@ -250,7 +250,7 @@ class Queue(QueueType):
         REQUEUE returns them to their original positions marked redelivered (a deleted queue
         has no positions: they are removed)."""
         self.unacked_count -= len(entries)
-        if how is Settle.REQUEUE and not self.deleted:
+        if (how is Settle.REQUEUE or how is Settle.RELEASE) and not self.deleted:
             for entry in entries:
                 entry.redelivered = True
             self.in_memory += len(entries)

@@ -87,6 +87,7 @@ class Settle(enum.Enum):
 
     ACK = "ack"  # acked: gone for good
     REQUEUE = "requeue"  # back to its original position, marked redelivered
+    RELEASE = "release"  # its channel or connection went away: requeued (a quorum queue counts it apart)
     DROP = "drop"  # rejected without requeue: gone, and dead-lettered where configured
 
 
@@ -119,6 +120,7 @@ class QueueType(ABC):
     unacked_count: int  # messages delivered and awaiting their ack
     deleted: bool
     stats: MessageStats  # its message counts (broker/stats.py), counted by the session
+    supports_global_qos = True  # Basic.Consume with a global prefetch: quorum queues refuse it
 
     @property
     def exclusive(self) -> bool:
@@ -132,6 +134,11 @@ class QueueType(ABC):
     @property
     def consumer_count(self) -> int:
         return len(self.consumers)
+
+    @property
+    def declare_counts(self) -> tuple[int, int]:
+        """The message and consumer counts Queue.Declare-Ok reports."""
+        return self.message_count, len(self.consumers)
 
     def message_stats(self) -> MessageStats:
         """Its message counts (what the management API and Prometheus report), read now."""
@@ -151,7 +158,11 @@ class QueueType(ABC):
 
     @abstractmethod
     def take(self) -> "Entry | None":
-        """Remove the next ready message (Basic.Get), or None."""
+        """Remove the next ready message (for a consumer), or None."""
+
+    def get(self) -> "Entry | None":
+        """Remove the next ready message as Basic.Get delivers it, or None."""
+        return self.take()
 
     @abstractmethod
     def peek(self, count: int) -> "list[Entry]":
@@ -169,6 +180,16 @@ class QueueType(ABC):
     @abstractmethod
     def settle(self, entries: list["Entry"], how: Settle) -> None:
         """Finish held deliveries (ack, requeue or drop), then dispatch again."""
+
+    def check_consume(self, no_ack: bool, prefetch: int, arguments: dict[str, Any] | None) -> None:
+        """Refuse a Basic.Consume before it is answered (stream queues have rules of their own)."""
+
+    def subscribe(self, consumer: Consumer, arguments: dict[str, Any] | None) -> None:
+        """Attach a consumer with its Basic.Consume arguments (a stream reads x-stream-offset)."""
+        self.add_consumer(consumer)
+
+    def check_reject(self) -> None:
+        """Refuse Basic.Nack / Basic.Reject of its deliveries (stream queues do)."""
 
     @abstractmethod
     def add_consumer(self, consumer: Consumer) -> None: ...

@@ -17,8 +17,10 @@ from amqpd.broker.message import Message
 from amqpd.broker.names import random_name
 from amqpd.broker.policies import Effective, Policies, Policy, PolicyKind
 from amqpd.broker.queue import Queue
+from amqpd.broker.quorum import QuorumQueue
 from amqpd.broker.routing import validate_x_match
 from amqpd.broker.stats import Churn, MessageStats
+from amqpd.broker.stream import StreamQueue
 from amqpd.broker.timers import Timers
 from amqpd.broker.trace import Tracer
 from amqpd.protocol import ChannelError, errors
@@ -35,6 +37,7 @@ DEFAULT_EXCHANGES = (
     ("amq.rabbitmq.trace", "topic", True),
 )
 DEFAULT_EXCHANGE_REFUSED = "operation not permitted on the default exchange"
+QUEUE_CLASSES: dict[str, type[Queue]] = {"quorum": QuorumQueue}  # by x-queue-type; the rest are classic
 
 
 def _bool(value: bool) -> str:
@@ -214,6 +217,7 @@ class VirtualHost:
             queue.touch()
             return queue
         self.churn.queue_declared += 1
+        server_named = server_named or not name
         if not name:
             name = random_name("amq.gen-")
         elif not server_named:
@@ -237,7 +241,7 @@ class VirtualHost:
             arguments.check_queue_equivalent(existing.arguments, args, rs)
             existing.touch()
             return existing
-        arguments.validate_queue(args, durable, exclusive, auto_delete, rs)
+        arguments.validate_queue(args, durable, exclusive, auto_delete, rs, server_named)
         return self.new_queue(name, durable, owner if exclusive else None, auto_delete, args, save=True)
 
     def new_queue(self, name: str, durable: bool, owner: Hashable | None, auto_delete: bool,
@@ -248,7 +252,13 @@ class VirtualHost:
         there leaves no queue that acknowledges messages the store will never hold.
         """
         store = self.store if durable else None
-        queue = Queue(name, self.name, durable, owner, auto_delete, args, store, self.queue_window, self)
+        queue: Queue | StreamQueue
+        kind = arguments.queue_type(args)
+        if store is not None and kind == "stream":  # without a store (sans-IO) a classic queue
+            queue = StreamQueue(name, self.name, args, store, self)
+        else:
+            queue = QUEUE_CLASSES.get(kind, Queue)(
+                name, self.name, durable, owner, auto_delete, args, store, self.queue_window, self)
         if save and store is not None:
             queue.store_id = store.save_queue(self.name, name, auto_delete, args)
         self.queues[name] = queue

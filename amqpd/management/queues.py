@@ -46,6 +46,9 @@ def queue_object(call: Call, queue: QueueType, held: Mapping[int, objstats.Held]
         **objstats.memory_fields(queue, held.get(id(queue), objstats.Held()), message_stats),
         "recoverable_slaves": None,
     }
+    if item["type"] == "quorum":  # its Raft group, as RabbitMQ shows it: this node alone
+        item.update(leader=call.node.name, members=[call.node.name], online=[call.node.name],
+                    messages_dlx=0, message_bytes_dlx=0)
     idle = objstats.idle_since(queue, stats)
     if idle is not None:
         item["idle_since"] = idle
@@ -125,9 +128,13 @@ class AckMode(enum.Enum):
 
     @property
     def settle(self) -> Settle | None:
-        """How the held messages end; None: taken without ack."""
+        """How the held messages end; None: taken without ack. As in RabbitMQ, reject_requeue_true
+        rejects them with requeue, ack_requeue_true gives them back by closing its channel (a
+        quorum queue puts the one to the back, the other to the front)."""
         if self is AckMode.ACK_REQUEUE_FALSE:
             return None
+        if self is AckMode.ACK_REQUEUE_TRUE:
+            return Settle.RELEASE
         return Settle.DROP if self is AckMode.REJECT_REQUEUE_FALSE else Settle.REQUEUE
 
 
@@ -166,7 +173,10 @@ def get_messages(call: Call) -> Response:
     taken: list[Entry] = []
     found = []
     for _ in range(max(count, 0)):
-        entry = queue.take()
+        try:
+            entry = queue.get()
+        except errors.ConnectionError as exc:  # a stream refuses basic.get: RabbitMQ's 400 names the code
+            raise bad_request(f"{exc.code} {exc.text.partition(' - ')[2]}") from None
         if entry is None:
             break
         if mode.settle is None:

@@ -47,14 +47,18 @@ def consume(channel: "Channel", m: commands.Basic.Consume) -> None:
         name = queue_name(channel, m.queue)
         channel.connection.access.check(Access.READ, "queue", name)
         queue = vhost.queue(name, channel.connection)
+    if channel.global_prefetch and not queue.supports_global_qos:
+        raise errors.ConnectionError(errors.NOT_IMPLEMENTED,
+                                     f"queue '{queue.name}' in vhost '{vhost.name}' does not support global qos")
     if queue.has_exclusive_consumer() or (m.exclusive and (queue.consumers or queue.single_active_consumer)):
         raise ChannelError(errors.ACCESS_REFUSED, f"queue '{queue.name}' in vhost '{vhost.name}' in exclusive use")
+    queue.check_consume(m.no_ack, channel.prefetch, m.arguments)
     priority = consumer_priority(m.arguments, tag)
     consumer = ChannelConsumer(channel, queue, tag, m.no_ack, m.exclusive, priority, channel.prefetch)
     channel.consumers[tag] = consumer
     if not m.nowait:
         channel.connection.send_method(channel.number, commands.Basic.ConsumeOk(consumer_tag=tag))
-    queue.add_consumer(consumer)
+    queue.subscribe(consumer, m.arguments)
 
 
 def remove_consumer(channel: "Channel", consumer: ChannelConsumer) -> None:
@@ -86,7 +90,7 @@ def get(channel: "Channel", m: commands.Basic.Get) -> None:
     channel.connection.access.check(Access.READ, "queue", name)
     queue = channel.vhost.queue(name, channel.connection)
     queue.touch()
-    entry = queue.take()
+    entry = queue.get()
     if entry is None:
         channel.stats.get_empty += 1
         queue.stats.get_empty += 1
@@ -118,12 +122,21 @@ def ack(channel: "Channel", m: frames.Ack) -> None:
     _settle(channel, _tags(channel, m.delivery_tag, m.multiple), Settle.ACK)
 
 
+def _rejectable(channel: "Channel", tags: list[int]) -> list[int]:
+    """The tags, once every queue they came from allows Nack/Reject (streams do not: 540)."""
+    for tag in tags:
+        channel.unacked[tag].queue.check_reject()
+    return tags
+
+
 def nack(channel: "Channel", m: commands.Basic.Nack) -> None:
-    _settle(channel, _tags(channel, m.delivery_tag, m.multiple), Settle.REQUEUE if m.requeue else Settle.DROP)
+    tags = _rejectable(channel, _tags(channel, m.delivery_tag, m.multiple))
+    _settle(channel, tags, Settle.REQUEUE if m.requeue else Settle.DROP)
 
 
 def reject(channel: "Channel", m: commands.Basic.Reject) -> None:
-    _settle(channel, _tags(channel, m.delivery_tag, False), Settle.REQUEUE if m.requeue else Settle.DROP)
+    tags = _rejectable(channel, _tags(channel, m.delivery_tag, False))
+    _settle(channel, tags, Settle.REQUEUE if m.requeue else Settle.DROP)
 
 
 def recover(channel: "Channel", m: commands.Basic.Recover) -> None:

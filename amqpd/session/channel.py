@@ -245,7 +245,7 @@ class Channel:
             self.confirms.close()
         for consumer in list(self.consumers.values()):
             basic.remove_consumer(self, consumer)
-        self.settle(list(self.unacked), Settle.REQUEUE)
+        self.settle(list(self.unacked), Settle.RELEASE)
         self.tx = None
         self.content.reset()
         self.vhost.stats.add(self.stats)

@@ -108,8 +108,7 @@ def queue_declare(channel: "Channel", m: commands.Queue.Declare) -> None:
                                 m.arguments, server_named=not m.queue)
     channel.last_queue = queue.name
     if not m.nowait:
-        channel.connection.send(frames.queue_declare_ok(channel.number, queue.name, queue.message_count,
-                                                        queue.consumer_count))
+        channel.connection.send(frames.queue_declare_ok(channel.number, queue.name, *queue.declare_counts))
 
 
 def queue_bind(channel: "Channel", m: commands.Queue.Bind) -> None:

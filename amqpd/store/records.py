@@ -38,7 +38,7 @@ class StoredQueue:
     name: str
     auto_delete: bool
     arguments: bytes
-    messages: list[tuple[int, bool]] = field(default_factory=list)  # (message id, delivered), in order
+    messages: list[tuple[int, int]] = field(default_factory=list)  # (message id, times delivered), in order
 
 
 @dataclass

@@ -77,7 +77,7 @@ STATEMENTS = {
     "binding-delete": ("DELETE FROM bindings WHERE vhost = ? AND source = ? AND to_queue = ? AND destination = ?"
                        " AND routing_key = ? AND arguments = ?"),
     "put": "INSERT OR REPLACE INTO messages (queue_id, id, exchange, routing_key, properties, body) VALUES (?, ?, ?, ?, ?, ?)",
-    "delivered": "UPDATE messages SET delivered = 1 WHERE queue_id = ? AND id = ?",
+    "delivered": "UPDATE messages SET delivered = delivered + 1 WHERE queue_id = ? AND id = ?",
     "remove": "DELETE FROM messages WHERE queue_id = ? AND id = ?",
     # users, vhosts and permissions made or changed through the management API
     "user": "INSERT OR REPLACE INTO users VALUES (?, ?, ?, ?)",
@@ -438,7 +438,7 @@ class SqliteEngine:
             max_id = max(max_id, mid)
             queue = queues.get(qid)
             if queue is not None:
-                queue.messages.append((mid, bool(delivered)))
+                queue.messages.append((mid, delivered))
         next_queue_id = max(queues, default=0) + 1
         return Recovered(exchanges, list(queues.values()), bindings, max_id + 1, next_queue_id, problems)
 

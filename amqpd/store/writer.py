@@ -6,6 +6,9 @@ must not be reported before it is on disk (publisher confirms, Tx.Commit-Ok) ask
 callback on that ticket. Every call takes plain values (names, flags, argument tables, ids,
 bytes), never broker objects: the store sits below the broker. The engine (store/sqlite.py)
 only sees plain operation tuples, so a second engine can be put behind the same calls.
+Data that keeps files of its own (a stream's log) rides the same batches as a ``Journal``, a
+protocol defined here: sealed when its batch is taken, written and fsynced on the worker thread
+before the batch's transaction, so its confirms take the same route as a stored message's.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import json
 import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Protocol
 
 import structlog
 import trio
@@ -27,6 +31,16 @@ log = structlog.get_logger("amqpd.store")
 
 OnDurable = Callable[[bool], None]  # called with True once a batch is on disk, False if it failed
 RETRY_INTERVAL = 1.0  # seconds between attempts while writes fail
+
+
+class Journal(Protocol):
+    """Data kept in files of its own (a stream's log) that rides the store's batches: sealed on
+    the loop when a batch is taken, its write run on the worker thread before the batch's
+    commit (one fsync each per batch), told on the loop how the batch ended."""
+
+    def seal(self) -> Callable[[], None]: ...
+
+    def written(self, ok: bool) -> None: ...
 
 
 def encode_table(table: dict[str, Any]) -> bytes:
@@ -51,6 +65,14 @@ class _Batch:
     ticket: int
     ops: list[Op]
     puts: list[tuple[int, int]]
+    journals: list[tuple[Journal, Callable[[], None]]]
+
+    def write(self, engine: SqliteEngine) -> None:
+        """The worker thread's part: the journals' files, then the engine's transaction."""
+        for _, write in self.journals:
+            write()
+        if self.ops:
+            engine.write(self.ops)
 
 
 class Store:
@@ -71,8 +93,14 @@ class Store:
         self._callbacks: dict[int, list[OnDurable]] = defaultdict(list)
         self._unwritten: dict[tuple[int, int], Op] = {}  # (queue id, message id) -> its "put" until on disk
         self._puts: list[tuple[int, int]] = []  # the keys of the messages put in the gathering batch
+        self._journals: dict[Journal, None] = {}  # journals with data for the gathering batch, in order
         self._wake = trio.Event()
         self._writing = False  # a batch is on the worker thread
+
+    @property
+    def data_dir(self) -> Path:
+        """The data directory (stream logs keep their files under it)."""
+        return self.engine.path.parent
 
     # -- operations ------------------------------------------------------------------------------
 
@@ -119,6 +147,12 @@ class Store:
         key = (queue_id, message_id)
         self._unwritten[key] = op
         self._puts.append(key)
+        return self.ticket
+
+    def journal(self, journal: Journal) -> int:
+        """A journal has data for the gathering batch; returns its ticket."""
+        self._journals[journal] = None
+        self._wake.set()
         return self.ticket
 
     def mark_delivered(self, queue_id: int, message_id: int) -> None:
@@ -225,19 +259,19 @@ class Store:
             else:
                 await self._wake.wait()
             self._wake = trio.Event()
-            if self._ops:
+            if self._ops or self._journals:
                 batch = self._take()
                 self._writing = True
                 try:
-                    await trio.to_thread.run_sync(self.engine.write, batch.ops)
-                except sqlite3.Error as exc:
+                    await trio.to_thread.run_sync(batch.write, self.engine)
+                except (sqlite3.Error, OSError) as exc:
                     self._finish(batch, exc)
                 else:
                     self._finish(batch, None)
 
     def _take(self) -> _Batch:
-        batch = _Batch(self.ticket, self._ops, self._puts)
-        self._ops, self._puts = [], []
+        batch = _Batch(self.ticket, self._ops, self._puts, [(j, j.seal()) for j in self._journals])
+        self._ops, self._puts, self._journals = [], [], {}
         self.ticket += 1
         return batch
 
@@ -260,12 +294,14 @@ class Store:
         if self.failing == ok:
             self.failing = not ok
             self.on_failing(self.failing)
+        for journal, _ in batch.journals:
+            journal.written(ok)
         for callback in self._callbacks.pop(batch.ticket, ()):
             callback(ok)
 
     async def drained(self) -> None:
         """Return once what was appended so far has been written, or its batch failed (stop_app)."""
-        if self._ops:
+        if self._ops or self._journals:
             ticket = self.ticket
         elif self._writing:
             ticket = self.ticket - 1
@@ -277,12 +313,12 @@ class Store:
 
     def flush(self) -> None:
         """Write what is pending on this thread (graceful shutdown); one attempt, reported if it fails."""
-        if not self._ops:
+        if not self._ops and not self._journals:
             return
         batch = self._take()
         try:
-            self.engine.write(batch.ops)
-        except sqlite3.Error as exc:
+            batch.write(self.engine)
+        except (sqlite3.Error, OSError) as exc:
             log.error("store write failed at shutdown; its operations are lost", error=str(exc),
                       operations=len(batch.ops))
             return

@@ -154,3 +154,30 @@ def test_another_connections_exclusive_queue_is_locked_to_the_api(api, broker):
         assert reply.json() == {"error": "bad_request", "reason": locked}
     assert channel.queue_declare("ex", passive=True).method.message_count == 1
     conn.close()
+
+
+def test_quorum_queue_fields_and_get_requeue_modes(api, broker):
+    """As RabbitMQ 3.10.8: type quorum with its Raft group (leader, members, online: this node);
+    /get shows x-delivery-count; ack_requeue_true returns to the front, reject_requeue_true
+    requeues to the back."""
+    conn = amqp(broker)
+    channel = conn.channel()
+    channel.confirm_delivery()
+    channel.queue_declare("qq", durable=True, arguments={"x-queue-type": "quorum"})
+    channel.basic_publish("", "qq", b"a")
+    channel.basic_publish("", "qq", b"b")
+    queue = api.get("/api/queues/%2F/qq").json()
+    node = broker.node.name
+    assert {k: queue[k] for k in ("type", "leader", "members", "online", "messages")} == {
+        "type": "quorum", "leader": node, "members": [node], "online": [node], "messages": 2}
+
+    def get(mode):
+        reply = api.post("/api/queues/%2F/qq/get", json={"count": 1, "ackmode": mode, "encoding": "auto"}).json()
+        return [(m["payload"], m["redelivered"], m["properties"]) for m in reply]
+
+    assert get("ack_requeue_true") == [("a", False, {"headers": {"x-delivery-count": 0}})]
+    assert get("ack_requeue_true") == [("a", True, {"headers": {"x-delivery-count": 1}})]
+    assert get("reject_requeue_true") == [("a", True, {"headers": {"x-delivery-count": 2}})]
+    assert get("reject_requeue_true") == [("b", False, {"headers": {"x-delivery-count": 0}})]
+    assert get("ack_requeue_false") == [("a", True, {"headers": {"x-delivery-count": 3}})]
+    conn.close()

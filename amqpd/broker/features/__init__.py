@@ -6,6 +6,7 @@
     priority.py                x-max-priority (declaration-time only)
     single_active_consumer.py  x-single-active-consumer (declaration-time only)
     dead_letter.py             x-dead-letter-exchange, x-dead-letter-routing-key
+    delivery_limit.py          x-delivery-limit (held by quorum queues, broker/quorum.py)
 
 ``Features`` holds those that act on messages; x-expires acts on the queue's lifetime only, so
 the queue holds it beside them and a queue with nothing else stays on the plain path.
