@@ -53,7 +53,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="amqpd", description="An AMQP 0-9-1 broker that RabbitMQ clients use unchanged.")
     p.add_argument("--version", action="version", version=f"amqpd {__version__}")
     p.add_argument("--config", metavar="FILE", help="TOML file whose keys are these option names")
-    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--host", help="address to listen on, exactly (default: 127.0.0.1 and ::1, "
+                   "so clients resolving localhost to either connect)")
     p.add_argument("--port", type=int, help="AMQP port (default 5672; 0 picks a free one)")
     p.add_argument("--node-name", metavar="NAME",
                    help="the node's name, shown by amqpctl status and the management API (default amqpd@<short host>)")
@@ -64,6 +65,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--frame-max", type=int, metavar="BYTES", help="largest frame accepted (default 131072)")
     p.add_argument("--channel-max", type=int, metavar="N", help="most channels per connection (default 2047)")
     p.add_argument("--max-message-size", type=int, metavar="BYTES", help="largest message body (default 128 MiB)")
+    p.add_argument("--consumer-timeout", type=config.consumer_timeout, metavar="MS",
+                   help="close a channel whose delivery waits longer than this for its ack, with 406 "
+                        "(RabbitMQ's consumer_timeout; default 1800000, 30 min; false: off)")
     p.add_argument("--queue-window", type=int, metavar="N",
                    help="persistent messages per durable queue kept in memory; the rest stay on disk (default 2048)")
     p.add_argument("--memory-limit", type=int, metavar="BYTES",
@@ -241,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"amqpd: error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
-        address = exc.filename or f"{settings.host}:{settings.port}"  # Server.listen names the address
+        address = exc.filename or f"{settings.amqp_hosts()[0]}:{settings.port}"  # Server.listen names the address
         if exc.errno == errno.EADDRINUSE:
             print(f"amqpd: error: cannot listen on {address}: address already in use", file=sys.stderr)
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+import types
 from typing import Any, get_args, get_origin, get_type_hints
 
 from amqpd.settings import ConfigError, Settings
@@ -31,6 +32,12 @@ def _boolean(text: str) -> bool:
     return value
 
 
+def consumer_timeout(text: str) -> int | bool:
+    """Milliseconds, or false for off (RabbitMQ's rabbitmq.conf takes positive integers only;
+    its advanced.config turns the timeout off with a non-integer)."""
+    return False if text.strip().lower() == "false" else int(text)
+
+
 # RabbitMQ configures TLS only in its config file; these are amqpd's own.
 ENVIRONMENT.update({
     "AMQPD_TLS_PORT": ("tls_port", int),
@@ -49,6 +56,7 @@ ENVIRONMENT.update({
     "AMQPD_DEFINITIONS": ("definitions", str),
     "AMQPD_DATA_DIR": ("data_dir", str),
     "AMQPD_NODE_NAME": ("node_name", str),
+    "AMQPD_CONSUMER_TIMEOUT": ("consumer_timeout", consumer_timeout),
 })
 
 
@@ -75,6 +83,8 @@ def load_file(path: str) -> dict[str, Any]:
 def _has_type(value: Any, hint: Any) -> bool:
     """Whether a TOML value fits a Settings field's type (bool is not an int; an int is a float)."""
     origin = get_origin(hint)
+    if origin is types.UnionType:
+        return any(_has_type(value, option) for option in get_args(hint))
     if origin is list:
         (item,) = get_args(hint)
         return isinstance(value, list) and all(_has_type(v, item) for v in value)
@@ -92,7 +102,7 @@ def _describe(hint: Any) -> str:
     if get_origin(hint) is dict:
         return "a table of lists of strings" if get_origin(get_args(hint)[1]) is list else "a table of strings"
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false",
-            int | None: "an integer", str | None: "a string"}.get(hint, str(hint))
+            int | None: "an integer", str | None: "a string", int | bool: "an integer or false"}.get(hint, str(hint))
 
 
 def build(file_values: dict[str, Any], cli_values: dict[str, Any], environ: dict[str, str] | None = None) -> Settings:

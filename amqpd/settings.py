@@ -14,6 +14,7 @@ MiB = 1024 * 1024
 MAX_MESSAGE_SIZE_LIMIT = 512 * MiB  # RabbitMQ refuses a larger max_message_size
 PID_FILE = "amqpd.pid"
 CONTROL_SOCKET = "amqpd.sock"  # in the data directory (Settings.control_socket)
+LOOPBACK_HOSTS = ("127.0.0.1", "::1")  # what an empty host listens on: clients resolving localhost either way
 
 
 class ConfigError(Exception):
@@ -22,7 +23,7 @@ class ConfigError(Exception):
 
 @dataclass
 class Settings:
-    host: str = "127.0.0.1"
+    host: str = ""  # empty: the IPv4 and IPv6 loopback (LOOPBACK_HOSTS) on one port
     node_name: str = ""  # empty: amqpd@<short host name> (RabbitMQ's is rabbit@<short host name>)
     port: int = 5672
     data_dir: str = str(Path.home() / ".local" / "share" / "amqpd")
@@ -34,6 +35,9 @@ class Settings:
     max_message_size: int = 128 * MiB  # RabbitMQ's default; it allows at most 512 MiB
     handshake_timeout: float = 10.0
     memory_limit: int = 1024 * MiB  # accounted bytes (amqpd.broker.memory) above which publishers are blocked (0: always)
+    # RabbitMQ's consumer_timeout: milliseconds a delivery may wait for its ack before its channel
+    # is closed (406); False turns it off (RabbitMQ: a non-integer in advanced.config)
+    consumer_timeout: int | bool = 1_800_000
     queue_window: int = 2048  # persistent messages per durable queue kept in memory; the rest wait on disk
     default_user: str = "guest"
     default_pass: str = "guest"
@@ -77,13 +81,17 @@ class Settings:
         """Where the broker writes its process id while it runs."""
         return self.pid_file or str(Path(self.data_dir) / PID_FILE)
 
-    def http_host(self) -> str:
-        """Where the management API listens."""
-        return self.management_host or self.host
+    def amqp_hosts(self) -> tuple[str, ...]:
+        """The addresses the AMQP (and amqps) listeners bind, all on the same port."""
+        return (self.host,) if self.host else LOOPBACK_HOSTS
 
-    def prometheus_address(self) -> str:
-        """Where the Prometheus endpoint listens."""
-        return self.prometheus_host or self.host
+    def http_hosts(self) -> tuple[str, ...]:
+        """Where the management API listens: its own host, else the AMQP ones."""
+        return (self.management_host,) if self.management_host else self.amqp_hosts()
+
+    def prometheus_hosts(self) -> tuple[str, ...]:
+        """Where the Prometheus endpoint listens: its own host, else the AMQP ones."""
+        return (self.prometheus_host,) if self.prometheus_host else self.amqp_hosts()
 
     def validate(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -108,6 +116,9 @@ class Settings:
             raise ConfigError(f"max_message_size {self.max_message_size} is out of range 1-{MAX_MESSAGE_SIZE_LIMIT}")
         if self.memory_limit < 0:
             raise ConfigError("memory_limit must not be negative")
+        if self.consumer_timeout is True or (self.consumer_timeout is not False and self.consumer_timeout < 1):
+            raise ConfigError(f"consumer_timeout must be a positive number of milliseconds or false, "
+                              f"not {self.consumer_timeout!r}")
         if self.queue_window < 1:
             raise ConfigError(f"queue_window {self.queue_window} must be at least 1")
         if not self.default_user or "" in self.users:

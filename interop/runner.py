@@ -59,6 +59,13 @@ SCENARIO_TEXT = {
                        "publish one persistent and one transient message (confirmed)",
     "persist-check": "after the broker restart: only the persistent message is there, the binding "
                      "still routes, the non-durable queue is gone; then delete everything",
+    "stream": "a stream queue (x-queue-type stream): 10 confirmed publishes read from x-stream-offset "
+              "'first' with prefetch (in order, increasing x-stream-offset headers), read again from the "
+              "numeric offset of the 6th; a second stream with x-max-length-bytes 2000 and "
+              "x-stream-max-segment-size-bytes 500 after 100 publishes of 100 bytes keeps the newest "
+              "message and drops the oldest",
+    "quorum": "a quorum queue with x-delivery-limit 2 and a dead-letter queue: a message rejected with "
+              "requeue each time is delivered 3 times, then dead-lettered with x-death reason delivery_limit",
     "amqps": "the roundtrip scenario over TLS (amqps:// URL, server certificate verified against the "
              "test CA, which the runner names in SSL_CERT_FILE and NODE_EXTRA_CA_CERTS; the Java "
              "client trusts any certificate for an amqps URI)",
@@ -141,7 +148,8 @@ class Amqpd:
         self.ca_file, self.cert_file, self.key_file = tls_material(Path(self.data_dir + "-tls"))
 
     def start(self):
-        cmd = [str(VENV_PY), "-m", "amqpd", "--port", str(self.port), "--management-port", "0", "--data-dir", self.data_dir,
+        cmd = [str(VENV_PY), "-m", "amqpd", "--port", str(self.port), "--management-port", "0", "--prometheus-port", "0",
+               "--data-dir", self.data_dir,
                "--tls-port", str(self.tls_port), "--tls-cert", str(self.cert_file), "--tls-key", str(self.key_file)]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 30
@@ -479,7 +487,8 @@ SHORT = {
     "topic": "topic", "fanout": "fanout", "work-queue": "workq", "ack-nack-reject": "acks",
     "basic-get": "get", "confirms": "confirm", "mandatory-return": "return", "rpc": "rpc", "tx": "tx",
     "consumer-cancel": "cancel", "large-message": "5MiB", "heartbeat": "hbeat",
-    "channel-error": "cherr", "persist-publish": "p-pub", "persist-check": "p-chk", "amqps": "amqps",
+    "channel-error": "cherr", "persist-publish": "p-pub", "persist-check": "p-chk", "stream": "stream",
+    "quorum": "quorum", "amqps": "amqps",
 }
 
 

@@ -20,9 +20,9 @@ def toml(tmp_path):
 
 
 def test_defaults_are_rabbitmqs():
-    """Port 5672, guest/guest on '/', heartbeat 60, frame_max 131072, channel_max 2047, 128 MiB messages."""
+    """Port 5672 on the IPv4 and IPv6 loopback, guest/guest on '/', heartbeat 60, frame_max 131072, channel_max 2047, 128 MiB messages."""
     s = build({}, {}, environ={})
-    assert (s.host, s.port) == ("127.0.0.1", 5672)
+    assert (s.host, s.amqp_hosts(), s.port) == ("", ("127.0.0.1", "::1"), 5672)
     assert (s.default_user, s.default_pass, s.default_vhost) == ("guest", "guest", "/")
     assert (s.heartbeat, s.frame_max, s.channel_max) == (60, 131072, 2047)
     assert s.max_message_size == 128 * 1024 * 1024

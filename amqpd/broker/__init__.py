@@ -33,7 +33,7 @@ from amqpd.broker.node import COMPATIBLE_VERSION, LOOPBACK_USERS, PRODUCT, Node,
 from amqpd.broker.policies import Policy, PolicyError, PolicyKind, effective_policy, erlang_term
 from amqpd.broker.queue_type import ACCEPTED, REJECTED, Enqueued, Outcome, QueueType, ReadySummary, Settle, combined
 from amqpd.broker.stats import Churn, MessageStats, retire_deliveries, with_deliveries
-from amqpd.broker.timers import clock
+from amqpd.broker.timers import Timer, clock
 from amqpd.broker.vhost import VirtualHost
 
 __all__ = [
@@ -41,7 +41,7 @@ __all__ = [
     "VirtualHost", "Exchange", "EXCHANGE_TYPES",
     "Message", "Properties", "cc",
     "QueueType", "ReadySummary", "Entry", "Enqueued", "Outcome", "ACCEPTED", "REJECTED", "combined", "Settle",
-    "consumer_priority", "random_name", "clock",
+    "consumer_priority", "random_name", "clock", "Timer",
     "Policy", "PolicyError", "PolicyKind", "effective_policy", "erlang_term",
     "MessageStats", "Churn", "with_deliveries", "retire_deliveries",
     "limit_reached",

@@ -119,7 +119,9 @@ class Ack:
 def decode_method(payload: bytes) -> tuple[int, Any]:
     """(class_id << 16 | method_id, method object) for a method frame's payload (4 bytes or more).
 
-    Raises KeyError for unknown class/method ids and ValueError when the arguments do not decode.
+    Raises KeyError for unknown class/method ids and ValueError when the arguments do not decode:
+    cut short, or with octets left over after the last one (RabbitMQ's decoder matches the
+    whole payload, so both are the same fault).
     """
     (index,) = _U32.unpack_from(payload, 0)
     method_class = commands.INDEX_MAPPING[index]  # KeyError: unknown ids
@@ -130,12 +132,18 @@ def decode_method(payload: bytes) -> tuple[int, Any]:
             pos = stop + 1
             stop = pos + payload[stop]
             bits = payload[stop]  # IndexError when the strings overran the frame
+            if len(payload) != stop + 1:
+                raise ValueError(f"{len(payload) - stop - 1} octets left over")
             return index, Publish(exchange, payload[pos:stop].decode("utf-8"), bool(bits & 1), bool(bits & 2))
         if index == BASIC_ACK:
             tag, bits = _U64_BIT.unpack_from(payload, 4)
+            if len(payload) != 13:
+                raise ValueError(f"{len(payload) - 13} octets left over")
             return index, Ack(tag, bool(bits & 1))
         method = method_class()
-        _unmarshal(method, payload)
+        end = _unmarshal(method, payload)
+        if end != len(payload):
+            raise ValueError(f"{len(payload) - end} octets left over")
     except (struct.error, IndexError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"cannot decode {method_class.__name__}: {exc}") from exc
     return index, method
@@ -160,10 +168,11 @@ _FIXED_ARGUMENTS = {"octet": struct.Struct(">B"), "short": struct.Struct(">H"), 
 _PLANS: dict[type, tuple[tuple[str, str], ...]] = {}  # method class -> (attribute, AMQP type) in wire order
 
 
-def _unmarshal(method: Any, payload: bytes) -> None:
+def _unmarshal(method: Any, payload: bytes) -> int:
     """Set a pamqp method's attributes from its arguments (after the 4 id bytes), as pamqp's own
     unmarshal would, but at offsets into the payload: pamqp slices the remaining payload at
-    every field and decodes tables recursively, which is quadratic and depth-limited."""
+    every field and decodes tables recursively, which is quadratic and depth-limited.
+    Returns the offset just past the last argument."""
     plan = _PLANS.get(type(method))
     if plan is None:
         plan = _PLANS[type(method)] = tuple((name, method.amqp_type(name)) for name in method.__slots__)
@@ -199,6 +208,7 @@ def _unmarshal(method: Any, payload: bytes) -> None:
             stop = pos + packer.size
         setattr(method, name, value)
         pos = stop
+    return pos + 1 if bit else pos
 
 
 def encode_method(channel: int, method: Any) -> bytes:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import math
 import ssl
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import structlog
 import trio
@@ -17,11 +18,15 @@ from amqpd.server.alarms import ResourceAlarms
 from amqpd.server.client import ClientSession, Stream, peer_address
 from amqpd.server.control import ControlSocket, Operator
 from amqpd.session import PLAIN_TCP, Transport
+from amqpd.settings import LOOPBACK_HOSTS
 
 if TYPE_CHECKING:
     from amqpd.management import Listener
 
 log = structlog.get_logger("amqpd.server")
+
+_PORT_ATTEMPTS = 5  # port 0 on several hosts: tries to find one port free on all
+_NO_IPV6 = (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT)  # binding ::1 where the machine has no IPv6 loopback
 
 
 class Server:
@@ -93,39 +98,32 @@ class Server:
     async def _bind_app(self) -> None:
         """Bind the app's ports: the settings' at start-up, the same ones again at start_app."""
         settings = self.node.settings
-        self._listeners = [*await self._bind(_again(self.port, settings.port), None)]
+        self._listeners = [*await self._bind(_again(self.port, settings.port), None, settings.amqp_hosts())]
         self.port = _port(self._listeners[0])
         if self._tls_context is not None and settings.tls_port is not None:
-            amqps = await self._bind(_again(self.tls_port, settings.tls_port), self._tls_context)
+            amqps = await self._bind(_again(self.tls_port, settings.tls_port), self._tls_context, settings.amqp_hosts())
             self.tls_port = _port(amqps[0])
             self._listeners += amqps
         if settings.management:
             self._http = await self._bind(_again(self.management_port, settings.management_port), None,
-                                          settings.http_host())
+                                          settings.http_hosts())
             self.management_port = _port(self._http[0])
             if self._tls_context is not None and settings.management_tls_port is not None:
                 self._https = await self._bind(_again(self.management_tls_port, settings.management_tls_port), None,
-                                               settings.http_host())
+                                               settings.http_hosts())
                 self.management_tls_port = _port(self._https[0])
         if settings.prometheus:
             self._metrics = await self._bind(_again(self.prometheus_port, settings.prometheus_port), None,
-                                             settings.prometheus_address())
+                                             settings.prometheus_hosts())
             self.prometheus_port = _port(self._metrics[0])
 
-    async def _bind(self, port: int, context: ssl.SSLContext | None, host: str | None = None
+    async def _bind(self, port: int, context: ssl.SSLContext | None, hosts: tuple[str, ...]
                     ) -> list[trio.SocketListener] | list[trio.SSLListener[trio.SocketStream]]:
-        """The listeners on one port; a failure is an OSError whose filename is the address."""
-        host = host or self.node.settings.host
-        try:
-            if host == "::":
-                tcp = [await _dual_stack_listener(port)]
-            else:
-                tcp = await trio.open_tcp_listeners(port, host=host)
-            if context is None:
-                return tcp
-            return [trio.SSLListener(listener, context, https_compatible=False) for listener in tcp]
-        except OSError as exc:
-            raise OSError(exc.errno, exc.strerror, f"{host}:{port}") from None
+        """The listeners on one port, one per host; a failure is an OSError whose filename is the address."""
+        tcp = await _bind_hosts(hosts, port)
+        if context is None:
+            return tcp
+        return [trio.SSLListener(listener, context, https_compatible=False) for listener in tcp]
 
     async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         """Listen (unless listen() was called) and serve until cancelled; reports the port through task_status."""
@@ -155,12 +153,11 @@ class Server:
     async def _run_app(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """What stop_app stops: the AMQP and amqps listeners and their clients, the management API
         and Prometheus on TCP, the timer task (the control socket and the store stay)."""
-        settings = self.node.settings
-        host = settings.host
-        url_host = _url_host(host)
         self._app = trio.CancelScope()
         self._app_stopped = trio.Event()
         self._accepting = trio.CancelScope()
+        # named before the servers take the sockets over
+        http, https, metrics = _urls("http", self._http), _urls("https", self._https), _urls("http", self._metrics)
         try:
             with self._app:
                 async with trio.open_nursery() as nursery:
@@ -173,25 +170,21 @@ class Server:
                                                   tls_context=self._tls_context)
                         await nursery.start(serve, self.node, [_socket(lst) for lst in self._http],
                                             self.management_listeners(), lambda: self.alarm.raised)
-                        http_host = settings.http_host()
-                        log.info(f"started management listener on http://{_url_host(http_host)}:"
-                                 f"{self.management_port}", host=http_host, port=self.management_port)
+                        log.info(f"started management listener on {http}", port=self.management_port)
                         if self._https:
-                            log.info(f"started management listener on https://{_url_host(http_host)}:"
-                                     f"{self.management_tls_port}", host=http_host, port=self.management_tls_port)
+                            log.info(f"started management listener on {https}", port=self.management_tls_port)
                     if self._metrics:
                         from amqpd.management import prometheus
 
                         await nursery.start(prometheus.serve, self.node, [_socket(lst) for lst in self._metrics],
                                             lambda: self.alarm.raised)
-                        metrics_host = settings.prometheus_address()
-                        log.info(f"started prometheus listener on http://{_url_host(metrics_host)}:"
-                                 f"{self.prometheus_port}", host=metrics_host, port=self.prometheus_port)
-                    if self.tls_port is not None:
-                        log.info(f"started TLS listener on amqps://{url_host}:{self.tls_port}", host=host,
-                                 port=self.tls_port)
-                    log.info(f"Server startup complete; listening on amqp://{url_host}:{self.port}", host=host,
-                             port=self.port)
+                        log.info(f"started prometheus listener on {metrics}", port=self.prometheus_port)
+                    amqps = [lst for lst in self._listeners if isinstance(lst, trio.SSLListener)]
+                    if amqps:
+                        log.info(f"started TLS listener on {_urls('amqps', amqps)}", port=self.tls_port)
+                    amqp = [lst for lst in self._listeners if not isinstance(lst, trio.SSLListener)]
+                    log.info(f"Server startup complete; listening on {_urls('amqp', amqp)}", port=self.port,
+                             hosts=[_socket(lst).getsockname()[0] for lst in amqp])
                     self.running = True
                     task_status.started()
         finally:
@@ -236,17 +229,19 @@ class Server:
             self._on_recovered(self.node)
 
     def management_listeners(self) -> list[Listener]:
-        """The ports the node serves, as the management API reports them."""
+        """The ports the node serves, as the management API reports them: each port once, under
+        its first address (the default loopback pair shows as 127.0.0.1)."""
         from amqpd.management import Listener
 
         settings = self.node.settings
-        found = [Listener("amqp", settings.host, self.port or 0)]
+        amqp, http = settings.amqp_hosts()[0], settings.http_hosts()[0]  # one entry a port, as for RabbitMQ's '::'
+        found = [Listener("amqp", amqp, self.port or 0)]
         if self.tls_port is not None:
-            found.append(Listener("amqp/ssl", settings.host, self.tls_port))
+            found.append(Listener("amqp/ssl", amqp, self.tls_port))
         if self.management_port is not None:
-            found.append(Listener("http", settings.http_host(), self.management_port))
+            found.append(Listener("http", http, self.management_port))
         if self.management_tls_port is not None:
-            found.append(Listener("https", settings.http_host(), self.management_tls_port))
+            found.append(Listener("https", http, self.management_tls_port))
         return found
 
     async def _run_timers(self) -> None:
@@ -307,8 +302,11 @@ def _again(bound: int | None, configured: int) -> int:
     return configured if bound is None else bound
 
 
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
+def _urls(scheme: str, listeners: Sequence[trio.SocketListener | trio.SSLListener[trio.SocketStream]]) -> str:
+    """'amqp://127.0.0.1:5672 and amqp://[::1]:5672': what the start-up lines say is bound,
+    as the sockets have it."""
+    names = (_socket(listener).getsockname() for listener in listeners)
+    return " and ".join(f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}" for host, port, *_ in names)
 
 
 def _socket(listener: trio.SocketListener | trio.SSLListener[trio.SocketStream]) -> trio.socket.SocketType:
@@ -318,6 +316,40 @@ def _socket(listener: trio.SocketListener | trio.SSLListener[trio.SocketStream])
 def _port(listener: trio.SocketListener | trio.SSLListener[trio.SocketStream]) -> int:
     port: int = _socket(listener).getsockname()[1]
     return port
+
+
+async def _listen_on(host: str, port: int) -> list[trio.SocketListener]:
+    """The listeners on one address; a failure is an OSError whose filename is the address."""
+    try:
+        if host == "::":
+            return [await _dual_stack_listener(port)]
+        return await trio.open_tcp_listeners(port, host=host)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, f"{host}:{port}") from None
+
+
+async def _bind_hosts(hosts: tuple[str, ...], port: int) -> list[trio.SocketListener]:
+    """One port on every host: the first host's listener picks it when port is 0 and the others
+    take the same (picked again, a few times, when another host has it taken). The default
+    loopback pair does without ::1 on a machine that has no IPv6 (logged)."""
+    attempts = _PORT_ATTEMPTS
+    while True:
+        bound: list[trio.SocketListener] = []
+        try:
+            for host in hosts:
+                try:
+                    bound += await _listen_on(host, _port(bound[0]) if bound else port)
+                except OSError as exc:
+                    if not (hosts == LOOPBACK_HOSTS and host == "::1" and exc.errno in _NO_IPV6):
+                        raise
+                    log.warning("no IPv6 loopback: listening on 127.0.0.1 only", port=_port(bound[0]))
+            return bound
+        except OSError as exc:
+            for listener in bound:
+                listener.socket.close()
+            attempts -= 1
+            if port or not bound or exc.errno != errno.EADDRINUSE or not attempts:
+                raise
 
 
 async def _dual_stack_listener(port: int) -> trio.SocketListener:

@@ -14,7 +14,7 @@ from pamqp import commands
 
 from amqpd.broker import Entry, MessageStats, QueueType, Settle, with_deliveries
 from amqpd.protocol import ContentAssembler, MalformedContentHeader, errors, frames
-from amqpd.session import basic, publishing, topology
+from amqpd.session import basic, consumer_timeout, publishing, topology
 from amqpd.session.confirms import PublisherConfirms
 from amqpd.session.consumer import ChannelConsumer
 
@@ -57,6 +57,7 @@ class Channel:
         self.content = ContentAssembler(connection.node.settings.max_message_size, connection.node.memory)
         self._dispatching = False  # a method handler of this channel is running
         self._deferred: list[bytes] = []  # frames to send after that handler's reply
+        self._ack_deadline = consumer_timeout.watch(self)  # None: the node's consumer timeout is off
 
     # -- frames ---------------------------------------------------------------------------------
 
@@ -175,8 +176,14 @@ class Channel:
             queue.forget(entry)
         else:
             queue.hold(entry)
+            if not self.unacked and self._ack_deadline is not None:
+                self._ack_deadline.arm()
             self.unacked[self.delivery_tag] = Unacked(entry, queue, consumer)
         self.connection.wakeup()
+
+    def oldest_unacked(self) -> int | None:
+        """The lowest delivery tag awaiting its ack (tags are held in the order sent)."""
+        return next(iter(self.unacked), None)
 
     def settle(self, tags: list[int], how: Settle) -> None:
         """Finish deliveries: acked, requeued or dropped (rejected), queue by queue."""
@@ -231,6 +238,8 @@ class Channel:
     def release(self) -> None:
         """The channel is going away: cancel its consumers and requeue its unacked messages."""
         self.closed = True
+        if self._ack_deadline is not None:
+            self._ack_deadline.stop()
         self.flush_confirms()
         if self.confirms is not None:
             self.confirms.close()

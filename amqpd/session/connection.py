@@ -386,8 +386,13 @@ class Connection:
 
     def _on_connection_method(self, payload: bytes) -> None:
         """A channel-0 method: the transition table says who handles it in this state and
-        which state follows (unless the handler closed the connection)."""
-        index, method = frames.decode_method_frame(payload)
+        which state follows (unless the handler closed the connection). Arguments that do not
+        decode are RabbitMQ's bare 541 here, not the 501 of other channels: its reader decodes
+        channel 0 itself and crashes."""
+        try:
+            index, method = frames.decode_method_frame(payload)
+        except errors.ConnectionError:
+            raise errors.InternalError() from None
         state = self.state
         transition = TRANSITIONS.get((state, index))
         if transition is None:
@@ -499,6 +504,13 @@ class Connection:
         self.send_method(0, commands.Connection.CloseOk())
         self.log.info("connection closed by client", code=method.reply_code, text=method.reply_text)
         self._terminate()
+
+    def _on_update_secret(self, method: commands.Connection.UpdateSecret) -> None:
+        """An OAuth client's token refresh. RabbitMQ 3.10's internal backend keeps the user
+        without checking the new secret (a wrong password is accepted too), so this only logs
+        and answers Update-Secret-Ok."""
+        self.log.info("user updated secret", user=self.user, reason=method.reason)
+        self.send_method(0, commands.Connection.UpdateSecretOk())
 
     # -- channels ------------------------------------------------------------------------------
 
@@ -639,6 +651,8 @@ TRANSITIONS: dict[tuple[ConnectionState, int], tuple[Callable[[Connection, Any],
         (Connection._on_tune_ok, ConnectionState.AWAIT_OPEN),
     (ConnectionState.AWAIT_OPEN, commands.Connection.Open.index): (Connection._on_open, ConnectionState.OPEN),
     (ConnectionState.OPEN, commands.Connection.Close.index): (Connection._on_close, ConnectionState.CLOSED),
+    (ConnectionState.OPEN, commands.Connection.UpdateSecret.index):
+        (Connection._on_update_secret, ConnectionState.OPEN),
 }
 """The channel-0 methods each state accepts: (state, method index) -> (handler, next state),
 h11's _state.py idea. The rest of the state machine: the protocol header moves

@@ -181,6 +181,8 @@ consumer-cancel)
     emit n/a "not supported by the library: amqp-consume does not announce consumer_cancel_notify" ;;
 channel-error)
     emit n/a "not supported by the library: each tool opens one channel and exits on its error" ;;
+stream|quorum)
+    emit n/a "not supported by the library: amqp-declare-queue and amqp-consume take no queue or consumer arguments (x-queue-type, x-stream-offset)" ;;
 *)
     fail "scenario $scenario not implemented by this client" ;;
 esac

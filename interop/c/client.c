@@ -916,6 +916,175 @@ static const char *sc_persist_check(void) {
   return "";
 }
 
+/* ---- stream and quorum (see python/common.py) */
+enum { STREAM_COUNT = 10, STREAM_SAVED = 5, RETENTION_COUNT = 100, RETENTION_SIZE = 100, DELIVERY_LIMIT = 2 };
+
+static const char *stream_body(int i) {
+  static char b[16];
+  snprintf(b, sizeof b, "s%d", i);
+  return b;
+}
+
+static const char *retention_body(int i) {
+  static char b[RETENTION_SIZE + 1];
+  snprintf(b, sizeof b, "r%03d", i);
+  memset(b + 4, '.', RETENTION_SIZE - 4);
+  b[RETENTION_SIZE] = '\0';
+  return b;
+}
+
+static const amqp_field_value_t *field(const amqp_table_t *t, const char *key) {
+  for (int i = 0; t && i < t->num_entries; i++)
+    if (bytes_eq(t->entries[i].key, key)) return &t->entries[i].value;
+  return NULL;
+}
+
+/* Publish persistent on confirm-mode channel 1 as message number seq, and wait for its ack. */
+static void publish_confirmed(amqp_connection_state_t c, const char *q, const char *body, uint64_t seq) {
+  amqp_basic_properties_t persistent = {._flags = AMQP_BASIC_DELIVERY_MODE_FLAG, .delivery_mode = 2};
+  publish(c, 1, "", q, 0, &persistent, amqp_cstring_bytes(body));
+  double end = now() + 10;
+  for (;;) {
+    CHECK(now() < end, "timed out waiting for the confirm of %s", body);
+    amqp_frame_t f;
+    struct timeval tv = {0, 100000};
+    int st = amqp_simple_wait_frame_noblock(c, &f, &tv);
+    if (st == AMQP_STATUS_TIMEOUT) continue;
+    status_or_die(st, "wait for a confirm");
+    if (f.frame_type != AMQP_FRAME_METHOD) continue;
+    CHECK(f.payload.method.id != AMQP_BASIC_NACK_METHOD, "%s nacked", body);
+    if (f.payload.method.id == AMQP_BASIC_ACK_METHOD && ((amqp_basic_ack_t *)f.payload.method.decoded)->delivery_tag >= seq) return;
+  }
+}
+
+/* Consume the stream on channel ch from x-stream-offset (a string or, when offset is NULL, the
+ * number num) with prefetch, acking, until body last; bodies into out (joined with '|'), the
+ * offset headers into offsets; returns the count. */
+static int read_stream(amqp_connection_state_t c, amqp_channel_t ch, const char *q, const char *offset, int64_t num,
+                       const char *last, char *out, size_t n, int64_t *offsets) {
+  open_channel(c, ch);
+  amqp_basic_qos(c, ch, 0, RETENTION_COUNT, 0);
+  ok_or_die(c, "basic.qos");
+  amqp_table_entry_t arg = {amqp_cstring_bytes("x-stream-offset"), {.kind = AMQP_FIELD_KIND_I64, .value.i64 = num}};
+  if (offset) arg.value = (amqp_field_value_t){.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(offset)};
+  amqp_basic_consume(c, ch, amqp_cstring_bytes(q), amqp_empty_bytes, 0, 0, 0, (amqp_table_t){1, &arg});
+  ok_or_die(c, "basic.consume");
+  int got = 0, done = 0;
+  out[0] = '\0';
+  while (!done) {
+    amqp_envelope_t env;
+    CHECK(next_delivery(c, &env, 10000, NULL, NULL), "timed out waiting for %s from offset %s", last, offset ? offset : "(number)");
+    CHECK(env.channel == ch, "a delivery on channel %d", env.channel);
+    if (out[0]) strncat(out, "|", n - strlen(out) - 1);
+    strncat(out, (char *)env.message.body.bytes, env.message.body.len < 8 ? env.message.body.len : 8);
+    const amqp_field_value_t *o = field(&env.message.properties.headers, "x-stream-offset");
+    CHECK(o && o->kind == AMQP_FIELD_KIND_I64, "x-stream-offset header missing or not a long");
+    if (offsets && got < STREAM_COUNT) offsets[got] = o->value.i64;
+    got++;
+    done = bytes_eq(env.message.body, last);
+    amqp_basic_ack(c, ch, env.delivery_tag, 0);
+    amqp_destroy_envelope(&env);
+  }
+  amqp_channel_close(c, ch, AMQP_REPLY_SUCCESS);
+  return got;
+}
+
+static const char *sc_stream(void) {
+  amqp_connection_state_t c = connect_ok();
+  open_channel(c, 1);
+  amqp_table_entry_t stream[] = {S("x-queue-type", "stream")};
+  amqp_table_entry_t retention[] = {S("x-queue-type", "stream"), I32("x-max-length-bytes", 2000),
+                                    I32("x-stream-max-segment-size-bytes", 500)};
+  const char *q = name("s"), *r = name("retention");
+  declare_queue_args(c, 1, q, 1, (amqp_table_t){1, stream});
+  declare_queue_args(c, 1, r, 1, (amqp_table_t){3, retention});
+  amqp_confirm_select(c, 1);
+  ok_or_die(c, "confirm.select");
+  uint64_t seq = 0;
+  char want[256] = "";
+  for (int i = 0; i < STREAM_COUNT; i++) {
+    publish_confirmed(c, q, stream_body(i), ++seq);
+    if (i) strcat(want, "|");
+    strcat(want, stream_body(i));
+  }
+  for (int i = 0; i < RETENTION_COUNT; i++) publish_confirmed(c, r, retention_body(i), ++seq);
+  char last[16], got[2048];
+  snprintf(last, sizeof last, "%s", stream_body(STREAM_COUNT - 1));
+  int64_t offsets[STREAM_COUNT];
+  int n = read_stream(c, 2, q, "first", 0, last, got, sizeof got, offsets);
+  CHECK(n == STREAM_COUNT && !strcmp(got, want), "bodies read from first: %s", got);
+  for (int i = 1; i < STREAM_COUNT; i++) CHECK(offsets[i] > offsets[i - 1], "x-stream-offset not increasing at %d", i);
+  n = read_stream(c, 3, q, NULL, offsets[STREAM_SAVED], last, got, sizeof got, NULL);
+  CHECK(!strcmp(got, strstr(want, stream_body(STREAM_SAVED))), "bodies read from offset %lld: %s",
+        (long long)offsets[STREAM_SAVED], got);
+  char newest[RETENTION_SIZE + 1];
+  snprintf(newest, sizeof newest, "%s", retention_body(RETENTION_COUNT - 1));
+  n = read_stream(c, 4, r, "first", 0, newest, got, sizeof got, NULL);
+  CHECK(n < RETENTION_COUNT && strncmp(got, "r000", 4) != 0,
+        "retention dropped nothing: %d of %d messages still there", n, RETENTION_COUNT);
+  static char detail[128];
+  snprintf(detail, sizeof detail, "offsets %lld..%lld; retention kept %d of %d", (long long)offsets[0],
+           (long long)offsets[STREAM_COUNT - 1], n, RETENTION_COUNT);
+  close_conn(c);
+  return detail;
+}
+
+static const char *sc_quorum(void) {
+  amqp_connection_state_t c = connect_ok();
+  open_channel(c, 1);
+  const char *dlq = name("dlq"), *q = name("qq");
+  declare_queue(c, 1, dlq, 0);
+  amqp_table_entry_t args[] = {S("x-queue-type", "quorum"), I32("x-delivery-limit", DELIVERY_LIMIT),
+                               S("x-dead-letter-exchange", ""),
+                               {amqp_cstring_bytes("x-dead-letter-routing-key"),
+                                {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(dlq)}}};
+  declare_queue_args(c, 1, q, 1, (amqp_table_t){4, args});
+  amqp_confirm_select(c, 1);
+  ok_or_die(c, "confirm.select");
+  publish_confirmed(c, q, "poison", 1);
+  open_channel(c, 2);
+  consume(c, 2, q, 1, 0);
+  int deliveries = 0;
+  amqp_envelope_t env;
+  /* reject with requeue until no delivery follows: the delivery limit ends it */
+  while (next_delivery(c, &env, deliveries ? 500 : 10000, NULL, NULL)) {
+    deliveries++;
+    CHECK(deliveries <= 10, "still delivered after %d rejects", deliveries);
+    amqp_basic_reject(c, 2, env.delivery_tag, 1);
+    amqp_destroy_envelope(&env);
+  }
+  CHECK(deliveries == DELIVERY_LIMIT + 1, "deliveries before dead-lettering: got %d, want %d", deliveries, DELIVERY_LIMIT + 1);
+  amqp_rpc_reply_t rr;
+  double end = now() + 10;
+  for (;;) {
+    rr = amqp_basic_get(c, 1, amqp_cstring_bytes(dlq), 1);
+    int code;
+    if (rr.reply_type != AMQP_RESPONSE_NORMAL) fail("basic.get: %s", reply_text(rr, &code));
+    if (rr.reply.id == AMQP_BASIC_GET_OK_METHOD) break;
+    CHECK(now() < end, "the message did not reach the dead-letter queue");
+    usleep(20000);
+  }
+  amqp_message_t m;
+  int code;
+  rr = amqp_read_message(c, 1, &m, 0);
+  if (rr.reply_type != AMQP_RESPONSE_NORMAL) fail("read message: %s", reply_text(rr, &code));
+  CHECK(bytes_eq(m.body, "poison"), "dead-lettered body: %.*s", (int)m.body.len, (char *)m.body.bytes);
+  const amqp_field_value_t *deaths = field(&m.properties.headers, "x-death");
+  CHECK(deaths && deaths->kind == AMQP_FIELD_KIND_ARRAY && deaths->value.array.num_entries > 0 &&
+        deaths->value.array.entries[0].kind == AMQP_FIELD_KIND_TABLE, "no x-death header");
+  const amqp_table_t *death = &deaths->value.array.entries[0].value.table;
+  const amqp_field_value_t *reason = field(death, "reason"), *queue = field(death, "queue");
+  CHECK(reason && queue && bytes_eq(reason->value.bytes, "delivery_limit") && bytes_eq(queue->value.bytes, q),
+        "x-death reason and queue: %.*s %.*s", reason ? (int)reason->value.bytes.len : 0,
+        reason ? (char *)reason->value.bytes.bytes : "", queue ? (int)queue->value.bytes.len : 0,
+        queue ? (char *)queue->value.bytes.bytes : "");
+  amqp_destroy_message(&m);
+  close_conn(c);
+  static char detail[80];
+  snprintf(detail, sizeof detail, "%d deliveries, then dead-lettered (delivery_limit)", deliveries);
+  return detail;
+}
+
 int main(int argc, char **argv) {
   if (argc != 4) {
     fprintf(stderr, "usage: %s URL SCENARIO PREFIX\n", argv[0]);
@@ -930,7 +1099,8 @@ int main(int argc, char **argv) {
       {"ack-nack-reject", sc_ack_nack_reject}, {"basic-get", sc_basic_get}, {"confirms", sc_confirms},
       {"mandatory-return", sc_mandatory_return}, {"rpc", sc_rpc}, {"tx", sc_tx},
       {"consumer-cancel", sc_consumer_cancel}, {"large-message", sc_large_message}, {"heartbeat", sc_heartbeat},
-      {"channel-error", sc_channel_error}, {"persist-publish", sc_persist_publish}, {"persist-check", sc_persist_check}};
+      {"channel-error", sc_channel_error}, {"persist-publish", sc_persist_publish}, {"persist-check", sc_persist_check},
+      {"stream", sc_stream}, {"quorum", sc_quorum}};
   alarm(60); /* the runner's timeout reports a hang */
   for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
     if (strcmp(table[i].name, scenario) == 0) emit("pass", table[i].fn());

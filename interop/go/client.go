@@ -429,6 +429,120 @@ func ackNackReject() string {
 	return ""
 }
 
+// ---- stream and quorum (see python/common.py)
+const (
+	streamCount, streamSaved, retentionCount, retentionSize, deliveryLimit = 10, 5, 100, 100, 2
+)
+
+func streamBody(i int) string { return fmt.Sprintf("s%d", i) }
+
+func retentionBody(i int) string {
+	b := fmt.Sprintf("r%03d", i)
+	return b + strings.Repeat(".", retentionSize-len(b))
+}
+
+// publishConfirmed publishes persistent on a confirm-mode channel and waits for the ack.
+func publishConfirmed(ch *amqp.Channel, acks <-chan amqp.Confirmation, q, body string) {
+	publish(ch, "", q, amqp.Publishing{DeliveryMode: amqp.Persistent, Body: []byte(body)})
+	select {
+	case c := <-acks:
+		check(c.Ack, "%s nacked", body)
+	case <-time.After(10 * time.Second):
+		failf("timed out waiting for the confirm of %s", body)
+	}
+}
+
+// readStream consumes the stream from x-stream-offset with prefetch, up to body last; the
+// deliveries in order.
+func readStream(conn *amqp.Connection, q string, offset interface{}, last string) []amqp.Delivery {
+	ch := channel(conn)
+	defer ch.Close()
+	must(ch.Qos(retentionCount, 0, false))
+	d, err := ch.Consume(q, "", false, false, false, false, amqp.Table{"x-stream-offset": offset})
+	must(err)
+	c := collect(d, func(d amqp.Delivery) { must(d.Ack(false)) })
+	until(func() bool {
+		got := c.list()
+		return len(got) > 0 && string(got[len(got)-1].Body) == last
+	}, fmt.Sprintf("%s from offset %v", last, offset), 10*time.Second)
+	return c.list()
+}
+
+func stream() string {
+	conn := connect(brokerURL, 0)
+	defer conn.Close()
+	ch := channel(conn)
+	q, r := p+".s", p+".retention"
+	defer deleting(ch, []string{q, r})()
+	_, err := ch.QueueDeclare(q, true, false, false, false, amqp.Table{"x-queue-type": "stream"})
+	must(err)
+	_, err = ch.QueueDeclare(r, true, false, false, false, amqp.Table{"x-queue-type": "stream",
+		"x-max-length-bytes": int32(2000), "x-stream-max-segment-size-bytes": int32(500)})
+	must(err)
+	must(ch.Confirm(false))
+	acks := ch.NotifyPublish(make(chan amqp.Confirmation, 1))
+	want := []string{}
+	for i := 0; i < streamCount; i++ {
+		publishConfirmed(ch, acks, q, streamBody(i))
+		want = append(want, streamBody(i))
+	}
+	for i := 0; i < retentionCount; i++ {
+		publishConfirmed(ch, acks, r, retentionBody(i))
+	}
+	last := streamBody(streamCount - 1)
+	first := readStream(conn, q, "first", last)
+	eq("bodies read from first", bodies(first), want)
+	offsets := []int64{}
+	for _, d := range first {
+		o, ok := d.Headers["x-stream-offset"].(int64)
+		check(ok, "x-stream-offset header %#v", d.Headers["x-stream-offset"])
+		offsets = append(offsets, o)
+	}
+	for i := 1; i < len(offsets); i++ {
+		check(offsets[i] > offsets[i-1], "x-stream-offset not increasing: %v", offsets)
+	}
+	saved := readStream(conn, q, offsets[streamSaved], last)
+	eq(fmt.Sprintf("bodies read from offset %d", offsets[streamSaved]), bodies(saved), want[streamSaved:])
+	kept := bodies(readStream(conn, r, "first", retentionBody(retentionCount-1)))
+	check(len(kept) < retentionCount && kept[0] != retentionBody(0),
+		"retention dropped nothing: %d of %d messages still there", len(kept), retentionCount)
+	return fmt.Sprintf("offsets %d..%d; retention kept %d of %d", offsets[0], offsets[len(offsets)-1],
+		len(kept), retentionCount)
+}
+
+func quorum() string {
+	conn := connect(brokerURL, 0)
+	defer conn.Close()
+	ch := channel(conn)
+	q, dlq := p+".qq", p+".dlq"
+	defer declared(ch, []string{dlq})()
+	defer deleting(ch, []string{q})()
+	_, err := ch.QueueDeclare(q, true, false, false, false, amqp.Table{"x-queue-type": "quorum",
+		"x-delivery-limit": int32(deliveryLimit), "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq})
+	must(err)
+	must(ch.Confirm(false))
+	publishConfirmed(ch, ch.NotifyPublish(make(chan amqp.Confirmation, 1)), q, "poison")
+	cch := channel(conn)
+	must(cch.Qos(1, 0, false))
+	c := collect(consume(cch, q, false), func(d amqp.Delivery) { must(d.Reject(true)) })
+	var dead amqp.Delivery
+	until(func() bool {
+		d, ok, err := ch.Get(dlq, true)
+		must(err)
+		dead = d
+		return ok
+	}, "the message in the dead-letter queue", 10*time.Second)
+	// the collector records a delivery after its reject: wait for the last one to be recorded
+	until(func() bool { return c.len() >= deliveryLimit+1 }, "the last delivery recorded", 10*time.Second)
+	eq("deliveries before dead-lettering", c.len(), deliveryLimit+1)
+	eq("dead-lettered body", string(dead.Body), "poison")
+	deaths, _ := dead.Headers["x-death"].([]interface{})
+	check(len(deaths) > 0, "no x-death header: %#v", dead.Headers)
+	death, _ := deaths[0].(amqp.Table)
+	eq("x-death reason and queue", []interface{}{death["reason"], death["queue"]}, []interface{}{"delivery_limit", q})
+	return fmt.Sprintf("%d deliveries, then dead-lettered (delivery_limit)", c.len())
+}
+
 func basicGet() string {
 	conn := connect(brokerURL, 0)
 	defer conn.Close()
@@ -693,6 +807,7 @@ func main() {
 		"basic-get": basicGet, "confirms": confirms, "mandatory-return": mandatoryReturn, "rpc": rpc,
 		"tx": tx, "consumer-cancel": consumerCancel, "large-message": largeMessage, "heartbeat": heartbeat,
 		"channel-error": channelError, "persist-publish": persistPublish, "persist-check": persistCheck,
+		"stream": stream, "quorum": quorum,
 	}
 	fn, ok := scenarios[scenario]
 	if !ok {

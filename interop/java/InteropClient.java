@@ -297,6 +297,115 @@ public class InteropClient {
         return "";
     }
 
+    // ---- stream and quorum (see python/common.py)
+    static final int STREAM_COUNT = 10, STREAM_SAVED = 5, RETENTION_COUNT = 100, RETENTION_SIZE = 100, DELIVERY_LIMIT = 2;
+
+    static String streamBody(int i) { return "s" + i; }
+
+    static String retentionBody(int i) {
+        StringBuilder b = new StringBuilder(String.format("r%03d", i));
+        while (b.length() < RETENTION_SIZE) b.append('.');
+        return b.toString();
+    }
+
+    static Map<String, Object> streamArgs(boolean retention) {
+        Map<String, Object> a = new HashMap<>();
+        a.put("x-queue-type", "stream");
+        if (retention) { a.put("x-max-length-bytes", 2000); a.put("x-stream-max-segment-size-bytes", 500); }
+        return a;
+    }
+
+    /** Consumes the stream from x-stream-offset with prefetch: {body, offset header} up to body last. */
+    static List<Object[]> readStream(Connection c, String q, Object offset, String last) throws Exception {
+        Channel ch = c.createChannel();
+        ch.basicQos(RETENTION_COUNT);
+        List<Object[]> got = new CopyOnWriteArrayList<>();
+        ch.basicConsume(q, false, "", false, false, Map.of("x-stream-offset", offset), new DefaultConsumer(ch) {
+            @Override public void handleDelivery(String tag, Envelope env, AMQP.BasicProperties props, byte[] body)
+                    throws IOException {
+                got.add(new Object[] {new String(body, StandardCharsets.UTF_8), props.getHeaders().get("x-stream-offset")});
+                ch.basicAck(env.getDeliveryTag(), false);
+            }
+        });
+        until(() -> !got.isEmpty() && got.get(got.size() - 1)[0].equals(last), last + " from offset " + offset, 10000);
+        ch.close();
+        return got;
+    }
+
+    static List<String> bodies(List<Object[]> got) {
+        List<String> out = new ArrayList<>();
+        for (Object[] g : got) out.add((String) g[0]);
+        return out;
+    }
+
+    static String stream() throws Exception {
+        String q = p + ".s", r = p + ".retention";
+        try (Connection c = connect(); Declared cleanup = declared(c.createChannel()).deletesQueue(q).deletesQueue(r)) {
+            Channel ch = cleanup.ch;
+            ch.queueDeclare(q, true, false, false, streamArgs(false));
+            ch.queueDeclare(r, true, false, false, streamArgs(true));
+            ch.confirmSelect();
+            for (int i = 0; i < STREAM_COUNT; i++) {
+                ch.basicPublish("", q, MessageProperties.PERSISTENT_BASIC, streamBody(i).getBytes());
+                ch.waitForConfirmsOrDie(10000);
+            }
+            for (int i = 0; i < RETENTION_COUNT; i++) {
+                ch.basicPublish("", r, MessageProperties.PERSISTENT_BASIC, retentionBody(i).getBytes());
+                ch.waitForConfirmsOrDie(10000);
+            }
+            String last = streamBody(STREAM_COUNT - 1);
+            List<Object[]> first = readStream(c, q, "first", last);
+            List<String> want = new ArrayList<>();
+            for (int i = 0; i < STREAM_COUNT; i++) want.add(streamBody(i));
+            eq("bodies read from first", bodies(first), want);
+            List<Long> offsets = new ArrayList<>();
+            for (Object[] g : first) offsets.add(((Number) g[1]).longValue());
+            for (int i = 1; i < offsets.size(); i++) check(offsets.get(i) > offsets.get(i - 1), "x-stream-offset not increasing: " + offsets);
+            List<Object[]> saved = readStream(c, q, offsets.get(STREAM_SAVED), last);
+            eq("bodies read from offset " + offsets.get(STREAM_SAVED), bodies(saved), want.subList(STREAM_SAVED, STREAM_COUNT));
+            List<String> kept = bodies(readStream(c, r, "first", retentionBody(RETENTION_COUNT - 1)));
+            check(kept.size() < RETENTION_COUNT && !kept.get(0).equals(retentionBody(0)),
+                  "retention dropped nothing: " + kept.size() + " of " + RETENTION_COUNT + " messages still there");
+            return "offsets " + offsets.get(0) + ".." + offsets.get(offsets.size() - 1) + "; retention kept "
+                    + kept.size() + " of " + RETENTION_COUNT;
+        }
+    }
+
+    static String quorum() throws Exception {
+        String q = p + ".qq", dlq = p + ".dlq";
+        try (Connection c = connect(); Declared cleanup = declared(c.createChannel()).queue(dlq).deletesQueue(q)) {
+            Channel ch = cleanup.ch;
+            Map<String, Object> args = new HashMap<>();
+            args.put("x-queue-type", "quorum"); args.put("x-delivery-limit", DELIVERY_LIMIT);
+            args.put("x-dead-letter-exchange", ""); args.put("x-dead-letter-routing-key", dlq);
+            ch.queueDeclare(q, true, false, false, args);
+            ch.confirmSelect();
+            ch.basicPublish("", q, MessageProperties.PERSISTENT_BASIC, "poison".getBytes());
+            ch.waitForConfirmsOrDie(10000);
+            Channel cch = c.createChannel();
+            cch.basicQos(1);
+            List<Integer> deliveries = new CopyOnWriteArrayList<>();
+            cch.basicConsume(q, false, new DefaultConsumer(cch) {
+                @Override public void handleDelivery(String tag, Envelope env, AMQP.BasicProperties props, byte[] body)
+                        throws IOException {
+                    deliveries.add(1);
+                    cch.basicReject(env.getDeliveryTag(), true);
+                }
+            });
+            GetResponse[] dead = new GetResponse[1];
+            until(() -> (dead[0] = ch.basicGet(dlq, true)) != null, "the message in the dead-letter queue", 10000);
+            eq("deliveries before dead-lettering", deliveries.size(), DELIVERY_LIMIT + 1);
+            eq("dead-lettered body", new String(dead[0].getBody(), StandardCharsets.UTF_8), "poison");
+            Map<String, Object> headers = dead[0].getProps().getHeaders();
+            List<?> xDeath = headers == null ? null : (List<?>) headers.get("x-death");
+            check(xDeath != null && !xDeath.isEmpty(), "no x-death header");
+            Map<?, ?> death = (Map<?, ?>) xDeath.get(0);
+            eq("x-death reason and queue", List.of(String.valueOf(death.get("reason")), String.valueOf(death.get("queue"))),
+               List.of("delivery_limit", q));
+            return deliveries.size() + " deliveries, then dead-lettered (delivery_limit)";
+        }
+    }
+
     static String ackNackReject() throws Exception {
         String q = p + ".q";
         try (Connection c = connect(); Declared cleanup = declared(c.createChannel()).queue(q)) {
@@ -549,6 +658,7 @@ public class InteropClient {
         s.put("large-message", InteropClient::largeMessage); s.put("heartbeat", InteropClient::heartbeat);
         s.put("channel-error", InteropClient::channelError); s.put("persist-publish", InteropClient::persistPublish);
         s.put("persist-check", InteropClient::persistCheck);
+        s.put("stream", InteropClient::stream); s.put("quorum", InteropClient::quorum);
         Scenario fn = s.get(scenario);
         if (fn == null) emit("fail", "scenario " + scenario + " not implemented by this client");
         Thread watchdog = new Thread(() -> {

@@ -25,6 +25,16 @@ const PROPS = {
 const QUEUE_ARGS = { 'x-message-ttl': 60000, 'x-max-length': 100, 'x-max-priority': 10 };
 const LARGE = 5 * 1024 * 1024;
 const TOPIC_KEYS = ['orders.new.eu', 'orders.new.us', 'orders', 'invoices.new.eu', 'orders.new.eu.extra'];
+// stream and quorum (see python/common.py)
+const STREAM_COUNT = 10; const STREAM_SAVED = 5;
+const STREAM_ARGS = { 'x-queue-type': 'stream' };
+const RETENTION_COUNT = 100; const RETENTION_SIZE = 100;
+const RETENTION_ARGS = { 'x-queue-type': 'stream', 'x-max-length-bytes': 2000, 'x-stream-max-segment-size-bytes': 500 };
+const DELIVERY_LIMIT = 2;
+const quorumArgs = (dlq) => ({ 'x-queue-type': 'quorum', 'x-delivery-limit': DELIVERY_LIMIT,
+  'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dlq });
+const streamBody = (i) => `s${i}`;
+const retentionBody = (i) => `r${String(i).padStart(3, '0')}`.padEnd(RETENTION_SIZE, '.');
 
 class Fail extends Error {}
 const check = (cond, msg) => { if (!cond) throw new Fail(msg); };
@@ -63,6 +73,43 @@ async function drain(ch, q) {
 async function withConn(fn, u = url) {
   const conn = await connect(u);
   try { return await fn(conn); } finally { await conn.close().catch(() => {}); }
+}
+
+// Consumes the stream from x-stream-offset with prefetch: [body, offset header] up to body `last`.
+async function readStream(conn, q, offset, last) {
+  const ch = await channel(conn);
+  await ch.prefetch(RETENTION_COUNT);
+  const got = [];
+  await ch.consume(q, live((m) => { got.push([m.content.toString(), m.properties.headers['x-stream-offset']]); ch.ack(m); }),
+    { arguments: { 'x-stream-offset': offset } });
+  await until(() => got.length && got[got.length - 1][0] === last, `${last} from offset ${offset}`);
+  await ch.close();
+  return got;
+}
+function checkStreamReads(first, saved) {
+  eq('bodies read from first', first.map(([b]) => b), [...Array(STREAM_COUNT).keys()].map(streamBody));
+  const offsets = first.map(([, o]) => Number(o));
+  check(offsets.every((o, i) => i === 0 || o > offsets[i - 1]), `x-stream-offset not increasing: ${offsets}`);
+  eq(`bodies read from offset ${offsets[STREAM_SAVED]}`, saved,
+    [...Array(STREAM_COUNT).keys()].slice(STREAM_SAVED).map(streamBody));
+  return `offsets ${offsets[0]}..${offsets[offsets.length - 1]}`;
+}
+function checkRetention(bodies) {
+  check(bodies.length && bodies[bodies.length - 1] === retentionBody(RETENTION_COUNT - 1), 'the newest message is missing');
+  check(bodies.length < RETENTION_COUNT && bodies[0] !== retentionBody(0),
+    `retention dropped nothing: ${bodies.length} of ${RETENTION_COUNT} messages still there`);
+  return `retention kept ${bodies.length} of ${RETENTION_COUNT}`;
+}
+function checkDeadLettered(deliveries, body, xDeath, q) {
+  eq('deliveries before dead-lettering', deliveries, DELIVERY_LIMIT + 1);
+  eq('dead-lettered body', body, 'poison');
+  check(xDeath && xDeath.length, 'no x-death header');
+  eq('x-death reason and queue', [String(xDeath[0].reason), String(xDeath[0].queue)], ['delivery_limit', q]);
+  return `${deliveries} deliveries, then dead-lettered (delivery_limit)`;
+}
+async function publishConfirmed(ch, q, body) {
+  await new Promise((resolve, reject) => ch.sendToQueue(q, Buffer.from(body), { deliveryMode: 2 },
+    (err) => (err ? reject(new Fail(`${body} nacked`)) : resolve())));
 }
 
 // Declares the exchanges ({name: type}) and then the queues on ch, runs fn, and however it ends
@@ -390,6 +437,44 @@ const scenarios = {
           if (e instanceof Fail) throw e;
           eq('passive declare of the non-durable queue', e.code, 404);
         }
+      });
+    });
+  },
+
+  async stream() {
+    return withConn(async (conn) => {
+      const ch = await channel(conn, true);
+      const q = `${p}.s`; const r = `${p}.retention`;
+      return withDeclared(ch, { deletes: [q, r] }, async () => {
+        await ch.assertQueue(q, { durable: true, arguments: STREAM_ARGS });
+        await ch.assertQueue(r, { durable: true, arguments: RETENTION_ARGS });
+        for (let i = 0; i < STREAM_COUNT; i++) await publishConfirmed(ch, q, streamBody(i));
+        for (let i = 0; i < RETENTION_COUNT; i++) await publishConfirmed(ch, r, retentionBody(i));
+        const last = streamBody(STREAM_COUNT - 1);
+        const first = await readStream(conn, q, 'first', last);
+        const saved = await readStream(conn, q, first[STREAM_SAVED][1], last);
+        const detail = checkStreamReads(first, saved.map(([b]) => b));
+        const kept = await readStream(conn, r, 'first', retentionBody(RETENTION_COUNT - 1));
+        return `${detail}; ${checkRetention(kept.map(([b]) => b))}`;
+      });
+    });
+  },
+
+  async quorum() {
+    return withConn(async (conn) => {
+      const ch = await channel(conn, true);
+      const q = `${p}.qq`; const dlq = `${p}.dlq`;
+      return withDeclared(ch, { queues: [dlq], deletes: [q] }, async () => {
+        await ch.assertQueue(q, { durable: true, arguments: quorumArgs(dlq) });
+        await publishConfirmed(ch, q, 'poison');
+        const cch = await channel(conn);
+        await cch.prefetch(1);
+        let deliveries = 0;
+        await cch.consume(q, live((m) => { deliveries += 1; cch.reject(m, true); }));
+        let dead = false;
+        for (let i = 0; i < 500 && !(dead = await ch.get(dlq, { noAck: true })); i++) await sleep(20);
+        check(dead, 'the message did not reach the dead-letter queue');
+        return checkDeadLettered(deliveries, dead.content.toString(), (dead.properties.headers || {})['x-death'], q);
       });
     });
   },

@@ -457,6 +457,86 @@ function scenario_persist_check() {
     return '';
 }
 
+// ---- stream and quorum (see python/common.py)
+const STREAM_COUNT = 10, STREAM_SAVED = 5, RETENTION_COUNT = 100, RETENTION_SIZE = 100, DELIVERY_LIMIT = 2;
+function stream_body(int $i): string { return "s$i"; }
+function retention_body(int $i): string { return str_pad(sprintf('r%03d', $i), RETENTION_SIZE, '.'); }
+function publish_confirmed($ch, string $q, string $body): void {
+    $ch->basic_publish(msg($body, ['delivery_mode' => 2]), '', $q);
+    $ch->wait_for_pending_acks(10.0);
+}
+function headers_of(AMQPMessage $m): array {
+    return $m->has('application_headers') ? $m->get('application_headers')->getNativeData() : [];
+}
+/** Consumes the stream from x-stream-offset with prefetch: [body, offset header] up to body $last. */
+function read_stream($c, string $q, $offset, string $last): array {
+    $ch = $c->channel();
+    $ch->basic_qos(0, RETENTION_COUNT, false);
+    $got = [];
+    $ch->basic_consume($q, '', false, false, false, false, function ($m) use (&$got) {
+        $got[] = [$m->getBody(), headers_of($m)['x-stream-offset']];
+        $m->ack();
+    }, null, new AMQPTable(['x-stream-offset' => $offset]));
+    until_true($ch, function () use (&$got, $last) { return $got && end($got)[0] === $last; },
+        "$last from offset $offset");
+    $ch->close();
+    return $got;
+}
+
+function scenario_stream() {
+    global $P;
+    $q = "$P.s";
+    $r = "$P.retention";
+    return with_declared([], [], function ($ch, $c) use ($q, $r) {
+        declare_queue($ch, $q, true, ['x-queue-type' => 'stream']);
+        declare_queue($ch, $r, true, ['x-queue-type' => 'stream', 'x-max-length-bytes' => 2000,
+            'x-stream-max-segment-size-bytes' => 500]);
+        $ch->confirm_select();
+        for ($i = 0; $i < STREAM_COUNT; $i++) publish_confirmed($ch, $q, stream_body($i));
+        for ($i = 0; $i < RETENTION_COUNT; $i++) publish_confirmed($ch, $r, retention_body($i));
+        $want = array_map('stream_body', range(0, STREAM_COUNT - 1));
+        $first = read_stream($c, $q, 'first', end($want));
+        eq('bodies read from first', array_column($first, 0), $want);
+        $offsets = array_column($first, 1);
+        for ($i = 1; $i < count($offsets); $i++)
+            check($offsets[$i] > $offsets[$i - 1], 'x-stream-offset not increasing: ' . json_encode($offsets));
+        $saved = read_stream($c, $q, $offsets[STREAM_SAVED], end($want));
+        eq("bodies read from offset {$offsets[STREAM_SAVED]}", array_column($saved, 0), array_slice($want, STREAM_SAVED));
+        $kept = array_column(read_stream($c, $r, 'first', retention_body(RETENTION_COUNT - 1)), 0);
+        check(count($kept) < RETENTION_COUNT && $kept[0] !== retention_body(0),
+            'retention dropped nothing: ' . count($kept) . ' of ' . RETENTION_COUNT . ' messages still there');
+        return "offsets {$offsets[0]}.." . end($offsets) . '; retention kept ' . count($kept) . ' of ' . RETENTION_COUNT;
+    }, [$q, $r]);
+}
+
+function scenario_quorum() {
+    global $P;
+    $q = "$P.qq";
+    $dlq = "$P.dlq";
+    return with_declared([$dlq], [], function ($ch, $c) use ($q, $dlq) {
+        declare_queue($ch, $q, true, ['x-queue-type' => 'quorum', 'x-delivery-limit' => DELIVERY_LIMIT,
+            'x-dead-letter-exchange' => '', 'x-dead-letter-routing-key' => $dlq]);
+        $ch->confirm_select();
+        publish_confirmed($ch, $q, 'poison');
+        $cch = $c->channel();
+        $cch->basic_qos(0, 1, false);
+        $deliveries = 0;
+        $cch->basic_consume($q, '', false, false, false, false, function ($m) use (&$deliveries) {
+            $deliveries++;
+            $m->reject(true);
+        });
+        $dead = null;
+        until_true($cch, function () use ($ch, $dlq, &$dead) { return ($dead = $ch->basic_get($dlq, true)) !== null; },
+            'the message in the dead-letter queue');
+        eq('deliveries before dead-lettering', $deliveries, DELIVERY_LIMIT + 1);
+        eq('dead-lettered body', $dead->getBody(), 'poison');
+        $death = (headers_of($dead)['x-death'] ?? [])[0] ?? null;
+        check($death !== null, 'no x-death header');
+        eq('x-death reason and queue', [$death['reason'], $death['queue']], ['delivery_limit', $q]);
+        return "$deliveries deliveries, then dead-lettered (delivery_limit)";
+    }, [$q]);
+}
+
 function emit(string $result, string $detail): void {
     global $SCENARIO;
     echo json_encode(['scenario' => $SCENARIO, 'result' => $result, 'detail' => $detail],

@@ -8,9 +8,10 @@ import aio_pika
 import aiormq.exceptions
 from aio_pika import DeliveryMode, ExchangeType, Message
 
-from common import (BODY, LARGE_SIZE, PROPS, QUEUE_ARGS, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail,
-                    adeleting, check, check_props, expect_equal, large_body, main, user_of,
-                    with_heartbeat)
+from common import (BODY, LARGE_SIZE, PROPS, QUEUE_ARGS, RETENTION_ARGS, RETENTION_COUNT, STREAM_ARGS,
+                    STREAM_COUNT, STREAM_SAVED, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail, adeleting, check,
+                    check_dead_lettered, check_props, check_retention, check_stream_reads, expect_equal,
+                    large_body, main, quorum_args, retention_body, stream_body, user_of, with_heartbeat)
 from aiormq_common import gone, refused, until
 
 
@@ -369,6 +370,67 @@ async def persist_check(url, p):
             ch2 = await conn.channel()
             await gone(lambda: ch2.declare_queue(f"{p}.transient-q", passive=True),
                        "the non-durable queue survived the restart")
+
+
+async def read_stream(conn, name, offset, until_body):
+    """Consume the stream from x-stream-offset with prefetch; (body, offset header) up to until_body."""
+    ch = await conn.channel()
+    await ch.set_qos(prefetch_count=RETENTION_COUNT)
+    got = []
+
+    async def on(m):
+        got.append((m.body, m.headers["x-stream-offset"]))
+        await m.ack()
+    await (await ch.get_queue(name)).consume(on, arguments={"x-stream-offset": offset})
+    await until(lambda: got and got[-1][0] == until_body, what=f"{until_body!r} from offset {offset!r}")
+    await ch.close()
+    return got
+
+
+@scenario
+async def stream(url, p):
+    async with await aio_pika.connect(url) as conn:
+        ch = await conn.channel()
+        async with adeleting(ch, [f"{p}.s", f"{p}.retention"]):
+            q = await ch.declare_queue(f"{p}.s", durable=True, arguments=STREAM_ARGS)
+            r = await ch.declare_queue(f"{p}.retention", durable=True, arguments=RETENTION_ARGS)
+            for i in range(STREAM_COUNT):
+                await ch.default_exchange.publish(Message(stream_body(i), delivery_mode=DeliveryMode.PERSISTENT), q.name)
+            for i in range(RETENTION_COUNT):
+                await ch.default_exchange.publish(Message(retention_body(i), delivery_mode=DeliveryMode.PERSISTENT),
+                                                  r.name)
+            last = stream_body(STREAM_COUNT - 1)
+            first = await read_stream(conn, q.name, "first", last)
+            saved = await read_stream(conn, q.name, first[STREAM_SAVED][1], last)
+            detail = check_stream_reads(first, [b for b, _ in saved])
+            kept = await read_stream(conn, r.name, "first", retention_body(RETENTION_COUNT - 1))
+            return detail + "; " + check_retention([b for b, _ in kept])
+
+
+@scenario
+async def quorum(url, p):
+    async with await aio_pika.connect(url) as conn:
+        ch = await conn.channel()
+        async with adeleting(ch, [f"{p}.qq", f"{p}.dlq"]):
+            dlq = await ch.declare_queue(f"{p}.dlq")
+            q = await ch.declare_queue(f"{p}.qq", durable=True, arguments=quorum_args(dlq.name))
+            await ch.default_exchange.publish(Message(b"poison", delivery_mode=DeliveryMode.PERSISTENT), q.name)
+            cch = await conn.channel()
+            await cch.set_qos(prefetch_count=1)
+            deliveries = []
+
+            async def on(m):
+                deliveries.append(m.body)
+                await m.reject(requeue=True)
+            await (await cch.get_queue(q.name)).consume(on)
+            dead = None
+            for _ in range(500):
+                dead = await dlq.get(no_ack=True, fail=False)
+                if dead is not None:
+                    break
+                await asyncio.sleep(0.02)
+            check(dead is not None, "the message did not reach the dead-letter queue")
+            return check_dead_lettered(len(deliveries), dead.body, dead.headers.get("x-death"), q.name)
 
 
 if __name__ == "__main__":

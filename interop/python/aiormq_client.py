@@ -11,9 +11,10 @@ import aiormq
 import aiormq.exceptions
 from aiormq import spec
 
-from common import (BODY, LARGE_SIZE, PROPS, QUEUE_ARGS, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail,
-                    adeleting, check, check_props, expect_equal, large_body, main, user_of,
-                    with_heartbeat)
+from common import (BODY, LARGE_SIZE, PROPS, QUEUE_ARGS, RETENTION_ARGS, RETENTION_COUNT, STREAM_ARGS,
+                    STREAM_COUNT, STREAM_SAVED, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail, adeleting, check,
+                    check_dead_lettered, check_props, check_retention, check_stream_reads, expect_equal,
+                    large_body, main, quorum_args, retention_body, stream_body, user_of, with_heartbeat)
 from aiormq_common import gone, refused, until
 
 
@@ -374,6 +375,69 @@ async def persist_check(conn, url, p):
         ch2 = await conn.channel()
         await gone(lambda: ch2.queue_declare(f"{p}.transient-q", passive=True),
                    "the non-durable queue survived the restart")
+
+
+PERSISTENT = spec.Basic.Properties(delivery_mode=2)
+
+
+async def read_stream(conn, name, offset, until_body):
+    """Consume the stream from x-stream-offset with prefetch; (body, offset header) up to until_body."""
+    ch = await conn.channel()
+    await ch.basic_qos(prefetch_count=RETENTION_COUNT)
+    got = []
+
+    async def on(m):
+        got.append((m.body, m.header.properties.headers["x-stream-offset"]))
+        await ch.basic_ack(m.delivery.delivery_tag)
+    await ch.basic_consume(name, on, arguments={"x-stream-offset": offset})
+    await until(lambda: got and got[-1][0] == until_body, what=f"{until_body!r} from offset {offset!r}")
+    await ch.close()
+    return got
+
+
+@scenario
+async def stream(conn, url, p):
+    ch = await conn.channel(publisher_confirms=True)
+    q, r = f"{p}.s", f"{p}.retention"
+    async with adeleting(ch, [q, r]):
+        await ch.queue_declare(q, durable=True, arguments=STREAM_ARGS)
+        await ch.queue_declare(r, durable=True, arguments=RETENTION_ARGS)
+        for i in range(STREAM_COUNT):
+            await ch.basic_publish(stream_body(i), routing_key=q, properties=PERSISTENT)
+        for i in range(RETENTION_COUNT):
+            await ch.basic_publish(retention_body(i), routing_key=r, properties=PERSISTENT)
+        last = stream_body(STREAM_COUNT - 1)
+        first = await read_stream(conn, q, "first", last)
+        saved = await read_stream(conn, q, first[STREAM_SAVED][1], last)
+        detail = check_stream_reads(first, [b for b, _ in saved])
+        kept = await read_stream(conn, r, "first", retention_body(RETENTION_COUNT - 1))
+        return detail + "; " + check_retention([b for b, _ in kept])
+
+
+@scenario
+async def quorum(conn, url, p):
+    ch = await conn.channel(publisher_confirms=True)
+    q, dlq = f"{p}.qq", f"{p}.dlq"
+    async with adeleting(ch, [q, dlq]):
+        await ch.queue_declare(dlq)
+        await ch.queue_declare(q, durable=True, arguments=quorum_args(dlq))
+        await ch.basic_publish(b"poison", routing_key=q, properties=PERSISTENT)
+        cch = await conn.channel()
+        await cch.basic_qos(prefetch_count=1)
+        deliveries = []
+
+        async def on(m):
+            deliveries.append(m.body)
+            await cch.basic_reject(m.delivery.delivery_tag, requeue=True)
+        await cch.basic_consume(q, on)
+        for _ in range(500):
+            dead = await ch.basic_get(dlq, no_ack=True)
+            if isinstance(dead.delivery, spec.Basic.GetOk):
+                break
+            await asyncio.sleep(0.02)
+        check(isinstance(dead.delivery, spec.Basic.GetOk), "the message did not reach the dead-letter queue")
+        headers = dead.header.properties.headers or {}
+        return check_dead_lettered(len(deliveries), dead.body, headers.get("x-death"), q)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,10 @@ import uuid
 from amqpstorm import AMQPChannelError, AMQPConnectionError, AMQPMessageError, UriConnection
 
 import common
-from common import (BODY, LARGE_SIZE, PROPS, QUEUE_ARGS, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail,
-                    check, check_props, expect_equal, large_body, main, refused, user_of,
-                    wait_until, with_heartbeat)
+from common import (BODY, LARGE_SIZE, PROPS, QUEUE_ARGS, RETENTION_ARGS, RETENTION_COUNT, STREAM_ARGS,
+                    STREAM_COUNT, STREAM_SAVED, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail, check, check_dead_lettered,
+                    check_props, check_retention, check_stream_reads, expect_equal, large_body, main, quorum_args,
+                    refused, retention_body, stream_body, user_of, wait_until, with_heartbeat)
 
 
 def connect(url):
@@ -353,6 +354,61 @@ def persist_check(url, p):
             raise Fail("the non-durable queue survived the restart")
         except AMQPChannelError as exc:
             expect_equal("passive declare of the non-durable queue", exc.error_code, 404)
+
+
+def read_stream(conn, name, offset, until):
+    """Consume the stream from x-stream-offset with prefetch; (body, offset header) up to until."""
+    ch = conn.channel()
+    ch.basic.qos(prefetch_count=RETENTION_COUNT)
+    got = []
+
+    def on(m):
+        got.append((body_of(m), m.properties["headers"]["x-stream-offset"]))
+        m.ack()
+    ch.basic.consume(on, name, arguments={"x-stream-offset": offset})
+    wait_until(lambda: got and got[-1][0] == until, what=f"{until!r} from offset {offset!r}", poll=lambda: pump(ch))
+    ch.close()
+    return got
+
+
+def stream(url, p):
+    q, r = f"{p}.s", f"{p}.retention"
+    with connect(url) as conn, conn.channel() as ch, deleting(ch, [q, r]):
+        ch.queue.declare(q, durable=True, arguments=STREAM_ARGS)
+        ch.queue.declare(r, durable=True, arguments=RETENTION_ARGS)
+        ch.confirm_deliveries()
+        for i in range(STREAM_COUNT):
+            check(ch.basic.publish(stream_body(i), q, properties=props(delivery_mode=2)), "not confirmed")
+        for i in range(RETENTION_COUNT):
+            check(ch.basic.publish(retention_body(i), r, properties=props(delivery_mode=2)), "not confirmed")
+        last = stream_body(STREAM_COUNT - 1)
+        first = read_stream(conn, q, "first", last)
+        saved = read_stream(conn, q, first[STREAM_SAVED][1], last)
+        detail = check_stream_reads(first, [b for b, _ in saved])
+        kept = read_stream(conn, r, "first", retention_body(RETENTION_COUNT - 1))
+        return detail + "; " + check_retention([b for b, _ in kept])
+
+
+def quorum(url, p):
+    q, dlq = f"{p}.qq", f"{p}.dlq"
+    with connect(url) as conn, conn.channel() as ch, deleting(ch, [q, dlq]):
+        ch.queue.declare(dlq)
+        ch.queue.declare(q, durable=True, arguments=quorum_args(dlq))
+        ch.confirm_deliveries()
+        check(ch.basic.publish(b"poison", q, properties=props(delivery_mode=2)), "not confirmed")
+        cch = conn.channel()
+        cch.basic.qos(prefetch_count=1)
+        deliveries = []
+
+        def on(m):
+            deliveries.append(body_of(m))
+            m.reject(requeue=True)
+        cch.basic.consume(on, q)
+        dead = []
+        wait_until(lambda: dead.append(ch.basic.get(dlq, no_ack=True)) or dead[-1] is not None,
+                   what="the message in the dead-letter queue", poll=lambda: pump(cch))
+        m = dead[-1]
+        return check_dead_lettered(len(deliveries), body_of(m), (m.properties.get("headers") or {}).get("x-death"), q)
 
 
 if __name__ == "__main__":

@@ -262,4 +262,7 @@ if __name__ == "__main__":
                   "fanout itself is kombu's",
         "basic-get": NA, "mandatory-return": NA, "tx": NA,
         "consumer-cancel": NA, "channel-error": NA,
+        "stream": "Celery consumes its task queues itself; it sets no consumer arguments (x-stream-offset)",
+        "quorum": "Celery acks or rejects tasks itself; a task cannot be rejected with requeue on purpose "
+                  "(quorum queues' delivery limit is kombu's, covered by that client)",
     })

@@ -18,7 +18,7 @@ SCENARIOS = [
     "connect", "bad-password", "declare", "roundtrip", "topic", "fanout", "work-queue",
     "ack-nack-reject", "basic-get", "confirms", "mandatory-return", "rpc", "tx",
     "consumer-cancel", "large-message", "heartbeat", "channel-error",
-    "persist-publish", "persist-check",
+    "persist-publish", "persist-check", "stream", "quorum",
 ]
 
 EXIT = {"pass": 0, "fail": 1, "n/a": 3}
@@ -54,6 +54,63 @@ LARGE_SIZE = 5 * 1024 * 1024
 TOPIC_KEYS = ["orders.new.eu", "orders.new.us", "orders", "invoices.new.eu", "orders.new.eu.extra"]
 TOPIC_Q1 = ["orders.new.eu"]                      # bound with orders.*.eu
 TOPIC_Q2 = ["orders.new.eu", "orders.new.us", "orders", "orders.new.eu.extra"]  # orders.#
+
+# stream: STREAM_COUNT messages read from "first", then again from the offset of the one at
+# STREAM_SAVED; retention: RETENTION_COUNT bodies of RETENTION_SIZE bytes into a stream whose
+# x-max-length-bytes keeps only the newest segments of x-stream-max-segment-size-bytes
+STREAM_COUNT, STREAM_SAVED = 10, 5
+STREAM_ARGS = {"x-queue-type": "stream"}
+RETENTION_COUNT, RETENTION_SIZE = 100, 100
+RETENTION_ARGS = {"x-queue-type": "stream", "x-max-length-bytes": 2000, "x-stream-max-segment-size-bytes": 500}
+# quorum: x-delivery-limit N allows N + 1 deliveries, then dead-letters with reason delivery_limit
+DELIVERY_LIMIT = 2
+
+
+def quorum_args(dlq):
+    return {"x-queue-type": "quorum", "x-delivery-limit": DELIVERY_LIMIT,
+            "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq}
+
+
+def stream_body(i):
+    return f"s{i}".encode()
+
+
+def retention_body(i):
+    return f"r{i:03d}".encode().ljust(RETENTION_SIZE, b".")
+
+
+def check_stream_reads(first, saved):
+    """first: (body, x-stream-offset) read from "first"; saved: the bodies read from the offset
+    of the message at STREAM_SAVED. Returns the detail line."""
+    expect_equal("bodies read from first", [b for b, _ in first], [stream_body(i) for i in range(STREAM_COUNT)])
+    offsets = [o for _, o in first]
+    check(all(isinstance(o, int) for o in offsets), f"x-stream-offset headers {offsets!r}")
+    check(offsets == sorted(set(offsets)), f"x-stream-offset not increasing: {offsets}")
+    expect_equal(f"bodies read from offset {offsets[STREAM_SAVED]}", saved,
+                 [stream_body(i) for i in range(STREAM_SAVED, STREAM_COUNT)])
+    return f"offsets {offsets[0]}..{offsets[-1]}"
+
+
+def check_retention(bodies):
+    """bodies: what a consumer from "first" read of the retention stream, up to the last one."""
+    check(bodies and bodies[-1] == retention_body(RETENTION_COUNT - 1), "the newest message is missing")
+    check(len(bodies) < RETENTION_COUNT and bodies[0] != retention_body(0),
+          f"retention dropped nothing: {len(bodies)} of {RETENTION_COUNT} messages still there")
+    return f"retention kept {len(bodies)} of {RETENTION_COUNT}"
+
+
+def check_dead_lettered(deliveries, body, x_death, queue):
+    """After rejecting with requeue every time: deliveries made, and the dead-lettered copy."""
+    expect_equal("deliveries before dead-lettering", deliveries, DELIVERY_LIMIT + 1)
+    expect_equal("dead-lettered body", body, b"poison")
+    check(x_death, "no x-death header")
+    first = x_death[0]
+    reason = first.get("reason")
+    reason = reason.decode() if isinstance(reason, bytes) else reason
+    name = first.get("queue")
+    name = name.decode() if isinstance(name, bytes) else name
+    expect_equal("x-death reason and queue", (reason, name), ("delivery_limit", queue))
+    return f"{deliveries} deliveries, then dead-lettered (delivery_limit)"
 
 
 def large_body():

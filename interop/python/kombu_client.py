@@ -8,9 +8,10 @@ import uuid
 import amqp.exceptions
 from kombu import Connection, Consumer, Exchange, Producer, Queue, binding
 
-from common import (BODY, LARGE_SIZE, PROPS, QUEUE_ARGS, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail,
-                    check, check_props, deleting, expect_equal, large_body, main, pump, refused, user_of,
-                    wait_until)
+from common import (BODY, LARGE_SIZE, PROPS, QUEUE_ARGS, RETENTION_ARGS, RETENTION_COUNT, STREAM_ARGS,
+                    STREAM_COUNT, STREAM_SAVED, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail, check, check_dead_lettered,
+                    check_props, check_retention, check_stream_reads, deleting, expect_equal, large_body, main,
+                    pump, quorum_args, refused, retention_body, stream_body, user_of, wait_until)
 
 
 def connect(url, **kw):
@@ -351,6 +352,61 @@ def persist_check(url, p):
             raise Fail("the non-durable queue survived the restart")
         except amqp.exceptions.NotFound:
             pass
+
+
+def read_stream(conn, name, arguments, offset, until):
+    """Consume the stream from x-stream-offset with prefetch; (body, offset header) up to until."""
+    ch = conn.channel()
+    q = Queue(name, durable=True, queue_arguments=arguments, consumer_arguments={"x-stream-offset": offset})(ch)
+    got = []
+
+    def on(body, m):
+        got.append((m.body, m.headers["x-stream-offset"]))
+        m.ack()
+    with Consumer(ch, [q], callbacks=[on], prefetch_count=RETENTION_COUNT):
+        wait_until(lambda: got and got[-1][0] == until, what=f"{until!r} from offset {offset!r}",
+                   poll=lambda: pump(conn))
+    ch.close()
+    return got
+
+
+def stream(url, p):
+    with connect(url, transport_options={"confirm_publish": True}) as conn:
+        ch = conn.channel()
+        q = Queue(f"{p}.s", durable=True, queue_arguments=STREAM_ARGS)(ch)
+        r = Queue(f"{p}.retention", durable=True, queue_arguments=RETENTION_ARGS)(ch)
+        with declared(q, r):
+            producer = Producer(ch)
+            for i in range(STREAM_COUNT):
+                raw(producer, stream_body(i), q.name, delivery_mode=2)
+            for i in range(RETENTION_COUNT):
+                raw(producer, retention_body(i), r.name, delivery_mode=2)
+            last = stream_body(STREAM_COUNT - 1)
+            first = read_stream(conn, q.name, STREAM_ARGS, "first", last)
+            saved = read_stream(conn, q.name, STREAM_ARGS, first[STREAM_SAVED][1], last)
+            detail = check_stream_reads(first, [b for b, _ in saved])
+            kept = read_stream(conn, r.name, RETENTION_ARGS, "first", retention_body(RETENTION_COUNT - 1))
+            return detail + "; " + check_retention([b for b, _ in kept])
+
+
+def quorum(url, p):
+    with connect(url, transport_options={"confirm_publish": True}) as conn:
+        ch = conn.channel()
+        dlq = Queue(f"{p}.dlq", durable=False)(ch)
+        q = Queue(f"{p}.qq", durable=True, queue_arguments=quorum_args(dlq.name))(ch)
+        with declared(dlq, q):
+            raw(Producer(ch), b"poison", q.name, delivery_mode=2)
+            deliveries = []
+
+            def on(body, m):
+                deliveries.append(m.body)
+                m.requeue()  # basic.reject requeue=true
+            dead = []
+            with Consumer(conn.channel(), [q], callbacks=[on], prefetch_count=1):
+                wait_until(lambda: dead.append(dlq.get(no_ack=True)) or dead[-1] is not None,
+                           what="the message in the dead-letter queue", poll=lambda: pump(conn))
+            m = dead[-1]
+            return check_dead_lettered(len(deliveries), m.body, m.headers.get("x-death"), q.name)
 
 
 if __name__ == "__main__":

@@ -4,9 +4,11 @@ import uuid
 import pika
 import pika.exceptions
 
-from common import (BODY, LARGE_SIZE, PROPS, QUEUE_ARGS, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail,
-                    check, check_props, declared, deleting, expect_equal, large_body, main, user_of,
-                    refused, wait_until, with_heartbeat)
+from common import (BODY, LARGE_SIZE, PROPS, QUEUE_ARGS, RETENTION_ARGS, RETENTION_COUNT, STREAM_ARGS,
+                    STREAM_COUNT, STREAM_SAVED, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail, check, check_dead_lettered,
+                    check_props, check_retention, check_stream_reads, declared, deleting, expect_equal,
+                    large_body, main, quorum_args, refused, retention_body, stream_body, user_of, wait_until,
+                    with_heartbeat)
 
 
 def connect(url):
@@ -326,6 +328,62 @@ def persist_check(url, p):
             raise Fail("the non-durable queue survived the restart")
         except pika.exceptions.ChannelClosedByBroker as exc:
             expect_equal("passive declare of the non-durable queue", exc.reply_code, 404)
+
+
+def read_stream(conn, q, offset, until):
+    """Consume q from x-stream-offset with prefetch; (body, offset header) up to body `until`."""
+    ch = conn.channel()
+    ch.basic_qos(prefetch_count=RETENTION_COUNT)
+    got = []
+
+    def on(c, m, pr, b):
+        got.append((b, pr.headers["x-stream-offset"]))
+        c.basic_ack(m.delivery_tag)
+    ch.basic_consume(q, on, arguments={"x-stream-offset": offset})
+    wait_until(lambda: got and got[-1][0] == until, what=f"{until!r} from offset {offset!r}",
+               poll=lambda: conn.process_data_events(0.05))
+    ch.close()
+    return got
+
+
+def stream(url, p):
+    q, r = f"{p}.s", f"{p}.retention"
+    with connect(url) as conn, deleting(conn.channel(), [q, r]) as ch:
+        ch.queue_declare(q, durable=True, arguments=STREAM_ARGS)
+        ch.queue_declare(r, durable=True, arguments=RETENTION_ARGS)
+        ch.confirm_delivery()
+        for i in range(STREAM_COUNT):
+            ch.basic_publish("", q, stream_body(i), pika.BasicProperties(delivery_mode=2))
+        for i in range(RETENTION_COUNT):
+            ch.basic_publish("", r, retention_body(i), pika.BasicProperties(delivery_mode=2))
+        last = stream_body(STREAM_COUNT - 1)
+        first = read_stream(conn, q, "first", last)
+        saved = read_stream(conn, q, first[STREAM_SAVED][1], last)
+        detail = check_stream_reads(first, [b for b, _ in saved])
+        kept = read_stream(conn, r, "first", retention_body(RETENTION_COUNT - 1))
+        return detail + "; " + check_retention([b for b, _ in kept])
+
+
+def quorum(url, p):
+    q, dlq = f"{p}.qq", f"{p}.dlq"
+    with connect(url) as conn, deleting(conn.channel(), [q, dlq]) as ch:
+        ch.queue_declare(dlq)
+        ch.queue_declare(q, durable=True, arguments=quorum_args(dlq))
+        ch.confirm_delivery()
+        ch.basic_publish("", q, b"poison", pika.BasicProperties(delivery_mode=2))
+        cch = conn.channel()
+        cch.basic_qos(prefetch_count=1)
+        deliveries = []
+
+        def on(c, m, pr, b):
+            deliveries.append(b)
+            c.basic_reject(m.delivery_tag, requeue=True)
+        cch.basic_consume(q, on)
+        dead = []
+        wait_until(lambda: dead.append(ch.basic_get(dlq, auto_ack=True)) or dead[-1][0] is not None,
+                   what="the message in the dead-letter queue", poll=lambda: conn.process_data_events(0.05))
+        _, props, body = dead[-1]
+        return check_dead_lettered(len(deliveries), body, (props.headers or {}).get("x-death"), q)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,10 @@ import pika
 import pika.exceptions
 from pika import spec
 
-from common import (BODY, LARGE_SIZE, PROPS, QUEUE_ARGS, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail,
-                    check, check_props, expect_equal, large_body, main, user_of,
-                    refused, with_heartbeat)
+from common import (BODY, LARGE_SIZE, PROPS, QUEUE_ARGS, RETENTION_ARGS, RETENTION_COUNT, STREAM_ARGS,
+                    STREAM_COUNT, STREAM_SAVED, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail, check, check_dead_lettered,
+                    check_props, check_retention, check_stream_reads, expect_equal, large_body, main, quorum_args,
+                    refused, retention_body, stream_body, user_of, with_heartbeat)
 
 
 class Flow:
@@ -480,6 +481,77 @@ def persist_check(f, cleanup, url, p):
         raise Fail("the non-durable queue survived the restart")
     except pika.exceptions.ChannelClosedByBroker as exc:
         expect_equal("passive declare of the non-durable queue", exc.reply_code, 404)
+
+
+def publish_confirmed(f, ch, messages):
+    """Publish (routing key, body) pairs persistent on a confirm-mode channel, each after the
+    previous one's ack (as the other clients do: a stream makes a chunk of what arrives together,
+    and retention drops whole segments)."""
+    acked = set()
+
+    def on_confirm(frame):
+        last = frame.method.delivery_tag
+        check(isinstance(frame.method, spec.Basic.Ack), f"publish {last} nacked")
+        acked.update(range(1, last + 1) if frame.method.multiple else [last])
+    yield lambda cb: ch.confirm_delivery(on_confirm, callback=cb)
+    for i, (key, body) in enumerate(messages, 1):
+        ch.basic_publish("", key, body, pika.BasicProperties(delivery_mode=2))
+        yield f.until(lambda: len(acked) >= i, what=f"confirm {i}")
+
+
+def read_stream(f, name, offset, until):
+    """Consume the stream from x-stream-offset with prefetch; (body, offset header) up to until."""
+    ch = yield f.channel()
+    yield f.call(ch.basic_qos, prefetch_count=RETENTION_COUNT)
+    got = []
+
+    def on(c, m, pr, b):
+        got.append((b, pr.headers["x-stream-offset"]))
+        c.basic_ack(m.delivery_tag)
+    ch.basic_consume(name, on, arguments={"x-stream-offset": offset})
+    yield f.until(lambda: got and got[-1][0] == until, what=f"{until!r} from offset {offset!r}")
+    yield lambda cb: ch.close() or cb(None)
+    return got
+
+
+@declares(deletes=["s", "retention"])
+def stream(f, ch, url, p):
+    q, r = f"{p}.s", f"{p}.retention"
+    yield f.call(ch.queue_declare, q, durable=True, arguments=STREAM_ARGS)
+    yield f.call(ch.queue_declare, r, durable=True, arguments=RETENTION_ARGS)
+    pch = yield f.channel()
+    yield from publish_confirmed(f, pch, [(q, stream_body(i)) for i in range(STREAM_COUNT)]
+                                 + [(r, retention_body(i)) for i in range(RETENTION_COUNT)])
+    last = stream_body(STREAM_COUNT - 1)
+    first = yield from read_stream(f, q, "first", last)
+    saved = yield from read_stream(f, q, first[STREAM_SAVED][1], last)
+    detail = check_stream_reads(first, [b for b, _ in saved])
+    kept = yield from read_stream(f, r, "first", retention_body(RETENTION_COUNT - 1))
+    return detail + "; " + check_retention([b for b, _ in kept])
+
+
+@declares(["dlq"], deletes=["qq"])
+def quorum(f, ch, url, p):
+    q, dlq = f"{p}.qq", f"{p}.dlq"
+    yield f.call(ch.queue_declare, q, durable=True, arguments=quorum_args(dlq))
+    pch = yield f.channel()
+    yield from publish_confirmed(f, pch, [(q, b"poison")])
+    cch = yield f.channel()
+    yield f.call(cch.basic_qos, prefetch_count=1)
+    deliveries = []
+
+    def on(c, m, pr, b):
+        deliveries.append(b)
+        c.basic_reject(m.delivery_tag, requeue=True)
+    cch.basic_consume(q, on)
+    for _ in range(500):
+        dead = yield f.get(ch, dlq, auto_ack=True)
+        if dead is not None:
+            break
+        yield f.sleep(0.02)
+    check(dead is not None, "the message did not reach the dead-letter queue")
+    _, props, body = dead
+    return check_dead_lettered(len(deliveries), body, (props.headers or {}).get("x-death"), q)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,10 @@ import amqp
 import amqp.exceptions
 
 import common
-from common import (BODY, LARGE_SIZE, PROPS, QUEUE_ARGS, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail,
-                    check, check_props, deleting, expect_equal, large_body, main, pump, refused, user_of,
-                    wait_until)
+from common import (BODY, LARGE_SIZE, PROPS, QUEUE_ARGS, RETENTION_ARGS, RETENTION_COUNT, STREAM_ARGS,
+                    STREAM_COUNT, STREAM_SAVED, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail, check, check_dead_lettered,
+                    check_props, check_retention, check_stream_reads, deleting, expect_equal, large_body, main,
+                    pump, quorum_args, refused, retention_body, stream_body, user_of, wait_until)
 
 
 def connect(url, heartbeat=0):
@@ -349,6 +350,62 @@ def persist_check(url, p):
             raise Fail("the non-durable queue survived the restart")
         except amqp.exceptions.NotFound:
             pass
+
+
+def read_stream(conn, name, offset, until):
+    """Consume the stream from x-stream-offset with prefetch; (body, offset header) up to until."""
+    ch = conn.channel()
+    ch.basic_qos(0, RETENTION_COUNT, False)
+    got = []
+
+    def on(m):
+        got.append((m.body, m.headers["x-stream-offset"]))
+        ch.basic_ack(m.delivery_tag)
+    consume(ch, name, callback=on, arguments={"x-stream-offset": offset})
+    wait_until(lambda: got and got[-1][0] == until, what=f"{until!r} from offset {offset!r}",
+               poll=lambda: pump(conn))
+    ch.close()
+    return got
+
+
+def stream(url, p):
+    q, r = f"{p}.s", f"{p}.retention"
+    with connect(url) as conn, deleting(conn.channel(), [q, r]) as ch:
+        declare_queue(ch, q, durable=True, arguments=STREAM_ARGS)
+        declare_queue(ch, r, durable=True, arguments=RETENTION_ARGS)
+        ch.confirm_select()
+        for i in range(STREAM_COUNT):
+            ch.basic_publish_confirm(message(stream_body(i), delivery_mode=2), "", q)
+        for i in range(RETENTION_COUNT):
+            ch.basic_publish_confirm(message(retention_body(i), delivery_mode=2), "", r)
+        last = stream_body(STREAM_COUNT - 1)
+        first = read_stream(conn, q, "first", last)
+        saved = read_stream(conn, q, first[STREAM_SAVED][1], last)
+        detail = check_stream_reads(first, [b for b, _ in saved])
+        kept = read_stream(conn, r, "first", retention_body(RETENTION_COUNT - 1))
+        return detail + "; " + check_retention([b for b, _ in kept])
+
+
+def quorum(url, p):
+    q, dlq = f"{p}.qq", f"{p}.dlq"
+    with connect(url) as conn, deleting(conn.channel(), [q, dlq]) as ch:
+        declare_queue(ch, dlq)
+        declare_queue(ch, q, durable=True, arguments=quorum_args(dlq))
+        ch.confirm_select()
+        ch.basic_publish_confirm(message(b"poison", delivery_mode=2), "", q)
+        cch = conn.channel()
+        cch.basic_qos(0, 1, False)
+        deliveries = []
+
+        def on(m):
+            deliveries.append(m.body)
+            cch.basic_reject(m.delivery_tag, requeue=True)
+        consume(cch, q, callback=on)
+        dead = []
+        wait_until(lambda: dead.append(ch.basic_get(dlq, no_ack=True)) or dead[-1] is not None,
+                   what="the message in the dead-letter queue", poll=lambda: pump(conn))
+        m = dead[-1]
+        return check_dead_lettered(len(deliveries), m.body, m.headers.get("x-death"), q)
 
 
 if __name__ == "__main__":

@@ -441,6 +441,95 @@ def scenario_persist_check
   ''
 end
 
+# ---- stream and quorum (see python/common.py)
+STREAM_COUNT = 10
+STREAM_SAVED = 5
+RETENTION_COUNT = 100
+RETENTION_SIZE = 100
+DELIVERY_LIMIT = 2
+
+def stream_body(i) = "s#{i}"
+
+def retention_body(i) = format('r%03d', i).ljust(RETENTION_SIZE, '.')
+
+def publish_confirmed(ch, q, body)
+  ch.default_exchange.publish(body, routing_key: q, persistent: true)
+  check(ch.wait_for_confirms, "#{body} nacked")
+end
+
+# Consumes the stream from x-stream-offset with prefetch: [body, offset header] up to body last.
+def read_stream(conn, q, offset, last)
+  ch = conn.create_channel
+  ch.prefetch(RETENTION_COUNT)
+  got = []
+  lock = Mutex.new
+  ch.basic_consume(q, ch.generate_consumer_tag, false, false, { 'x-stream-offset' => offset }) do |info, props, body|
+    lock.synchronize { got << [body, props.headers['x-stream-offset']] }
+    ch.ack(info.delivery_tag)
+  end
+  until_true("#{last} from offset #{offset}") { lock.synchronize { !got.empty? && got[-1][0] == last } }
+  ch.close
+  got
+end
+
+def scenario_stream
+  with_conn do |c|
+    ch = c.create_channel
+    q = "#{P}.s"
+    r = "#{P}.retention"
+    with_declared(ch, deletes: [q, r], cleanup_conn: c) do
+      ch.queue(q, durable: true, arguments: { 'x-queue-type' => 'stream' })
+      ch.queue(r, durable: true, arguments: { 'x-queue-type' => 'stream', 'x-max-length-bytes' => 2000,
+                                              'x-stream-max-segment-size-bytes' => 500 })
+      ch.confirm_select
+      STREAM_COUNT.times { |i| publish_confirmed(ch, q, stream_body(i)) }
+      RETENTION_COUNT.times { |i| publish_confirmed(ch, r, retention_body(i)) }
+      want = (0...STREAM_COUNT).map { |i| stream_body(i) }
+      first = read_stream(c, q, 'first', want[-1])
+      eq('bodies read from first', first.map(&:first), want)
+      offsets = first.map(&:last)
+      check(offsets.each_cons(2).all? { |a, b| b > a }, "x-stream-offset not increasing: #{offsets}")
+      saved = read_stream(c, q, offsets[STREAM_SAVED], want[-1])
+      eq("bodies read from offset #{offsets[STREAM_SAVED]}", saved.map(&:first), want[STREAM_SAVED..])
+      kept = read_stream(c, r, 'first', retention_body(RETENTION_COUNT - 1)).map(&:first)
+      check(kept.size < RETENTION_COUNT && kept[0] != retention_body(0),
+            "retention dropped nothing: #{kept.size} of #{RETENTION_COUNT} messages still there")
+      "offsets #{offsets[0]}..#{offsets[-1]}; retention kept #{kept.size} of #{RETENTION_COUNT}"
+    end
+  end
+end
+
+def scenario_quorum
+  with_conn do |c|
+    ch = c.create_channel
+    q = "#{P}.qq"
+    dlq = "#{P}.dlq"
+    with_declared(ch, queues: [dlq], deletes: [q], cleanup_conn: c) do
+      ch.queue(q, durable: true, arguments: { 'x-queue-type' => 'quorum', 'x-delivery-limit' => DELIVERY_LIMIT,
+                                              'x-dead-letter-exchange' => '', 'x-dead-letter-routing-key' => dlq })
+      ch.confirm_select
+      publish_confirmed(ch, q, 'poison')
+      cch = c.create_channel
+      cch.prefetch(1)
+      deliveries = 0
+      lock = Mutex.new
+      cch.basic_consume(q, cch.generate_consumer_tag, false) do |info, _, _|
+        lock.synchronize { deliveries += 1 }
+        cch.reject(info.delivery_tag, true)
+      end
+      dead = nil
+      until_true('the message in the dead-letter queue') { (dead = ch.basic_get(dlq, manual_ack: false))[0] }
+      _, props, body = dead
+      eq('deliveries before dead-lettering', lock.synchronize { deliveries }, DELIVERY_LIMIT + 1)
+      eq('dead-lettered body', body, 'poison')
+      death = ((props[:headers] || {})['x-death'] || [])[0]  # basic_get gives the properties as a Hash
+      check(death, 'no x-death header')
+      eq('x-death reason and queue', [death['reason'], death['queue']], ['delivery_limit', q])
+      "#{deliveries} deliveries, then dead-lettered (delivery_limit)"
+    end
+  end
+end
+
 def emit(result, detail)
   puts JSON.generate(scenario: SCENARIO, result: result, detail: detail.to_s)
   $stdout.flush

@@ -168,7 +168,7 @@ def test_json_log_format(amqpd):
     records = [json.loads(line) for line in stderr.splitlines()]
     assert all({"event", "level", "timestamp"} <= set(r) for r in records)
     startup = next(r for r in records if r["event"].startswith("Server startup complete"))
-    assert (startup["level"], startup["port"], startup["host"]) == ("info", port, "127.0.0.1")
+    assert (startup["level"], startup["port"], startup["hosts"]) == ("info", port, ["127.0.0.1", "::1"])
     assert any(r["event"] == "connection opened" and r["user"] == "guest" for r in records)
     assert records[-1]["event"] == "amqpd stopped"
 

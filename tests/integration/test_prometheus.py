@@ -151,14 +151,14 @@ def test_no_prometheus_binds_no_port():
 
 def test_options_from_the_command_line_the_config_file_and_the_environment(tmp_path):
     settings = cli.settings_from([])
-    assert (settings.prometheus, settings.prometheus_port, settings.prometheus_address()) == (True, 15692, "127.0.0.1")
+    assert (settings.prometheus, settings.prometheus_port, settings.prometheus_hosts()) == (True, 15692, ("127.0.0.1", "::1"))
     settings = cli.settings_from(["--host", "::", "--prometheus-port", "0"])
-    assert (settings.prometheus_port, settings.prometheus_address()) == (0, "::")
+    assert (settings.prometheus_port, settings.prometheus_hosts()) == (0, ("::",))
     assert cli.settings_from(["--prometheus-host", "0.0.0.0", "--no-prometheus"]).prometheus is False
     path = tmp_path / "amqpd.toml"
     path.write_text('prometheus_port = 9419\nprometheus_host = "127.0.0.2"\n')
     settings = cli.settings_from(["--config", str(path)])
-    assert (settings.prometheus_port, settings.prometheus_address()) == (9419, "127.0.0.2")
+    assert (settings.prometheus_port, settings.prometheus_hosts()) == (9419, ("127.0.0.2",))
     settings = config.build({}, {}, {"AMQPD_PROMETHEUS": "false", "AMQPD_PROMETHEUS_PORT": "1234"})
     assert (settings.prometheus, settings.prometheus_port) == (False, 1234)
     with pytest.raises(config.ConfigError, match="prometheus_port 70000 is out of range"):

@@ -20,11 +20,11 @@ STARTUP = re.compile(r"Server startup complete; listening on amqp://127\.0\.0\.1
 
 def test_defaults_and_options():
     settings = config.build({}, {}, environ={})
-    assert (settings.management, settings.management_port, settings.http_host()) == (True, 15672, "127.0.0.1")
+    assert (settings.management, settings.management_port, settings.http_hosts()) == (True, 15672, ("127.0.0.1", "::1"))
     settings = cli.settings_from(["--host", "::", "--management-port", "0"])
-    assert (settings.management_port, settings.http_host()) == (0, "::")
+    assert (settings.management_port, settings.http_hosts()) == (0, ("::",))
     settings = cli.settings_from(["--management-host", "0.0.0.0", "--no-management"])
-    assert (settings.management, settings.http_host()) == (False, "0.0.0.0")
+    assert (settings.management, settings.http_hosts()) == (False, ("0.0.0.0",))
     settings = config.build({}, {}, environ={"AMQPD_MANAGEMENT_PORT": "1567", "AMQPD_MANAGEMENT": "false"})
     assert (settings.management_port, settings.management) == (1567, False)
     with pytest.raises(config.ConfigError, match="management_port 70000 is out of range"):
