@@ -140,16 +140,17 @@ def reject(channel: "Channel", m: commands.Basic.Reject) -> None:
 
 
 def recover(channel: "Channel", m: commands.Basic.Recover) -> None:
+    """Requeue the unacked deliveries, less those settled in the open transaction (RabbitMQ)."""
     if not m.requeue:
         raise errors.ConnectionError(errors.NOT_IMPLEMENTED, "requeue=false")
-    channel.settle(list(channel.unacked), Settle.REQUEUE)
+    channel.settle(_tags(channel, 0, True), Settle.REQUEUE)
     channel.connection.send_method(channel.number, commands.Basic.RecoverOk())
 
 
 def recover_async(channel: "Channel", m: commands.Basic.RecoverAsync) -> None:
     if not m.requeue:
         raise errors.ConnectionError(errors.NOT_IMPLEMENTED, "requeue=false")
-    channel.settle(list(channel.unacked), Settle.REQUEUE)
+    channel.settle(_tags(channel, 0, True), Settle.REQUEUE)
 
 
 HANDLERS: dict[int, Callable[["Channel", Any], None]] = {

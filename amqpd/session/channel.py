@@ -50,6 +50,8 @@ class Channel:
         self.delivery_tag = 0
         self.prefetch = 0  # for consumers created from now on (global=false)
         self.global_prefetch = 0  # shared by the channel's consumers (global=true)
+        self.consumer_unacked = 0  # what global_prefetch limits: consumer deliveries to ack, not Gets'
+        self._resumes = 0  # turns the order resume() offers the queues in
         self.confirms: PublisherConfirms | None = None  # set by Confirm.Select
         self.stats = MessageStats()  # added to the vhost's when the channel closes
         self.closed = False
@@ -138,6 +140,7 @@ class Channel:
         consumer.delivered += 1
         if not consumer.no_ack:
             consumer.unacked += 1
+            self.consumer_unacked += 1
         if entry.redelivered:
             self.stats.redeliver += 1
             queue.stats.redeliver += 1
@@ -192,19 +195,27 @@ class Channel:
             item = self.unacked.pop(tag)
             if item.consumer is not None:
                 item.consumer.unacked -= 1
+                self.consumer_unacked -= 1
             touched.setdefault(item.queue, []).append(item.entry)
+        if self.global_prefetch:  # freed channel credit goes round the queues before a queue's own redispatch
+            self.resume()
         for queue, entries in touched.items():
             queue.settle(entries, how)
             if how is Settle.ACK:
                 queue.stats.ack += len(entries)
         if how is Settle.ACK:
             self.stats.ack += len(tags)
-        if self.global_prefetch:
-            self.resume()
 
     def resume(self) -> None:
-        """Offer every queue this channel consumes from another dispatch round."""
-        for queue in {c.queue for c in self.consumers.values()}:
+        """Offer every queue this channel consumes from another dispatch round, starting each
+        time one queue further on, so that freed global credit goes round them (RabbitMQ's
+        limiter starts at a random one)."""
+        queues = list(dict.fromkeys(c.queue for c in self.consumers.values()))
+        if not queues:
+            return
+        self._resumes += 1
+        start = self._resumes % len(queues)
+        for queue in queues[start:] + queues[:start]:
             queue.dispatch()
 
     def consumer_cancelled_by_server(self, consumer: ChannelConsumer) -> None:

@@ -38,11 +38,9 @@ class ChannelConsumer:
         channel = self.channel
         if channel.closed or len(channel.connection.outbox) > OUTBOX_HIGH_WATER:
             return False
-        if self.no_ack:
-            return True
-        if self.prefetch and self.unacked >= self.prefetch:
-            return False
-        return not channel.global_prefetch or len(channel.unacked) < channel.global_prefetch
+        if channel.global_prefetch and channel.consumer_unacked >= channel.global_prefetch:
+            return False  # holds back no-ack consumers too, as RabbitMQ's channel limiter
+        return self.no_ack or not self.prefetch or self.unacked < self.prefetch
 
     def deliver(self, queue: QueueType, entry: Entry) -> None:
         self.channel.deliver(self, queue, entry)

@@ -137,14 +137,24 @@ def queue_delete(channel: "Channel", m: commands.Queue.Delete) -> None:
     _reply(channel, m, commands.Queue.DeleteOk(message_count=count))
 
 
+def _names_stripped(handler: Callable[["Channel", Any], None], *fields: str) -> Callable[["Channel", Any], None]:
+    """RabbitMQ removes CR and LF from these name fields before anything looks at them (in the
+    declare, bind, unbind and delete methods only: purge, publish, get and consume keep them)."""
+    def handle(channel: "Channel", m: Any) -> None:
+        for field in fields:
+            setattr(m, field, getattr(m, field).replace("\r", "").replace("\n", ""))
+        handler(channel, m)
+    return handle
+
+
 HANDLERS: dict[int, Callable[["Channel", Any], None]] = {
-    commands.Exchange.Declare.index: exchange_declare,
-    commands.Exchange.Delete.index: exchange_delete,
-    commands.Exchange.Bind.index: exchange_bind,
-    commands.Exchange.Unbind.index: exchange_unbind,
-    commands.Queue.Declare.index: queue_declare,
-    commands.Queue.Bind.index: queue_bind,
-    commands.Queue.Unbind.index: queue_unbind,
+    commands.Exchange.Declare.index: _names_stripped(exchange_declare, "exchange"),
+    commands.Exchange.Delete.index: _names_stripped(exchange_delete, "exchange"),
+    commands.Exchange.Bind.index: _names_stripped(exchange_bind, "destination", "source"),
+    commands.Exchange.Unbind.index: _names_stripped(exchange_unbind, "destination", "source"),
+    commands.Queue.Declare.index: _names_stripped(queue_declare, "queue"),
+    commands.Queue.Bind.index: _names_stripped(queue_bind, "queue", "exchange"),
+    commands.Queue.Unbind.index: _names_stripped(queue_unbind, "queue", "exchange"),
     commands.Queue.Purge.index: queue_purge,
-    commands.Queue.Delete.index: queue_delete,
+    commands.Queue.Delete.index: _names_stripped(queue_delete, "queue"),
 }

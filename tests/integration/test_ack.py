@@ -6,7 +6,7 @@ import pika
 import pytest
 from pamqp import commands
 
-from tests.support.frames import consume, counts, delivered, deliveries, drain, get, publish_n, until
+from tests.support.frames import consume, counts, declare, delivered, deliveries, drain, get, publish_n, until
 from tests.support.raw import RawClient
 
 
@@ -293,6 +293,56 @@ def test_global_and_per_consumer_limits_combine(ch1):
     publish_n(ch1, 3)
     publish_n(ch1, 3, queue="q2")
     assert sorted(d[0] for d in delivered(ch1)) == ["a", "b"]
+
+
+def test_global_prefetch_holds_back_no_ack_consumers_without_counting_them(ch1):
+    """RabbitMQ's channel limiter (checked with pika on 3.10.8; Java QosTests.noAckObeysLimit):
+    at the global limit a no-ack consumer of the channel waits too, but its deliveries do not count."""
+    declare(ch1, "q2")
+    qos(ch1, 1, global_=True)
+    consume(ch1, "a")
+    publish_n(ch1, 1)
+    assert [(d[0], d[3]) for d in delivered(ch1)] == [("a", b"m0")]
+    consume(ch1, "b", queue="q2", no_ack=True)
+    publish_n(ch1, 2, queue="q2")
+    assert delivered(ch1, "q2") == []
+    ch1.send(1, commands.Basic.Ack(delivery_tag=1))
+    assert [(d[0], d[3]) for d in delivered(ch1, "q2")] == [("b", b"m0"), ("b", b"m1")]
+
+
+def test_basic_get_is_outside_the_global_limit(ch1):
+    """Unacked Basic.Get deliveries neither use up nor free the channel's global prefetch
+    (RabbitMQ 3.10.8, pika; Java QosTests.permutations)."""
+    declare(ch1, "q2")
+    qos(ch1, 1, global_=True)
+    publish_n(ch1, 2, queue="q2")
+    assert [get(ch1, "q2")[0] for _ in range(2)] == [1, 2]
+    consume(ch1, "a")
+    publish_n(ch1, 2)
+    assert [(d[0], d[3]) for d in delivered(ch1)] == [("a", b"m0")]
+    ch1.send(1, commands.Basic.Ack(delivery_tag=2, multiple=True))  # the two gets
+    assert delivered(ch1) == []
+    ch1.send(1, commands.Basic.Ack(delivery_tag=3))
+    assert [(d[0], d[3]) for d in delivered(ch1)] == [("a", b"m1")]
+
+
+def test_global_prefetch_freed_credit_goes_round_the_queues(ch1):
+    """With one consumer on each of three queues and global=true 1, each ack offers the credit
+    to the next queue in turn (RabbitMQ picks a random first queue; Java QosTests.fairness
+    asks only that no queue is left behind)."""
+    for q in ("q1", "q2", "q3"):
+        declare(ch1, q)
+    qos(ch1, 1, global_=True)
+    for q in ("q1", "q2", "q3"):
+        consume(ch1, q, queue=q)
+    for q in ("q1", "q2", "q3"):
+        publish_n(ch1, 4, queue=q)
+    seen = []
+    for _ in range(6):
+        (tag, delivery_tag, _, _), = delivered(ch1, "q1")
+        seen.append(tag)
+        ch1.send(1, commands.Basic.Ack(delivery_tag=delivery_tag))
+    assert set(seen) == {"q1", "q2", "q3"}, seen
 
 
 def test_prefetch_size_is_not_implemented(ch1):

@@ -71,6 +71,27 @@ def test_uncommitted_ack_is_not_applied_yet(ch1):
     assert get(ch1, channel=2, no_ack=True)[:3] == (1, True, b"m0")
 
 
+def test_recover_leaves_messages_whose_ack_is_pending_in_the_transaction(ch1):
+    """Basic.Recover requeues the unacked deliveries except those acked in the open transaction
+    (RabbitMQ 3.10.8, checked with pika; the Java client's Transactions.redeliverAckedUncommitted):
+    commit then removes them; after a rollback they are unacked again and a recover requeues them."""
+    ch1.publish(1, "", "q", b"m0")
+    ch1.publish(1, "", "q", b"m1")
+    tx_select(ch1)
+    assert get(ch1)[:3] == (1, False, b"m0")
+    assert get(ch1)[:3] == (2, False, b"m1")
+    ch1.send(1, commands.Basic.Ack(delivery_tag=1))
+    ch1.send(1, commands.Basic.Recover(requeue=True))
+    ch1.expect(commands.Basic.RecoverOk, 1)
+    assert get(ch1)[:3] == (3, True, b"m1")
+    assert get(ch1) is None
+    ch1.send(1, commands.Basic.Ack(delivery_tag=3))
+    rollback(ch1)
+    ch1.send(1, commands.Basic.Recover(requeue=True))
+    ch1.expect(commands.Basic.RecoverOk, 1)
+    assert sorted(get(ch1, no_ack=True)[1:3] for _ in range(2)) == [(True, b"m0"), (True, b"m1")]
+
+
 def test_nack_and_reject_wait_for_commit(ch1):
     """Nack(multiple, requeue) and Reject(no requeue) are held back and dropped by rollback; commit applies them."""
     for i in range(3):
