@@ -153,7 +153,7 @@ class Operator:
 
 DISK_FREE_LIMIT = 50_000_000  # RabbitMQ's default disk_free_limit (amqpd's disk alarm is the store failing)
 PURPOSES = {"amqp": "AMQP 0-9-1 and AMQP 1.0", "amqp/ssl": "AMQP 0-9-1 and AMQP 1.0 over TLS",
-            "http": "HTTP API", "https": "HTTP API over TLS", "prometheus": "Prometheus exporter API over HTTP"}
+            "http": "HTTP API", "https": "HTTP API over TLS", "http/prometheus": "Prometheus exporter API over HTTP"}
 
 
 def _disk_free(path: str) -> int:

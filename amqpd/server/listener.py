@@ -242,6 +242,8 @@ class Server:
             found.append(Listener("http", http, self.management_port))
         if self.management_tls_port is not None:
             found.append(Listener("https", http, self.management_tls_port))
+        if self.prometheus_port is not None:  # as rabbitmq_prometheus lists its port
+            found.append(Listener("http/prometheus", settings.prometheus_hosts()[0], self.prometheus_port))
         return found
 
     async def _run_timers(self) -> None:

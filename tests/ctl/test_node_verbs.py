@@ -156,7 +156,8 @@ def test_diagnostics(ctl, broker):
     assert ctl("-q", "ping").stdout == "Ping succeeded\n"
     ports = ctl("check_port_connectivity")
     assert ports.code == 0
-    assert ports.lines[-1] == (f"Successfully connected to ports {broker.port}, {broker.management_port} "
+    assert ports.lines[-1] == (f"Successfully connected to ports {broker.port}, {broker.management_port}, "
+                               f"{broker.server.prometheus_port} "
                                "on node ctl@testhost.")
 
 

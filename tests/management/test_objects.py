@@ -229,7 +229,7 @@ def test_overview_whoami_cluster_name_nodes_extensions(api, broker):
     assert overview["message_stats"]["deliver_details"] == {"rate": 0.0}
     assert [x["name"] for x in overview["exchange_types"]] == ["direct", "fanout", "headers", "topic"]
     assert {(x["protocol"], x["port"]) for x in overview["listeners"]} == {
-        ("amqp", broker.port), ("http", broker.management_port)}
+        ("amqp", broker.port), ("http", broker.management_port), ("http/prometheus", broker.server.prometheus_port)}
     assert overview["contexts"][0]["port"] == str(broker.management_port)
     conn.close()
     assert api.get("/api/overview", params={"columns": "rabbitmq_version,object_totals.queues"}).json() == {
@@ -263,11 +263,13 @@ def test_health_checks(api, broker):
     assert api.get(f"/api/health/checks/port-listener/{broker.port}").json() == {"status": "ok", "port": broker.port}
     reply = api.get("/api/health/checks/port-listener/1")
     assert (reply.status_code, reply.json()) == (503, {"status": "failed", "reason": "No active listener",
-                                                       "missing": 1, "ports": [broker.port, broker.management_port]})
+                                                       "missing": 1, "ports": [broker.port, broker.management_port,
+                                                                                 broker.server.prometheus_port]})
     assert api.get("/api/health/checks/port-listener/abc").json() == {"error": "bad_request", "reason": "Invalid port"}
     assert api.get("/api/health/checks/protocol-listener/amqp091").json() == {"status": "ok", "protocol": "amqp"}
     reply = api.get("/api/health/checks/protocol-listener/stomp")
-    assert (reply.status_code, reply.json()["missing"], reply.json()["protocols"]) == (503, "stomp", ["amqp", "http"])
+    assert (reply.status_code, reply.json()["missing"], reply.json()["protocols"]) == (
+        503, "stomp", ["amqp", "http", "http/prometheus"])
     broker.call(broker.server.alarm.set, "disk", True)
     reply = api.get("/api/health/checks/alarms")
     assert (reply.status_code, reply.json()) == (503, {
