@@ -49,7 +49,8 @@ LAYERS: dict[str, int] = {
     "amqpd.config": 6,
     "amqpd.cli": 6,
     "amqpd.__main__": 6,
-    "amqpd.ctl": 6,  # amqpctl: an HTTP client of the API (tests/ctl/test_ctl_imports.py keeps it one)
+    "amqpd.ctl": 6,
+    "amqpd.testing": 6,  # Broker in-process, the vhost handle and the pytest plugin (docs/testing.md)  # amqpctl: an HTTP client of the API (tests/ctl/test_ctl_imports.py keeps it one)
 }
 NAMES = {rank: name for rank, name in enumerate(
     ["foundation", "protocol", "store/auth", "broker", "session", "server", "cli"])}

@@ -1,0 +1,53 @@
+"""The entry-point plugin as an outside project sees it: a separate pytest session in a subprocess."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+OUTSIDE_TESTS = '''
+import pika
+import pytest
+
+seen = []
+
+
+def test_without_a_broker():
+    import sys
+    assert "amqpd.testing.broker" not in sys.modules  # nothing started before a fixture asks
+
+
+def test_one(amqp_url, amqpd, amqpd_broker):
+    channel = pika.BlockingConnection(pika.URLParameters(amqp_url)).channel()
+    channel.queue_declare("mine", durable=True)
+    seen.append(amqpd.name)
+
+
+def test_two(amqp_url, amqpd, amqpd_broker):
+    assert seen and amqpd.name != seen[0]
+    assert amqpd_broker.call(lambda: seen[0] not in amqpd_broker.node.vhosts)  # deleted after test_one
+    channel = pika.BlockingConnection(pika.URLParameters(amqp_url)).channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as closed:
+        channel.queue_declare("mine", passive=True)
+    assert closed.value.reply_code == 404
+'''
+
+
+@pytest.fixture
+def outside(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A project of its own: no conftest of ours, the plugin only through its entry point."""
+    pytester.makepyfile(test_outside=OUTSIDE_TESTS)
+    pytester.makeini("[pytest]\n")  # not this repository's pytest configuration
+    return pytester
+
+
+def test_the_entry_point_gives_an_outside_project_the_fixtures(outside: pytest.Pytester):
+    result = outside.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)
+
+
+def test_no_amqpd_removes_them(outside: pytest.Pytester):
+    result = outside.runpytest_subprocess("-p", "no:amqpd", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, errors=2)
+    result.stdout.fnmatch_lines(["*fixture 'amqp_url' not found*"])
