@@ -119,6 +119,8 @@ def settings_from(argv: Sequence[str] | None) -> Settings:
     --permission add to the file's."""
     args = parser().parse_args(argv)
     values: dict[str, Any] = {k: v for k, v in vars(args).items() if k != "config"}
+    if args.config:
+        values["config_file"] = os.path.abspath(args.config)
     file_values = config.load_file(args.config) if args.config else {}
     if args.vhosts is not None:
         values["vhosts"] = [*file_values.get("vhosts", []), *args.vhosts]

@@ -67,10 +67,15 @@ class Settings:
     # a definitions file (RabbitMQ's load_definitions) imported at start after recovery, skipped
     # when unchanged since its last import (its hash is kept in the store)
     definitions: str = ""
+    config_file: str = ""  # the TOML file these were read from (`amqpctl status`, /api/nodes)
     pid_file: str = ""  # empty: amqpd.pid in the data directory (RabbitMQ's RABBITMQ_PID_FILE), for `amqpctl wait`
 
     def all_vhosts(self) -> list[str]:
         return list(dict.fromkeys([self.default_vhost, *self.vhosts]))
+
+    def config_files(self) -> list[str]:
+        """RabbitMQ's config_files: the file the settings came from, if any."""
+        return [self.config_file] if self.config_file else []
 
     def control_socket(self) -> str:
         """The Unix socket in the data directory on which the broker answers `amqpctl` without a

@@ -168,7 +168,7 @@ def node_object(call: Call) -> dict[str, Any]:
                              ("PLAIN", "SASL PLAIN authentication mechanism"))],
         "enabled_plugins": ["rabbitmq_management"],
         "contexts": contexts(call),
-        "config_files": [],
+        "config_files": settings.config_files(),
         "log_files": ["<stderr>"],
         "db_dir": settings.data_dir,
     }

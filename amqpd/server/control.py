@@ -110,7 +110,7 @@ class Operator:
             "is_under_maintenance": False,
             "running": server.running,
             "data_directory": settings.data_dir,
-            "config_files": [],
+            "config_files": settings.config_files(),
             "log_files": ["<stderr>"],
             "enabled_plugin_file": None,
             "active_plugins": plugins if server.running else [],

@@ -97,3 +97,19 @@ def test_a_data_directory_too_long_for_a_socket_leaves_the_broker_running(tmp_pa
         assert any("too long for the control socket" in line for line in process.lines)
     finally:
         process.kill()
+
+
+def test_status_and_the_api_name_the_config_file(tmp_path):
+    config = tmp_path / "amqpd.toml"
+    config.write_text('heartbeat = 30\n')
+    process = Amqpd("--port", "0", "--config", str(config), data_dir=tmp_path / "data", env=clean_env())
+    try:
+        process.wait_for(STARTUP)
+        transport = httpx.HTTPTransport(uds=str(tmp_path / "data" / "amqpd.sock"))
+        with httpx.Client(transport=transport, base_url="http://amqpd") as client:
+            status = client.get("/control/status").json()
+            nodes = client.get("/api/nodes").json()
+    finally:
+        process.kill()
+    assert status["config_files"] == [str(config)]
+    assert nodes[0]["config_files"] == [str(config)]
