@@ -16,6 +16,9 @@ from amqpd.ctl.verbs.common import no_such_user, no_such_user_term, no_vhost, us
 
 GROUP = "Access Control"
 
+PERMISSION_COLUMNS = [Column("configure"), Column("write"), Column("read")]
+TOPIC_COLUMNS = [Column("exchange"), Column("write"), Column("read")]
+
 
 def _refused(ctx: Context, failure: ApiFailure, user: str) -> CtlError | ApiFailure:
     """What a PUT's 400 meant: no such user (67) or no such vhost (69); other reasons as they are."""
@@ -45,21 +48,24 @@ def clear_permissions(ctx: Context, args: argparse.Namespace) -> None:
 
 
 def list_permissions(ctx: Context, args: argparse.Namespace) -> None:
-    ctx.out.banner(f'Listing permissions for vhost "{ctx.vhost}" ...')
-    try:
-        rows = ctx.broker.get(f"/api/vhosts/{segment(ctx.vhost)}/permissions")
-    except NotFound:
-        raise no_vhost(ctx.vhost) from None
-    ctx.out.table(Table([Column("user"), Column("configure"), Column("write"), Column("read")], rows, blank=True))
+    _list(ctx, f'Listing permissions for vhost "{ctx.vhost}" ...', f"/api/vhosts/{segment(ctx.vhost)}/permissions",
+          no_vhost(ctx.vhost), [Column("user"), *PERMISSION_COLUMNS])
 
 
 def list_user_permissions(ctx: Context, args: argparse.Namespace) -> None:
-    ctx.out.banner(f'Listing permissions for user "{args.user}" ...')
+    _list(ctx, f'Listing permissions for user "{args.user}" ...', f"/api/users/{segment(args.user)}/permissions",
+          no_such_user_term(args.user), [Column("vhost"), *PERMISSION_COLUMNS])
+
+
+def _list(ctx: Context, banner: str, path: str, missing: CtlError, columns: list[Column],
+          header: bool = True) -> None:
+    """A non-streaming list verb: the banner, the API's rows as a table, `missing` on a 404."""
+    ctx.out.banner(banner)
     try:
-        rows = ctx.broker.get(f"/api/users/{segment(args.user)}/permissions")
+        rows = ctx.broker.get(path)
     except NotFound:
-        raise no_such_user_term(args.user) from None
-    ctx.out.table(Table([Column("vhost"), Column("configure"), Column("write"), Column("read")], rows, blank=True))
+        raise missing from None
+    ctx.out.table(Table(columns, rows, blank=True, header=header))
 
 
 def set_topic_permissions(ctx: Context, args: argparse.Namespace) -> None:
@@ -86,25 +92,15 @@ def clear_topic_permissions(ctx: Context, args: argparse.Namespace) -> None:
             raise no_such_user(args.user) from None
 
 
-TOPIC_COLUMNS = [Column("exchange"), Column("write"), Column("read")]
-
-
 def list_topic_permissions(ctx: Context, args: argparse.Namespace) -> None:
-    ctx.out.banner(f'Listing topic permissions for vhost "{ctx.vhost}" ...')
-    try:
-        rows = ctx.broker.get(f"/api/vhosts/{segment(ctx.vhost)}/topic-permissions")
-    except NotFound:
-        raise no_vhost(ctx.vhost) from None
-    ctx.out.table(Table([Column("user"), *TOPIC_COLUMNS], rows, blank=True))
+    _list(ctx, f'Listing topic permissions for vhost "{ctx.vhost}" ...',
+          f"/api/vhosts/{segment(ctx.vhost)}/topic-permissions", no_vhost(ctx.vhost), [Column("user"), *TOPIC_COLUMNS])
 
 
 def list_user_topic_permissions(ctx: Context, args: argparse.Namespace) -> None:
-    ctx.out.banner(f'Listing topic permissions for user "{args.user}" ...')
-    try:
-        rows = ctx.broker.get(f"/api/users/{segment(args.user)}/topic-permissions")
-    except NotFound:
-        raise no_such_user_term(args.user) from None
-    ctx.out.table(Table([Column("vhost"), *TOPIC_COLUMNS], rows, blank=True, header=False))
+    _list(ctx, f'Listing topic permissions for user "{args.user}" ...',
+          f"/api/users/{segment(args.user)}/topic-permissions", no_such_user_term(args.user),
+          [Column("vhost"), *TOPIC_COLUMNS], header=False)
 
 
 def _permissions(parser: argparse.ArgumentParser) -> None:

@@ -37,6 +37,12 @@ def user_exists(broker: Broker, user: str) -> bool:
     return broker.exists(f"/api/users/{segment(user)}")
 
 
+def put_limits(broker: Broker, route: str, scope: str, limits: dict[str, Any]) -> None:
+    """Each limit of a set_vhost_limits / set_user_limits JSON argument, PUT one by one."""
+    for name, value in limits.items():
+        broker.put(f"/api/{route}/{segment(scope)}/{segment(name)}", {"value": value})
+
+
 def no_such_user(user: str) -> CtlError:
     """rabbitmqctl's words when a verb that changes a user's rights finds no such user (67)."""
     return CtlError(Exit.NO_USER, f"Error:\nUser {user} does not exist")

@@ -15,7 +15,7 @@ from amqpd.ctl.grammar import PROG
 from amqpd.ctl.output import Column, Table
 from amqpd.ctl.transport import Broker, NotFound, segment
 from amqpd.ctl.verb import Context, Verb
-from amqpd.ctl.verbs.common import json_argument, no_such_user_term, user_argument, user_exists
+from amqpd.ctl.verbs.common import json_argument, no_such_user_term, put_limits, user_argument, user_exists
 
 GROUP = "Users"
 DEFAULT_USER = "guest"  # whose limits list_user_limits shows without --user, as rabbitmqctl
@@ -73,8 +73,7 @@ def set_user_limits(ctx: Context, args: argparse.Namespace) -> None:
     limits = json_argument(args.definition)
     if not user_exists(ctx.broker, args.user):
         raise no_such_user_term(args.user)
-    for name, value in limits.items():
-        ctx.broker.put(f"/api/user-limits/{segment(args.user)}/{segment(name)}", {"value": value})
+    put_limits(ctx.broker, "user-limits", args.user, limits)
 
 
 def clear_user_limits(ctx: Context, args: argparse.Namespace) -> None:

@@ -10,7 +10,7 @@ from amqpd.ctl.listing import Columns
 from amqpd.ctl.output import Column, Table
 from amqpd.ctl.transport import NotFound, segment
 from amqpd.ctl.verb import Context, Verb
-from amqpd.ctl.verbs.common import json_argument, no_parameter, no_vhost, vhost_exists
+from amqpd.ctl.verbs.common import json_argument, no_parameter, no_vhost, put_limits, vhost_exists
 
 GROUP = "Virtual hosts"
 
@@ -60,8 +60,7 @@ def set_vhost_limits(ctx: Context, args: argparse.Namespace) -> None:
     limits = json_argument(args.definition)
     if not vhost_exists(ctx.broker, ctx.vhost):
         raise no_vhost(ctx.vhost)
-    for name, value in limits.items():
-        ctx.broker.put(f"/api/vhost-limits/{segment(ctx.vhost)}/{segment(name)}", {"value": value})
+    put_limits(ctx.broker, "vhost-limits", ctx.vhost, limits)
 
 
 def _limits(ctx: Context) -> dict[str, int]:
