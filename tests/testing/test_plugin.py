@@ -51,3 +51,27 @@ def test_no_amqpd_removes_them(outside: pytest.Pytester):
     result = outside.runpytest_subprocess("-p", "no:amqpd", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, errors=2)
     result.stdout.fnmatch_lines(["*fixture 'amqp_url' not found*"])
+
+
+HEAVY = ("trio", "amqpd.server", "amqpd.testing.broker")
+REPORT_IMPORTS = f'''
+import sys
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line("heavy imports: " + repr([m for m in {HEAVY!r} if m in sys.modules]))
+'''
+
+
+@pytest.mark.parametrize("disable", [[], ["-p", "no:amqpd"]], ids=["loaded", "no:amqpd"])
+def test_a_session_that_never_uses_the_fixtures_imports_no_trio(pytester: pytest.Pytester, disable: list[str]):
+    """pytest-trio and anyio's plugin import trio themselves (both off here); amqpd's plugin, loaded
+    or not, imports neither trio nor the server while no test asks for a broker."""
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    pytester.makeconftest(REPORT_IMPORTS)
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:trio", "-p", "no:anyio", *disable)
+    result.assert_outcomes(passed=1)
+    plugins = next(line for line in result.outlines if line.startswith("plugins:"))
+    assert ("amqpd-" in plugins) == (not disable)
+    result.stdout.fnmatch_lines(["heavy imports: []"])
