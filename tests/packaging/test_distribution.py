@@ -30,7 +30,8 @@ from packaging.requirements import Requirement
 import amqpd
 
 ROOT = Path(__file__).resolve().parents[2]
-NOT_SOURCE = shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info", "__pycache__",
+# what a checkout holds besides its source: the venv, git, earlier build outputs, caches
+NOT_SOURCE = shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info",
                                     ".pytest_cache", ".hypothesis", "node_modules")
 BROKER_ROUND_TRIP = '''
 import sys, httpx, pika
