@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[2]
 NOT_SOURCE = shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info",
                                     ".pytest_cache", ".hypothesis", "node_modules")
 BROKER_ROUND_TRIP = '''
-import sys, httpx, pika
+import httpx
+import pika
 from amqpd.testing import Broker
 
 with Broker() as broker:
