@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import pika
 
@@ -15,4 +16,11 @@ def pump_until(connection: pika.BlockingConnection, done: list[object], seconds:
     """Let pika read frames until a callback has appended to `done`."""
     deadline = time.monotonic() + seconds
     while not done and time.monotonic() < deadline:
+        connection.process_data_events(time_limit=0.05)
+
+
+def pump_while(connection: pika.BlockingConnection, waiting: Callable[[], bool], seconds: float = 5.0) -> None:
+    """Let pika read frames while `waiting()` holds."""
+    deadline = time.monotonic() + seconds
+    while waiting() and time.monotonic() < deadline:
         connection.process_data_events(time_limit=0.05)

@@ -8,7 +8,7 @@ import pika
 import pytest
 
 from amqpd.testing import VirtualHostHandle
-from tests.testing.blocking import connect, pump_until
+from tests.testing.blocking import connect, pump_until, pump_while
 
 
 def test_message_ttl_expires_and_dead_letters_when_the_clock_passes_it(amqp_url: str, amqpd: VirtualHostHandle):
@@ -92,3 +92,23 @@ def test_advance_adds_up_and_never_goes_back(amqpd: VirtualHostHandle, amqpd_bro
     with pytest.raises(ValueError, match="time only moves forward"):
         amqpd.clock.advance(-1)
 
+
+
+def test_stream_max_age_drops_old_segments_at_the_next_write(amqp_url: str, amqpd: VirtualHostHandle):
+    """As in RabbitMQ, a stream's retention is applied when it is written, to whole segments."""
+    connection = connect(amqp_url)
+    channel = connection.channel()
+    channel.queue_declare("log", durable=True, arguments={
+        "x-queue-type": "stream", "x-max-age": "60s", "x-stream-max-segment-size-bytes": 200})
+    channel.confirm_delivery()
+    for n in range(4):
+        channel.basic_publish("", "log", b"old %d" % n + bytes(100))  # about a segment each
+
+    amqpd.clock.advance(61)
+    channel.basic_publish("", "log", b"fresh")
+    channel.basic_qos(prefetch_count=10)
+    got: list[bytes] = []
+    channel.basic_consume("log", lambda ch, method, props, body: got.append(body[:5]),
+                          arguments={"x-stream-offset": "first"})
+    pump_while(connection, lambda: b"fresh" not in got)
+    assert got == [b"fresh"]  # every segment of old messages went (each a segment of its own)
