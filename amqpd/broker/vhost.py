@@ -64,6 +64,7 @@ class VirtualHost:
         self.policies = Policies()
         self.stats = MessageStats()  # the counts of its channels that have closed (live ones add theirs when read)
         self.churn = Churn()
+        self.retired_queue_stats: dict[str, MessageStats] = {}  # counts of its deleted queues, by queue type
         self.tracer: Tracer | None = None  # the firehose, while tracing is on (broker/trace.py)
         self.tap: Tap | None = None  # what listens to its message flow (broker/taps.py)
         self._taps: list[Tap] = []
@@ -346,6 +347,7 @@ class VirtualHost:
         if queue.store_id is not None:
             self.store.delete_queue(queue.store_id, self.name, queue.name)  # type: ignore[union-attr]
         count = queue.delete()
+        self.retired_queue_stats.setdefault(queue.kind, MessageStats()).add(queue.message_stats())
         for exchange in list(self.exchanges.values()):
             if exchange.unbind_all(queue):
                 self._maybe_auto_delete_exchange(exchange)
