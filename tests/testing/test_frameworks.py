@@ -28,7 +28,7 @@ import pytest
 def record(request, amqpd, amqpd_broker):
     def write(**seen):
         line = {"test": request.node.name, "vhost": amqpd.name, "port": amqpd_broker.port,
-                "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"), "pid": os.getpid(), **seen}
+                "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"), **seen}
         with open(request.config.rootpath / "observed.jsonl", "a") as out:
             out.write(json.dumps(line) + "\\n")
     return write
