@@ -1,7 +1,7 @@
 """nameko: a service tested with nameko's own fixtures (rabbit_config, container_factory) and
 standalone proxies, run by `nameko test --amqp-uri ... --rabbit-api-uri ...` against amqpd."""
 
-from nameko.events import EventDispatcher, event_handler
+from nameko.events import event_handler
 from nameko.rpc import rpc
 from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ServiceRpcProxy
@@ -9,15 +9,13 @@ from nameko.testing.services import entrypoint_waiter
 
 
 class GreetingService:
-    """The code under test: an RPC method that also announces itself, and an event handler."""
+    """The code under test: an RPC method and an event handler."""
 
     name = "greeter"
-    dispatch = EventDispatcher()
     welcomed = []
 
     @rpc
     def hello(self, name):
-        self.dispatch("greeted", {"name": name})
         return f"Hello, {name}!"
 
     @event_handler("accounts", "signed_up")
