@@ -10,7 +10,8 @@ type behind the ``QueueType`` interface with its typed outcomes (``Enqueued`` wi
 ``limit_reached`` (a count against a vhost or user limit the node holds: ``Node.vhost_limit``,
 ``Node.user_limit``),
 ``consumer_priority`` (a consumer's checked x-priority), ``random_name`` for generated names,
-and ``clock``, the time base of the deadlines the server's timer task runs; ``MessageStats`` and
+and ``clock``, the broker's time (``clock.now()`` for the deadlines the server's timer task
+runs, ``clock.wall()`` for stamps; tests move it forward with ``Timers.advance``); ``MessageStats`` and
 ``Churn``, the counters the session increments and the management plane reads, with
 ``with_deliveries`` / ``retire_deliveries`` for the deliveries consumers count (``stats``).
 Policies: a checked ``Policy`` (``Policy.make`` raises ``PolicyError`` with RabbitMQ's reason) of a
@@ -33,7 +34,8 @@ from amqpd.broker.node import COMPATIBLE_VERSION, LOOPBACK_USERS, PRODUCT, Node,
 from amqpd.broker.policies import Policy, PolicyError, PolicyKind, effective_policy, erlang_term
 from amqpd.broker.queue_type import ACCEPTED, REJECTED, Enqueued, Outcome, QueueType, ReadySummary, Settle, combined
 from amqpd.broker.stats import Churn, MessageStats, retire_deliveries, with_deliveries
-from amqpd.broker.timers import Timer, clock
+from amqpd.broker import clock
+from amqpd.broker.timers import Timer
 from amqpd.broker.vhost import VirtualHost
 
 __all__ = [

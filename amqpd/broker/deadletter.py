@@ -11,10 +11,9 @@ is dropped instead (a cycle), except for rejections, which are never cycles.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
-from amqpd.broker import headers
+from amqpd.broker import clock, headers
 from amqpd.broker.cc import RoutedMessage, extra_keys, header_routes
 from amqpd.broker.headers import Field
 from amqpd.broker.message import Message
@@ -47,7 +46,7 @@ def make_message(message: Message, reason: str, queue: str, dlx: str,
     info: list[Field] = [
         (b"reason", headers.longstr(reason)),
         (b"queue", headers.longstr(queue)),
-        (b"time", headers.timestamp(int(time.time()))),
+        (b"time", headers.timestamp(int(clock.wall()))),
         (b"exchange", headers.longstr(message.exchange)),
         (b"routing-keys", headers.array([headers.longstr(k) for k in [keys[0], *header_routes(fields)]])),
     ]

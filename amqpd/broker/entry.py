@@ -16,7 +16,7 @@ class Entry:
     """A message's place in one queue, whether it was delivered before, and when it expires.
 
     Message ids grow with publish order, so the id is also the message's position in any queue.
-    ``expires`` (a timers.clock() deadline) is set only on queues with the message TTL feature.
+    ``expires`` (a clock.now() deadline) is set only on queues with the message TTL feature.
     """
 
     __slots__ = ("message", "redelivered", "expires")

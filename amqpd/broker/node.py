@@ -73,6 +73,7 @@ class Node:
         self.global_parameters: dict[str, Any] = {}  # set through the API (cluster_name is apart)
         self.definitions_hash: str | None = None  # of the definitions file imported last at start-up
         self.retired_stats = MessageStats()  # counts of the vhosts deleted
+        self.retired_queue_stats: dict[str, MessageStats] = {}  # their queues' counts, by queue type
         self.retired_churn = Churn()
         self.rates = Rates()  # what the management API reports as *_details.rate
         self.users.add(settings.default_user, settings.default_pass,
@@ -150,6 +151,19 @@ class Node:
             parts.append(self.retired_stats)
         return MessageStats.total(parts)
 
+    def queue_stats_by_type(self) -> dict[str, MessageStats]:
+        """The queues' counts summed by queue type (``QueueType.kind``), deleted queues included:
+        the split of the global delivery counters Prometheus labels with queue_type."""
+        parts: dict[str, list[MessageStats]] = {}
+        for kind, stats in self.retired_queue_stats.items():
+            parts.setdefault(kind, []).append(stats)
+        for vhost in self.vhosts.values():
+            for kind, stats in vhost.retired_queue_stats.items():
+                parts.setdefault(kind, []).append(stats)
+            for queue in vhost.queues.values():
+                parts.setdefault(queue.kind, []).append(queue.message_stats())
+        return {kind: MessageStats.total(found) for kind, found in parts.items()}
+
     def churn(self) -> Churn:
         """Connections, channels and queues created and closed since start-up."""
         return Churn.total([self.retired_churn, *(v.churn for v in self.vhosts.values())])
@@ -178,6 +192,8 @@ class Node:
         for queue in list(vhost.queues.values()):
             vhost.remove_queue(queue)  # stops its timers and releases its memory
         self.retired_stats.add(vhost.stats)  # the node's totals never go down
+        for kind, stats in vhost.retired_queue_stats.items():
+            self.retired_queue_stats.setdefault(kind, MessageStats()).add(stats)
         self.retired_churn.add(vhost.churn)
         self.vhost_metadata.pop(name, None)
         self.vhost_limits.pop(name, None)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any, Hashable
 
-from amqpd.broker import timers
+from amqpd.broker import clock
 from amqpd.broker.entry import Entry, Paged, insert
 from amqpd.broker.features import Expires, Features, MessageTTL, Overflow
 from amqpd.broker.memory import MemoryLedger
@@ -184,7 +184,7 @@ class Queue(QueueType):
     def peek(self, count: int) -> list[Entry]:
         """Ready messages in delivery order (priority lanes highest first), expired ones skipped;
         paged ones are read from the store into entries the queue does not keep."""
-        now = timers.clock()
+        now = clock.now()
         found: list[Entry] = []
         for lane in reversed(self.lanes):
             paged: list[Paged] = []
@@ -403,7 +403,7 @@ class Queue(QueueType):
         if features.max_length is not None:
             features.max_length.drop_head(self)
         if features.message_ttl is not None:
-            features.message_ttl.expire(self, timers.clock())
+            features.message_ttl.expire(self, clock.now())
         self.dispatch()
 
     # -- the featured path of enqueue, take, requeue and paging ---------------------------------
@@ -435,7 +435,7 @@ class Queue(QueueType):
         result = ACCEPTED
         if self._stores(message):
             result = self._put(message)
-        now = timers.clock()
+        now = clock.now()
         ttl = features.message_ttl
         entry = Entry(message, expires=None if ttl is None else ttl.deadline(message, now))
         self.memory.queued += message.size
@@ -450,7 +450,7 @@ class Queue(QueueType):
 
     def _restore_featured(self, items: deque[Entry | Paged]) -> None:
         """Recovered messages all read back into their lanes; their TTL starts again now."""
-        now = timers.clock()
+        now = clock.now()
         while items:
             for entry in self._load(items):
                 self._add(entry, now)
@@ -466,7 +466,7 @@ class Queue(QueueType):
                     self.ready_bytes += entry.message.size
                 return
             features = self._with_message_ttl()
-        ttl, now = features.message_ttl, timers.clock()
+        ttl, now = features.message_ttl, clock.now()
         assert ttl is not None
         for entry in entries:
             entry.expires = ttl.deadline(entry.message, now)
@@ -474,7 +474,7 @@ class Queue(QueueType):
 
     def _take_featured(self) -> Entry | None:
         """The next live message; expired ones met at the head on the way are dropped."""
-        now = timers.clock()
+        now = clock.now()
         self._expire(now)
         head = self.head()
         if head is None:
@@ -492,7 +492,7 @@ class Queue(QueueType):
             lanes.setdefault(self._lane_of(entry.message), []).append(entry)
         for index, group in lanes.items():
             insert(self.lanes[index], group)
-        self._trim(timers.clock())
+        self._trim(clock.now())
 
     def _lane_of(self, message: Message) -> int:
         priority = self.features.priority if self.features is not None else None

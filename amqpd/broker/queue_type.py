@@ -136,6 +136,16 @@ class QueueType(ABC):
     def consumer_count(self) -> int:
         return len(self.consumers)
 
+    def unsettled(self) -> str | None:
+        """What of its messages is still on its way, in words (amqpd.testing's wait_until_idle);
+        None once each was settled or waits with no consumer able to take it."""
+        parts = []
+        if self.unacked_count:
+            parts.append(f"{self.unacked_count} unacknowledged")
+        if self.message_count and any(consumer.has_credit() for consumer in self.consumers):
+            parts.append(f"{self.message_count} ready with {len(self.consumers)} consumer(s)")
+        return ", ".join(parts) or None
+
     @property
     def declare_counts(self) -> tuple[int, int]:
         """The message and consumer counts Queue.Declare-Ok reports."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amqpd.broker import headers, timers
+from amqpd.broker import clock, headers
 from amqpd.broker.entry import Entry
 from amqpd.broker.features.delivery_limit import DeliveryLimit
 from amqpd.broker.message import Message
@@ -117,7 +117,7 @@ class QuorumQueue(Queue):
             self.ready.extend(entries)
         if self.features is not None:
             self.ready_bytes += sum(entry.message.size for entry in entries)
-            self._trim(timers.clock())
+            self._trim(clock.now())
 
     def apply_arguments(self, effective: dict[str, Any]) -> None:
         """The classic queue's features, and the delivery limit (argument or policy, the lower)."""

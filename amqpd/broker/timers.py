@@ -1,6 +1,6 @@
 """Deadlines for the synchronous broker model: message TTL at the head of a queue, x-expires.
 
-The model never sleeps. It schedules callbacks at monotonic deadlines here; the server runs one
+The model never sleeps. It schedules callbacks at deadlines of ``clock.now()`` here; the server runs one
 task that sleeps until ``next_deadline()`` (woken through ``on_earlier`` when an earlier one is
 scheduled) and then calls ``run_due(now)``. Cancelled timers stay in the heap until their
 deadline but drop their callback at once, so they hold no reference to a queue.
@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import time
 from typing import Callable
 
 import structlog
 
-log = structlog.get_logger("amqpd.timers")
+from amqpd.broker import clock
 
-clock = time.monotonic  # the time base of every deadline
+log = structlog.get_logger("amqpd.timers")
 
 
 class Timer:
@@ -73,6 +72,19 @@ class Timers:
                 callback()
             except Exception:  # a bug must cost one timer, never the broker
                 log.exception("timer callback failed")
+
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` pass at once (amqpd.testing's clock.advance): the timers falling due
+        meanwhile run in deadline order, each with the clock at its deadline, so what they schedule
+        within the window runs too; the timer task is then woken to sleep until the next one."""
+        if seconds < 0:
+            raise ValueError(f"time only moves forward; cannot advance {seconds} s")
+        target = clock.now() + seconds
+        while (deadline := self.next_deadline()) is not None and deadline <= target:
+            clock.skip(max(deadline - clock.now(), 0.0))
+            self.run_due(clock.now())
+        clock.skip(max(target - clock.now(), 0.0))
+        self.on_earlier()
 
     def __len__(self) -> int:
         return sum(1 for _, _, timer in self._heap if timer.active)

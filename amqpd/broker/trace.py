@@ -5,8 +5,8 @@ body unchanged, and a headers table naming the original (exchange_name, routing_
 properties, node) and where it went (vhost, connection, channel, user, routed_queues or
 redelivered). Messages published to the trace exchange itself are not traced again.
 
-A vhost holds a Tracer only while tracing is on: the session's per-message paths test
-``vhost.tracer is not None`` and nothing more when it is off. The copies are routed after the
+A vhost holds a Tracer only while tracing is on, as one of its taps (broker/taps.py): with no
+tap the session's per-message paths test ``vhost.tap is not None`` and nothing more. The copies are routed after the
 current step (a timer due at once), so a delivery never re-enters the queue that is dispatching
 (a queue may be bound to the trace exchange).
 """

@@ -21,6 +21,7 @@ from amqpd.broker.quorum import QuorumQueue
 from amqpd.broker.routing import validate_x_match
 from amqpd.broker.stats import Churn, MessageStats
 from amqpd.broker.stream import StreamQueue
+from amqpd.broker.taps import Tap, joined
 from amqpd.broker.timers import Timers
 from amqpd.broker.trace import Tracer
 from amqpd.protocol import ChannelError, errors
@@ -63,7 +64,10 @@ class VirtualHost:
         self.policies = Policies()
         self.stats = MessageStats()  # the counts of its channels that have closed (live ones add theirs when read)
         self.churn = Churn()
+        self.retired_queue_stats: dict[str, MessageStats] = {}  # counts of its deleted queues, by queue type
         self.tracer: Tracer | None = None  # the firehose, while tracing is on (broker/trace.py)
+        self.tap: Tap | None = None  # what listens to its message flow (broker/taps.py)
+        self._taps: list[Tap] = []
         self.closed_octets = (0, 0)  # bytes received and sent by its connections that have closed
         self.default_exchange = EXCHANGE_TYPES["direct"]("", durable=True)
         self.exchanges[""] = self.default_exchange
@@ -72,8 +76,21 @@ class VirtualHost:
 
     def trace(self, on: bool, node_name: str) -> None:
         """Turn the firehose on or off (rabbitmqctl trace_on / trace_off)."""
-        if on != (self.tracer is not None):
-            self.tracer = Tracer(self, node_name) if on else None
+        if on and self.tracer is None:
+            self.tracer = Tracer(self, node_name)
+            self.attach(self.tracer)
+        elif not on and self.tracer is not None:
+            self.detach(self.tracer)
+            self.tracer = None
+
+    def attach(self, tap: Tap) -> None:
+        """Let a tap hear every publish into this vhost and every delivery from it."""
+        self._taps.append(tap)
+        self.tap = joined(self._taps)
+
+    def detach(self, tap: Tap) -> None:
+        self._taps.remove(tap)
+        self.tap = joined(self._taps)
 
     def connection_gone(self, recv_oct: int, send_oct: int) -> None:
         """A connection to it closed: its byte counts stay in the vhost's, as a closed channel's
@@ -330,6 +347,7 @@ class VirtualHost:
         if queue.store_id is not None:
             self.store.delete_queue(queue.store_id, self.name, queue.name)  # type: ignore[union-attr]
         count = queue.delete()
+        self.retired_queue_stats.setdefault(queue.kind, MessageStats()).add(queue.message_stats())
         for exchange in list(self.exchanges.values()):
             if exchange.unbind_all(queue):
                 self._maybe_auto_delete_exchange(exchange)

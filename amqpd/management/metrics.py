@@ -313,10 +313,15 @@ class NodeCollector(Collector):
             family = _family("counter", "rabbitmq_global_" + name, doc, ("protocol",))
             family.add_metric([PROTOCOL], value(stats))
             yield family
+        by_type = node.queue_stats_by_type()
+        empty = MessageStats()
         for name, doc, value in GLOBAL_DELIVERY:
             family = _family("counter", "rabbitmq_global_" + name, doc, ("protocol", "queue_type"))
-            for queue_type in QUEUE_TYPES:
-                family.add_metric([PROTOCOL, queue_type], value(stats) if queue_type == QUEUE_TYPES[0] else 0)
+            # quorum and stream from their queues' counts; classic the rest of the channels' total
+            quorum = value(by_type.get("quorum", empty))
+            stream = value(by_type.get("stream", empty))
+            for queue_type, counted in zip(QUEUE_TYPES, (max(value(stats) - quorum - stream, 0), quorum, stream)):
+                family.add_metric([PROTOCOL, queue_type], counted)
             yield family
         channels = [ch for c in node.connections for ch in c.channels.values()]
         publishers = _family("gauge", "rabbitmq_global_publishers", "Current number of publishers", ("protocol",))

@@ -194,7 +194,7 @@ class History:
 
     def _tick(self, node: Node) -> None:
         self.sample(node, time.time())
-        node.timers.schedule(clock() + SAMPLE_EVERY, lambda: self._tick(node))
+        node.timers.schedule(clock.now() + SAMPLE_EVERY, lambda: self._tick(node))
 
     def sample(self, node: Node, now: float) -> None:
         """Record every object's values, stamped with the SAMPLE_EVERY interval now is in (ms)."""

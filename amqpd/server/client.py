@@ -7,7 +7,11 @@ close_plan, heartbeat, blocked / set_blocked, assembling, send_heartbeat, close_
 
 from __future__ import annotations
 
+import array
+import fcntl
 import select
+import termios
+from dataclasses import dataclass
 
 import structlog
 import trio
@@ -50,6 +54,16 @@ def local_address(stream: Stream) -> tuple[str, int] | None:
         return socket_of(stream).getsockname()[:2]
     except OSError:
         return None
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """A connection's bytes still on their way through the broker: ``unread`` arrived (in the
+    kernel, or buffered unhandled), ``unsent`` waits to be written to the client."""
+
+    connection: str
+    unread: int
+    unsent: int
 
 
 class Waker:
@@ -104,6 +118,15 @@ class ClientSession:
                 nursery.cancel_scope.cancel()
         with trio.move_on_after(1):
             await self.stream.aclose()
+
+    def backlog(self) -> Backlog:
+        """What of this connection's traffic the broker has not yet handled or written."""
+        waiting = array.array("i", [0])
+        try:
+            fcntl.ioctl(socket_of(self.stream).fileno(), termios.FIONREAD, waiting)
+        except OSError:  # closed meanwhile: nothing more will be read
+            waiting[0] = 0
+        return Backlog(self.conn.name, waiting[0] + self.conn.unparsed, self.conn.unsent)
 
     def _drop(self, why: str) -> None:
         """Close the socket now, without a frame (timeouts)."""

@@ -15,7 +15,7 @@ from amqpd.broker import Node, clock
 from amqpd.protocol import errors
 from amqpd.server import tls
 from amqpd.server.alarms import ResourceAlarms
-from amqpd.server.client import ClientSession, Stream, peer_address
+from amqpd.server.client import Backlog, ClientSession, Stream, peer_address
 from amqpd.server.control import ControlSocket, Operator
 from amqpd.session import PLAIN_TCP, Transport
 from amqpd.settings import LOOPBACK_HOSTS
@@ -83,6 +83,12 @@ class Server:
         finally:
             self._sessions.discard(session)
             self._session_ended.set()
+
+    def backlogs(self, vhost: str) -> list[Backlog]:
+        """The traffic of the vhost's client connections not yet read or written (amqpd.testing's
+        wait_until_idle)."""
+        return [session.backlog() for session in self._sessions
+                if session.conn.vhost is not None and session.conn.vhost.name == vhost]
 
     async def listen(self) -> int:
         """Bind the listening socket and return its port.
@@ -258,9 +264,9 @@ class Server:
         timers.on_earlier = earlier
         while True:
             wake = trio.Event()
-            timers.run_due(clock())
+            timers.run_due(clock.now())
             deadline = timers.next_deadline()
-            with trio.move_on_after(math.inf if deadline is None else max(deadline - clock(), 0)):
+            with trio.move_on_after(math.inf if deadline is None else max(deadline - clock.now(), 0)):
                 await wake.wait()
 
     async def _accept(self, handler_nursery: trio.Nursery, *,

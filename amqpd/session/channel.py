@@ -135,8 +135,8 @@ class Channel:
                              message.names)
         frames.write_content(out, self.number, message.raw_properties, message.body, self.connection.frame_max)
         self._track(queue, entry, consumer, consumer.no_ack)
-        if self.vhost.tracer is not None:  # the firehose (broker/trace.py); off: this one test
-            self._trace(queue, entry)
+        if self.vhost.tap is not None:  # the firehose and other taps (broker/taps.py); none: this one test
+            self._tap(queue, entry)
         consumer.delivered += 1
         if not consumer.no_ack:
             consumer.unacked += 1
@@ -154,8 +154,8 @@ class Channel:
                             queue.message_count)
         frames.write_content(out, self.number, message.raw_properties, message.body, self.connection.frame_max)
         self._track(queue, entry, None, no_ack)
-        if self.vhost.tracer is not None:
-            self._trace(queue, entry)
+        if self.vhost.tap is not None:
+            self._tap(queue, entry)
         for stats in (self.stats, queue.stats):
             if no_ack:
                 stats.get_no_ack += 1
@@ -163,10 +163,10 @@ class Channel:
                 stats.get += 1
             stats.redeliver += entry.redelivered
 
-    def _trace(self, queue: QueueType, entry: Entry) -> None:
-        assert self.vhost.tracer is not None
+    def _tap(self, queue: QueueType, entry: Entry) -> None:
+        assert self.vhost.tap is not None
         conn = self.connection
-        self.vhost.tracer.delivered(queue.name, entry.message, entry.redelivered, conn.name, self.number,
+        self.vhost.tap.delivered(queue.name, entry.message, entry.redelivered, conn.name, self.number,
                                     conn.user or "")
 
     def message_stats(self) -> MessageStats:

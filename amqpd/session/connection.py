@@ -253,6 +253,16 @@ class Connection:
         return len(self.outbox) + self._sending <= OUTPUT_LOW_WATER
 
     @property
+    def unsent(self) -> int:
+        """Bytes handed to the server to send and not yet written."""
+        return len(self.outbox) + self._sending
+
+    @property
+    def unparsed(self) -> int:
+        """Bytes received and not yet handled (a partial frame, or frames left for the next turn)."""
+        return len(self.reader.buffer)
+
+    @property
     def assembling(self) -> bool:
         """A message's content is still arriving on some channel: with a publish fed, what a
         resource alarm blocks."""

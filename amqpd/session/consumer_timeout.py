@@ -40,7 +40,7 @@ class AckDeadline:
     def arm(self) -> None:
         """A delivery awaits its ack: tick from now on, unless already ticking."""
         if self._timer is None:
-            self._timer = self._channel.connection.node.timers.schedule(clock() + self._interval, self._tick)
+            self._timer = self._channel.connection.node.timers.schedule(clock.now() + self._interval, self._tick)
 
     def stop(self) -> None:
         if self._timer is not None:
@@ -55,7 +55,7 @@ class AckDeadline:
         if oldest is None:  # all acknowledged: rest until the next delivery arms again
             marks.clear()
             return
-        now = clock()
+        now = clock.now()
         marks.append((channel.delivery_tag, now))
         horizon = now - self._timeout
         while len(marks) > 1 and marks[1][1] <= horizon:

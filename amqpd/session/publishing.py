@@ -71,9 +71,9 @@ def route(channel: "Channel", exchange: Exchange, message: Message, mandatory: b
     extra_keys = cc.extra_keys(message) if message.raw_properties[0] & cc.HEADERS_BIT else ()
     vhost = channel.vhost
     queues = vhost.route(exchange, message, extra_keys)
-    if vhost.tracer is not None:  # the firehose (broker/trace.py); off: this one test
+    if vhost.tap is not None:  # the firehose and other taps (broker/taps.py); none: this one test
         conn = channel.connection
-        vhost.tracer.published(message, queues, extra_keys, conn.name, channel.number, conn.user or "")
+        vhost.tap.published(message, queues, extra_keys, conn.name, channel.number, conn.user or "")
     channel.stats.publish += 1
     counts = exchange.stats
     counts.publish_in += 1

@@ -1,5 +1,7 @@
 """amqpd for the test suites of AMQP applications (issue 14): ``Broker``, a real amqpd inside the
-calling process, and ``VirtualHostHandle``, what a test does to one vhost of it; the pytest plugin
+calling process, and ``VirtualHostHandle``, what a test does to one vhost of it (``PeekedMessage`` and
+``PublishedMessage`` are what it shows, ``BrokerClock`` its time, ``NotIdle`` what
+``wait_until_idle`` raises); the pytest plugin
 (``pytest_plugin``, entry point ``amqpd``) builds its fixtures on them.
 
 The names are imported when first used: pytest loads the plugin in every session, and a session
@@ -11,8 +13,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["Broker", "PeekedMessage", "VirtualHostHandle"]
-_HOMES = {"Broker": "amqpd.testing.broker", "PeekedMessage": "amqpd.testing.handle",
+__all__ = ["Broker", "BrokerClock", "NotIdle", "PeekedMessage", "PublishedMessage", "VirtualHostHandle"]
+_HOMES = {"Broker": "amqpd.testing.broker", "BrokerClock": "amqpd.testing.clock", "NotIdle": "amqpd.testing.idle",
+          "PeekedMessage": "amqpd.testing.messages", "PublishedMessage": "amqpd.testing.messages",
           "VirtualHostHandle": "amqpd.testing.handle"}
 
 

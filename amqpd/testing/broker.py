@@ -6,9 +6,10 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+from concurrent.futures import Future
 import urllib.parse
 from types import TracebackType
-from typing import Any, Callable, TypeVar
+from typing import Any, Awaitable, Callable, TypeVar
 
 import trio
 
@@ -17,6 +18,7 @@ from amqpd.broker import Node, VhostMetadata
 from amqpd.server import Server, tls
 from amqpd.settings import Settings
 from amqpd.store import Store
+from amqpd.testing.clock import BrokerClock
 from amqpd.testing.handle import VirtualHostHandle
 
 T = TypeVar("T")
@@ -54,6 +56,8 @@ class Broker:
         self._stopping: trio.Event | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="amqpd-broker", daemon=True)
+        self._handles: dict[str, VirtualHostHandle] = {}
+        self.clock = BrokerClock(self)
 
     @property
     def url(self) -> str:
@@ -118,20 +122,48 @@ class Broker:
             nursery.cancel_scope.cancel()
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run fn(*args) in the broker's thread (state is only touched there)."""
-        assert self._token is not None, "the broker is not started"
-        return trio.from_thread.run_sync(fn, *args, trio_token=self._token)
+        """Run fn(*args) in the broker's thread (state is only touched there) and return its
+        result. Callable from any thread, including one running its own trio or asyncio loop
+        (trio.from_thread refuses a thread inside trio.run, which a pytest-trio test is)."""
+        done: Future[T] = Future()
 
-    def call_async(self, fn: Callable[..., Any], *args: Any) -> Any:
+        def job() -> None:
+            try:
+                done.set_result(fn(*args))
+            except BaseException as exc:  # handed to the caller
+                done.set_exception(exc)
+
+        self._send(job)
+        return done.result()
+
+    def call_async(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run the coroutine function fn(*args) in the broker's loop and return its result."""
-        assert self._token is not None, "the broker is not started"
-        return trio.from_thread.run(fn, *args, trio_token=self._token)
+        done: Future[T] = Future()
+
+        async def task() -> None:
+            try:
+                done.set_result(await fn(*args))
+            except BaseException as exc:
+                done.set_exception(exc)
+                if isinstance(exc, trio.Cancelled):
+                    raise
+
+        self._send(lambda: trio.lowlevel.spawn_system_task(task))
+        return done.result()
+
+    def _send(self, job: Callable[[], object]) -> None:
+        if self._token is None or self._stop.is_set() and not self._thread.is_alive():
+            raise RuntimeError("the broker is not running")
+        self._token.run_sync_soon(job)
 
     # -- what the handle and the pytest plugin do, each run in the broker's thread ---------------------
 
     def vhost(self, name: str = "/") -> VirtualHostHandle:
-        """A handle on one vhost (which need not exist yet)."""
-        return VirtualHostHandle(self, name)
+        """The handle on one vhost (which need not exist yet); the same one each time."""
+        handle = self._handles.get(name)
+        if handle is None:
+            handle = self._handles[name] = VirtualHostHandle(self, name)
+        return handle
 
     def add_vhost(self, name: str) -> VirtualHostHandle:
         """Create a vhost on which the default user has full permissions (stored, so it survives
@@ -145,4 +177,7 @@ class Broker:
 
     def delete_vhost(self, name: str) -> bool:
         """Delete a vhost with everything in it; its connections are closed with 320."""
+        handle = self._handles.pop(name, None)
+        if handle is not None:
+            handle.forget()
         return self.call(self.node.delete_vhost, name)

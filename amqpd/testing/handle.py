@@ -1,45 +1,60 @@
-"""VirtualHostHandle: what a test does to its vhost beyond what a client can (look into queues,
-restart the broker, block publishers, drop connections)."""
+"""VirtualHostHandle: what a test does to its vhost beyond what a client can (look into queues
+and at what was published, wait for the traffic to settle, move time, restart the broker, block
+publishers, drop connections)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-from pamqp import header
+from typing import TYPE_CHECKING, Awaitable
 
 from amqpd.protocol import errors
+from amqpd.testing import idle
+from amqpd.testing.clock import BrokerClock
+from amqpd.testing.messages import PeekedMessage, PublishedMessage, properties
+from amqpd.testing.published import PublishLog
 
 if TYPE_CHECKING:
+    from amqpd.broker import VirtualHost
     from amqpd.testing.broker import Broker
 
-BASIC_CLASS = 60
 DROP_REASON = "Closed via amqpd.testing"
 RESTART_GRACE = 1.0  # seconds clients get to answer Connection.Close 320 at restart()
 
 
-@dataclass(frozen=True)
-class PeekedMessage:
-    """A ready message as it sits in its queue; properties holds the set ones under pika's names."""
-
-    body: bytes
-    properties: dict[str, Any]
-    exchange: str
-    routing_key: str
-    redelivered: bool
-
-
 class VirtualHostHandle:
-    """One vhost of a Broker. Each call runs in the broker's thread; restart() and the publisher
-    block act on the whole broker (every vhost), as the memory alarm and a restart do in RabbitMQ."""
+    """One vhost of a Broker. Each call runs in the broker's thread; restart(), the clock and the
+    publisher block act on the whole broker (every vhost), as a restart, time and the memory
+    alarm do in RabbitMQ.
+
+    What was published is recorded from the moment the handle first finds the vhost (made with
+    it by ``Broker.add_vhost``, or existing when the handle was made)."""
 
     def __init__(self, broker: Broker, name: str) -> None:
         self.broker = broker
         self.name = name
+        self.clock = BrokerClock(broker)
+        self._log = PublishLog()
+        self._watching: VirtualHost | None = None
+        broker.call(self._watch)
 
     @property
     def url(self) -> str:
         return self.broker.url_for(self.name)
+
+    def _watch(self) -> None:
+        """Attach the publish log to the vhost (again after a restart made a new one)."""
+        found = self.broker.node.vhosts.get(self.name)
+        if found is not None and found is not self._watching:
+            found.attach(self._log)
+            self._watching = found
+
+    def forget(self) -> None:
+        """Stop recording (the vhost is being deleted)."""
+        def detach() -> None:
+            if self._watching is not None and self.broker.node.vhosts.get(self.name) is self._watching:
+                self._watching.detach(self._log)
+            self._watching = None
+
+        self.broker.call(detach)
 
     def peek(self, queue: str) -> list[PeekedMessage]:
         """The queue's ready messages in delivery order, nothing taken, reordered or marked
@@ -52,6 +67,24 @@ class VirtualHostHandle:
 
         return self.broker.call(look)
 
+    @property
+    def published(self) -> list[PublishedMessage]:
+        """Every message a client published into the vhost, in order, with the queues it was
+        routed to (``[]`` when unroutable); a transaction's messages appear at its commit."""
+        def read() -> list[PublishedMessage]:
+            self._watch()
+            return self._log.messages()
+
+        return self.broker.call(read)
+
+    def wait_until_idle(self, timeout: float = 5.0) -> Awaitable[None] | None:
+        """Return once every message routed into the vhost was delivered and settled or waits in
+        a queue without a consumer to take it, and nothing sent by or to its connections waits
+        in the broker; NotIdle (a TimeoutError) naming what is still in flight after ``timeout``
+        seconds. Inside an async test (asyncio or trio) ``await`` it: it then waits without
+        blocking the loop the test's clients run on."""
+        return idle.wait_until_idle(self.broker, self.name, timeout)
+
     def restart(self) -> None:
         """Stop the app and start it from the data directory (rabbitmqctl stop_app / start_app):
         clients are closed with 320, durable objects and persistent messages remain."""
@@ -62,6 +95,7 @@ class VirtualHostHandle:
             await server.start_app()
 
         self.broker.call_async(cycle)
+        self.broker.call(self._watch)
 
     def block_publishers(self) -> None:
         """Raise the memory alarm by hand: a connection that publishes gets Connection.Blocked."""
@@ -82,16 +116,3 @@ class VirtualHostHandle:
             return len(mine)
 
         return self.broker.call(drop)
-
-
-def properties(raw: bytes) -> dict[str, Any]:
-    """Raw Basic property bytes as a dict of the set ones, under pika's names (``type``, not
-    pamqp's ``message_type``)."""
-    content = header.ContentHeader()
-    content.unmarshal(BASIC_CLASS.to_bytes(2, "big") + bytes(10) + raw)
-    flags = int.from_bytes(raw[:2], "big")
-    shown = {name: getattr(content.properties, name) for bit, name in enumerate(content.properties.attributes())
-             if flags & (0x8000 >> bit)}  # the flag word names the set properties, in this order
-    if "message_type" in shown:
-        shown["type"] = shown.pop("message_type")
-    return shown

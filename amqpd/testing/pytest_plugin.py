@@ -47,7 +47,8 @@ def amqpd_vhost(amqpd_broker: Broker) -> Iterator[VirtualHostHandle]:
 
 @pytest.fixture
 def amqpd(amqpd_vhost: VirtualHostHandle) -> VirtualHostHandle:
-    """The handle on this test's vhost (peek, restart, block_publishers, drop_connections)."""
+    """The handle on this test's vhost (peek, published, wait_until_idle, clock, restart, block_publishers,
+    drop_connections)."""
     return amqpd_vhost
 
 

@@ -4,7 +4,7 @@ and the delivery-changing arguments driven by a settable clock."""
 import pytest
 from pamqp import commands
 
-from amqpd.broker import timers
+from amqpd.broker import clock as clock_module
 from amqpd.broker.deadletter import is_cycle
 from amqpd.broker.message import Message
 from amqpd.broker.queue import Entry, Queue
@@ -189,7 +189,7 @@ def test_exclusive_consumer_is_reported():
 # -- delivery-changing arguments (TTL, limits, dead-lettering, priorities, SAC, x-expires) -----
 
 class Clock:
-    """A settable stand-in for timers.clock (seconds)."""
+    """A settable stand-in for clock.now (seconds)."""
 
     def __init__(self):
         self.now = 1000.0
@@ -201,7 +201,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch):
     fake = Clock()
-    monkeypatch.setattr(timers, "clock", fake)
+    monkeypatch.setattr(clock_module, "now", fake)
     return fake
 
 
@@ -385,6 +385,23 @@ def test_x_expires_deletes_the_unused_queue(vhost, clock):
     q.remove_consumer(consumer)
     advance(vhost, clock, 0.2)
     assert "q" not in vhost.queues and q.deleted
+
+
+def test_timers_advance_runs_due_callbacks_at_their_deadlines():
+    timers, ran = Timers(), []
+    start = clock_module.now()
+    timers.schedule(start + 20, lambda: ran.append(("late", clock_module.now() - start)))
+    timers.schedule(start + 10, lambda: (ran.append(("early", clock_module.now() - start)),
+                                         timers.schedule(clock_module.now() + 5, lambda: ran.append(("chained", 0)))))
+    timers.schedule(start + 100, lambda: ran.append(("beyond", 0)))
+    woken: list[bool] = []
+    timers.on_earlier = lambda: woken.append(True)
+
+    timers.advance(30)
+    assert [name for name, _ in ran] == ["early", "chained", "late"]
+    assert 10 <= ran[0][1] < 11 and 20 <= ran[2][1] < 21  # each ran with the clock at its deadline
+    assert clock_module.now() - start >= 30 and timers.next_deadline() == pytest.approx(start + 100)
+    assert woken  # the timer task is told to sleep again, to the new next deadline
 
 
 def test_deleted_queue_drops_its_timers(vhost, clock):

@@ -125,6 +125,45 @@ def test_counters_move_with_publishes_consumes_and_acks(broker):
         during, "rabbitmq_global_messages_received", protocol="amqp091")
 
 
+
+def test_delivery_counters_are_split_by_queue_type_and_survive_the_queue(broker):
+    _, before = scrape(broker)
+    connection = pika.BlockingConnection(pika.URLParameters(broker.url))
+    channel = connection.channel()
+    channel.confirm_delivery()
+    channel.queue_declare("prom-quorum", durable=True, arguments={"x-queue-type": "quorum"})
+    channel.queue_declare("prom-stream", durable=True, arguments={"x-queue-type": "stream"})
+    channel.queue_declare("prom-classic")
+    for queue in ("prom-quorum", "prom-quorum", "prom-stream", "prom-stream", "prom-stream", "prom-classic"):
+        channel.basic_publish("", queue, b"m")
+    for _ in range(2):
+        method, _, _ = channel.basic_get("prom-quorum")
+        channel.basic_ack(method.delivery_tag)
+    channel.basic_qos(prefetch_count=10)
+    tags: list[int] = []
+    channel.basic_consume("prom-stream", lambda ch, m, p, b: tags.append(m.delivery_tag),
+                          arguments={"x-stream-offset": "first"})
+    while len(tags) < 3:
+        connection.process_data_events(time_limit=0.05)
+    channel.basic_ack(tags[-1], multiple=True)
+    channel.basic_get("prom-classic", auto_ack=True)
+    channel.queue_delete("prom-quorum")  # its counts stay in the node's
+    connection.close()
+    _, after = scrape(broker)
+
+    def moved(name: str, queue_type: str) -> float:
+        labels = {"protocol": "amqp091", "queue_type": queue_type}
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    delivered = {kind: moved("rabbitmq_global_messages_delivered", f"rabbit_{kind}_queue")
+                 for kind in ("classic", "quorum", "stream")}
+    assert delivered == {"classic": 1, "quorum": 2, "stream": 3}
+    assert moved("rabbitmq_global_messages_delivered_get_manual_ack", "rabbit_quorum_queue") == 2
+    assert moved("rabbitmq_global_messages_delivered_consume_manual_ack", "rabbit_stream_queue") == 3
+    assert moved("rabbitmq_global_messages_acknowledged", "rabbit_quorum_queue") == 2
+    assert moved("rabbitmq_global_messages_acknowledged", "rabbit_stream_queue") == 3
+    assert moved("rabbitmq_global_messages_acknowledged", "rabbit_classic_queue") == 0
+
 def test_detailed_endpoint_serves_the_families_asked_for(broker):
     reply, families = scrape(broker, "/metrics/detailed?family=queue_coarse_metrics&family=connection_churn_metrics"
                                      "&vhost=%2F")

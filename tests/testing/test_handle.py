@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import pika
 import pytest
 
 from amqpd.testing import PeekedMessage, VirtualHostHandle
-
-
-def connect(url: str) -> pika.BlockingConnection:
-    return pika.BlockingConnection(pika.URLParameters(url))
-
-
-def pump_until(connection: pika.BlockingConnection, done: list[object], seconds: float = 5.0) -> None:
-    """Let pika read frames until a callback has appended to `done`."""
-    deadline = time.monotonic() + seconds
-    while not done and time.monotonic() < deadline:
-        connection.process_data_events(time_limit=0.05)
+from tests.testing.blocking import connect, pump_until
 
 
 def test_peek_shows_ready_messages_in_order_and_leaves_them(amqp_url: str, amqpd: VirtualHostHandle):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from amqpd.broker import timers
+from amqpd.broker import clock, timers
 
 if TYPE_CHECKING:
     from amqpd.broker.queue import Queue
@@ -27,7 +27,7 @@ class Expires:
         """The queue was used: unless it has consumers, it goes ``ms`` from now."""
         if queue.consumers or queue.vhost is None or queue.deleted:
             return
-        self._unused_until = timers.clock() + self.ms / 1000
+        self._unused_until = clock.now() + self.ms / 1000
         if self._timer is None:
             self._timer = queue.vhost.timers.schedule(self._unused_until, lambda: self._fired(queue))
 
@@ -36,7 +36,7 @@ class Expires:
         vhost = queue.vhost
         if queue.deleted or queue.consumers or vhost is None:
             return
-        if timers.clock() < self._unused_until:
+        if clock.now() < self._unused_until:
             self._timer = vhost.timers.schedule(self._unused_until, lambda: self._fired(queue))
             return
         vhost.remove_queue(queue)

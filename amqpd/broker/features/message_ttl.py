@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from amqpd.broker import timers
+from amqpd.broker import clock, timers
 
 if TYPE_CHECKING:
     from amqpd.broker.message import Message
@@ -59,7 +59,7 @@ class MessageTTL:
     def _fired(self, queue: "Queue") -> None:
         self._timer = None
         if not queue.deleted:
-            self.expire(queue, timers.clock())
+            self.expire(queue, clock.now())
 
     def stop(self) -> None:
         if self._timer is not None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime
 import enum
 import re
-import time
 from dataclasses import dataclass
 from typing import Any
 
+from amqpd.broker import clock
 from amqpd.broker.tables import field_type, text, type_class
 from amqpd.protocol import errors
 
@@ -71,5 +71,5 @@ def offset_spec(arguments: dict[str, Any] | None, now: float | None = None) -> O
                 return anchor
         seconds = interval_seconds(word)
         if seconds is not None:
-            return Since(int(((time.time() if now is None else now) - seconds) * 1000))
+            return Since(int(((clock.wall() if now is None else now) - seconds) * 1000))
     raise errors.InternalError()

@@ -9,10 +9,10 @@ return credit. Get, purge, nack, reject and no-ack consumers are RabbitMQ's 540s
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from amqpd.broker import clock
 from amqpd.broker.entry import Entry
 from amqpd.broker.headers import Properties, long, set_field
 from amqpd.broker.message import Message
@@ -31,7 +31,7 @@ _OFFSET_KEY = b"x-stream-offset"
 
 
 def _now_ms() -> int:
-    return int(time.time() * 1000)
+    return int(clock.wall() * 1000)
 
 
 def retention_of(arguments: dict[str, Any]) -> Retention:
@@ -193,6 +193,16 @@ class StreamQueue(QueueType):
                 position = records[-1][0] + 1
                 if consumer in self._positions:
                     self._positions[consumer] = position
+
+    def unsettled(self) -> str | None:
+        """Unacknowledged deliveries, and consumers with credit not yet at the end of the log."""
+        log = self.log
+        behind = sum(1 for consumer, position in self._positions.items()
+                     if log is not None and position < log.next and consumer.has_credit())
+        parts = [f"{self.unacked_count} unacknowledged"] if self.unacked_count else []
+        if behind:
+            parts.append(f"{behind} consumer(s) behind the end of the stream")
+        return ", ".join(parts) or None
 
     def _chunk(self, offset: int) -> list[StreamRecord]:
         first, records = self._cached
