@@ -1,4 +1,4 @@
-"""pika: the code under test publishes an order; the test consumes it from the queue."""
+"""pika: the code under test publishes an order; the test looks at it in the broker and takes it."""
 
 import json
 
@@ -13,15 +13,15 @@ def place_order(channel, order):
 
 
 def test_an_order_reaches_the_queue(amqp_url, amqpd):
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    channel = connection.channel()
+    with pika.BlockingConnection(pika.URLParameters(amqp_url)) as connection:
+        channel = connection.channel()
 
-    place_order(channel, {"id": 7, "items": ["tea"]})
+        place_order(channel, {"id": 7, "items": ["tea"]})
 
-    channel.queue_declare("orders", passive=True)  # one round trip: the publish has been routed
-    assert [m.properties["delivery_mode"] for m in amqpd.peek("orders")] == [2]
-    method, properties, body = next(channel.consume("orders", inactivity_timeout=5))
-    channel.basic_ack(method.delivery_tag)
+        amqpd.wait_until_idle()  # the publish has been routed
+        assert [(m.routing_key, m.queues) for m in amqpd.published] == [("orders", ["orders"])]
+        assert [m.properties["delivery_mode"] for m in amqpd.peek("orders")] == [2]
+        method, properties, body = next(channel.consume("orders", inactivity_timeout=5))
+        channel.basic_ack(method.delivery_tag)
     assert json.loads(body) == {"id": 7, "items": ["tea"]}
     assert properties.content_type == "application/json"
-    connection.close()
