@@ -6,13 +6,16 @@ handed back to it here, to run on asyncio. The nameko recipe's own test director
 the child process tests/recipes/test_nameko.py starts (eventlet must patch that process first).
 """
 
+from pathlib import Path
+
 import pytest
 
+HERE = Path(__file__).parent
 collect_ignore = ["nameko"]
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items):
     for item in items:
-        if item.get_closest_marker("anyio"):
+        if item.path.is_relative_to(HERE) and item.get_closest_marker("anyio"):
             item.own_markers[:] = [mark for mark in item.own_markers if mark.name != "trio"]
