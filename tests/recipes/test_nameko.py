@@ -10,7 +10,7 @@ SUITE = Path(__file__).parent / "nameko"
 
 def test_the_nameko_suite_passes_against_amqpd(amqpd_broker):
     management = amqpd_broker.management_url.replace("http://", "http://guest:guest@")
-    run = subprocess.run([Path(sys.executable).parent / "nameko", "test", SUITE, "-q",
+    run = subprocess.run([sys.executable, "-m", "nameko", "test", SUITE, "-q",
                           "--amqp-uri", amqpd_broker.url, "--rabbit-api-uri", management],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr
