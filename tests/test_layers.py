@@ -9,7 +9,7 @@ An import across layers goes through the imported package's face: it names the p
 ``__init__.py`` lists in ``__all__``. Within a package, modules import each other by full module
 path and never take a name from their own package's ``__init__`` (which imports them: a cycle).
 The package root ``amqpd`` and the single modules of the foundation and the command (settings,
-logs, config, cli) have no face; imports of them are not checked here.
+logs, patterns, config, cli) have no face; imports of them are not checked here.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ LAYERS: dict[str, int] = {
     "amqpd": 0,
     "amqpd.settings": 0,  # the Settings dataclass every layer reads (config.py fills it)
     "amqpd.logs": 0,  # structlog set-up, LogLimiter, bounded tracebacks
+    "amqpd.patterns": 0,  # users' regular expressions, matched under a time limit
     # 1 the wire format, sans-IO
     "amqpd.protocol": 1,
     # 2 services below the broker, taking plain values, never broker objects

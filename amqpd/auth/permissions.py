@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from amqpd.patterns import Pattern
+
 ANY = ".*"
 
 
@@ -30,13 +32,13 @@ class Access(enum.Enum):
     READ = "read"
 
 
-def compile_pattern(pattern: str) -> re.Pattern[str] | None:
+def compile_pattern(pattern: str) -> Pattern | None:
     """The compiled expression, or None for one that grants nothing (empty, as in RabbitMQ, or
     invalid: RabbitMQ refuses on a regex it cannot compile)."""
     if not pattern:
         return None
     try:
-        return re.compile(pattern)
+        return Pattern(pattern)
     except re.error:
         return None
 
@@ -46,7 +48,7 @@ class Permission:
     configure: str = ANY
     write: str = ANY
     read: str = ANY
-    _compiled: dict[Access, re.Pattern[str] | None] = field(init=False, repr=False, compare=False, hash=False)
+    _compiled: dict[Access, Pattern | None] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_compiled", {access: compile_pattern(getattr(self, access.value))
@@ -55,7 +57,7 @@ class Permission:
     def allows(self, access: Access, name: str) -> bool:
         """Whether the user may do `access` to the resource called `name`."""
         pattern = self._compiled[access]
-        return pattern is not None and pattern.search(name) is not None
+        return pattern is not None and pattern.search(name)
 
 
 FULL = Permission()  # what `rabbitmqctl set_permissions USER ".*" ".*" ".*"` grants

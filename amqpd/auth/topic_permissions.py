@@ -11,11 +11,11 @@ when it is set.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Callable
 
 from amqpd.auth.permissions import ANY, Access, compile_pattern
+from amqpd.patterns import Pattern
 
 
 def expand(pattern: str, user: str, vhost: str) -> str:
@@ -34,12 +34,12 @@ class TopicRule:
     """One entry with its expressions expanded for its user and vhost and compiled."""
 
     permission: TopicPermission
-    write: re.Pattern[str] | None = field(compare=False)
-    read: re.Pattern[str] | None = field(compare=False)
+    write: Pattern | None = field(compare=False)
+    read: Pattern | None = field(compare=False)
 
     def allows(self, access: Access, routing_key: str) -> bool:
         pattern = self.write if access is Access.WRITE else self.read
-        return pattern is not None and pattern.search(routing_key) is not None
+        return pattern is not None and pattern.search(routing_key)
 
 
 class TopicPermissionTable:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable
 
+from amqpd.patterns import Pattern
+
 if TYPE_CHECKING:
     from amqpd.broker.queue import Queue
 
@@ -121,7 +123,7 @@ class Policy:
     apply_to: ApplyTo
     priority: int | float
     definition: dict[str, Any]
-    regex: re.Pattern[str] = field(compare=False, repr=False)
+    regex: Pattern = field(compare=False, repr=False)
 
     @classmethod
     def make(cls, kind: PolicyKind, vhost: str, name: str, pattern: Any, definition: Any,
@@ -130,7 +132,7 @@ class Policy:
         if not isinstance(pattern, str):
             raise PolicyError(f"pattern should be a binary but was {erlang_term(pattern)}")
         try:
-            regex = re.compile(pattern)
+            regex = Pattern(pattern)
         except re.error as exc:
             raise PolicyError(f'pattern should be regular expression but is invalid: {{"{exc.msg}",{exc.pos}}}') from None
         if apply_to not in [item.value for item in ApplyTo]:
@@ -144,7 +146,7 @@ class Policy:
     def applies(self, name: str, to_queue: bool) -> bool:
         if self.apply_to is not ApplyTo.ALL and (self.apply_to is ApplyTo.QUEUES) != to_queue:
             return False
-        return self.regex.search(name) is not None
+        return self.regex.search(name)
 
     def as_json(self) -> dict[str, Any]:
         return {"vhost": self.vhost, "name": self.name, "pattern": self.pattern, "apply-to": self.apply_to.value,

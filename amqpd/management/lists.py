@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
+from amqpd.patterns import Pattern
+
 from amqpd.management.errors import ApiError, bad_request
 
 DEFAULT_PAGE_SIZE = 100
@@ -105,7 +107,7 @@ def _filter(items: list[Item], query: Mapping[str, str]) -> list[Item]:
         if len(name) > MAX_REGEX:
             raise bad_request("Regular expression is too long")
         try:
-            pattern = re.compile(name, re.IGNORECASE)
+            pattern = Pattern(name, ignore_case=True)
         except re.error:
             raise bad_request(f"Invalid regular expression: {name}") from None
         return [item for item in items if pattern.search(str(item.get("name", "")))]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 
 from amqpd.auth import permissions
 from amqpd.auth.permissions import ANY, FULL, Access, Permission, PermissionTable
@@ -33,8 +32,8 @@ def test_an_expression_is_searched_unanchored_and_an_empty_or_invalid_one_grants
 
 def test_expressions_are_compiled_when_set_not_when_checked(monkeypatch):
     compiled: list[str] = []
-    real = re.compile
-    monkeypatch.setattr(permissions.re, "compile", lambda pattern: compiled.append(pattern) or real(pattern))
+    real = permissions.Pattern
+    monkeypatch.setattr(permissions, "Pattern", lambda pattern: compiled.append(pattern) or real(pattern))
     table = PermissionTable()
     table.set("alice", "/", Permission("^c-", "^w-", "^r-"))
     assert compiled == ["^c-", "^w-", "^r-"]

@@ -290,3 +290,23 @@ def test_queue_and_exchange_objects_name_their_policies(api):
     assert (queue["policy"], queue["operator_policy"]) == ("p", "op")
     assert queue["effective_policy_definition"] == {"max-length": 2, "message-ttl": 500}
     assert api.get("/api/exchanges/%2F/xpol").json()["policy"] == "xp"
+
+
+def test_runaway_patterns_neither_hang_the_broker_nor_match(api, broker):
+    """A policy pattern and a list filter that backtrack without end: the broker answers, the
+    policy applies to nothing (as PCRE's match limit makes RabbitMQ's re:run answer nomatch)."""
+    runaway, victim = "(a|aa)+$", "a" * 60 + "!"
+    assert api.put("/api/policies/%2F/runaway", json={"pattern": runaway, "definition": {"max-length": 1},
+                                                      "apply-to": "queues"}).status_code == 201
+    try:
+        channel = amqp(broker).channel()
+        channel.queue_declare(victim)
+        for _ in range(3):
+            channel.basic_publish("", victim, b"m")
+        assert channel.queue_declare(victim, passive=True).method.message_count == 3  # no max-length
+        listed = api.get("/api/queues/%2F", params={"page": 1, "name": runaway, "use_regex": "true"})
+        assert (listed.status_code, listed.json()["items"]) == (200, [])  # the name filter is paging's
+        assert api.get(f"/api/queues/%2F/{quote(victim)}").json()["policy"] is None
+        channel.queue_delete(victim)
+    finally:
+        api.delete("/api/policies/%2F/runaway")

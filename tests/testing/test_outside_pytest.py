@@ -51,10 +51,10 @@ import pika
 import amqpd.testing
 
 with amqpd.testing.Broker() as broker:
+    root = broker.vhost("/")  # records what is published from here on
     channel = pika.BlockingConnection(pika.URLParameters(broker.url)).channel()
     channel.queue_declare("jobs")
     channel.basic_publish("", "jobs", b"hello")
-    root = broker.vhost("/")
     root.wait_until_idle()
     print("peeked", [m.body for m in root.peek("jobs")], "published", [m.routing_key for m in root.published])
 print("stopped")
