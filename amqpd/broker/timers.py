@@ -79,11 +79,13 @@ class Timers:
         within the window runs too; the timer task is then woken to sleep until the next one."""
         if seconds < 0:
             raise ValueError(f"time only moves forward; cannot advance {seconds} s")
-        target = clock.now() + seconds
+        target, left = clock.now() + seconds, seconds
         while (deadline := self.next_deadline()) is not None and deadline <= target:
-            clock.skip(max(deadline - clock.now(), 0.0))
+            step = min(max(deadline - clock.now(), 0.0), left)
+            clock.skip(step)
+            left -= step
             self.run_due(clock.now())
-        clock.skip(max(target - clock.now(), 0.0))
+        clock.skip(left)  # in all exactly ``seconds``, whatever real time passed meanwhile
         self.on_earlier()
 
     def __len__(self) -> int:

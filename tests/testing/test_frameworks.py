@@ -123,6 +123,7 @@ async def test_asyncio_restart_from_a_worker_thread(amqp_url, amqpd, record):
     await channel.declare_queue("kept", durable=True)
     await channel.default_exchange.publish(
         aio_pika.Message(b"persistent", delivery_mode=aio_pika.DeliveryMode.PERSISTENT), routing_key="kept")
+    await channel.declare_queue("kept", passive=True)  # a round trip: the publish has been handled
     closed = asyncio.get_running_loop().create_future()
     connection.close_callbacks.add(lambda sender, exc: closed.done() or closed.set_result(exc))
     await asyncio.to_thread(amqpd.restart)  # the client answers Connection.Close on this loop meanwhile
