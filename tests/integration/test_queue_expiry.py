@@ -1,11 +1,11 @@
 """x-expires: a queue unused for that many ms is deleted, as RabbitMQ 3.10.8 does it.
 
 "Used" means having consumers, a Basic.Get, or a (passive) redeclare; publishing does not count.
-Time passing is the point of these tests, so they sleep; a passive declare would itself count
-as use, so each queue is checked once, at the end.
+Time passes on the broker's clock (``broker.clock.advance``, amqpd.testing's virtual time), in
+minutes against expiries of a minute or two, so that the real milliseconds a loaded machine
+adds never decide a test; a passive declare would itself count as use, so each queue is checked
+once, at the end.
 """
-
-import time
 
 from pamqp import commands
 
@@ -25,58 +25,58 @@ def exists(raw, queue, channel=1):
     return False
 
 
-def test_unused_queue_is_deleted_after_expires(opened):
-    """x-expires 100: gone once 100 ms pass with no use, messages and all."""
-    declare(opened, "q", arguments={"x-expires": 100})
+def test_unused_queue_is_deleted_after_expires(opened, broker):
+    """x-expires 60 s: gone once 60 s pass with no use, messages and all."""
+    declare(opened, "q", arguments={"x-expires": 60_000})
     opened.publish(1, "", "q", b"m")
-    time.sleep(0.2)
+    broker.clock.advance(61)
     assert not exists(opened, "q")
 
 
-def test_publishing_does_not_keep_it(opened):
+def test_publishing_does_not_keep_it(opened, broker):
     """Publishes are not use: a queue published to all along still expires."""
-    declare(opened, "q", arguments={"x-expires": 150})
+    declare(opened, "q", arguments={"x-expires": 90_000})
     for _ in range(4):
-        time.sleep(0.05)
+        broker.clock.advance(20)
         opened.publish(1, "", "q", b"m")
-    time.sleep(0.15)
+    broker.clock.advance(11)
     assert not exists(opened, "q")
 
 
-def test_redeclare_and_get_restart_the_countdown(opened):
+def test_redeclare_and_get_restart_the_countdown(opened, broker):
     """A passive declare, a declare and a Basic.Get each count as use."""
-    declare(opened, "q", arguments={"x-expires": 150})
+    declare(opened, "q", arguments={"x-expires": 60_000})
     for use in (commands.Queue.Declare(queue="q", passive=True),
-                commands.Queue.Declare(queue="q", arguments={"x-expires": 150}),
+                commands.Queue.Declare(queue="q", arguments={"x-expires": 60_000}),
                 commands.Basic.Get(queue="q")):
-        time.sleep(0.1)
+        broker.clock.advance(40)
         opened.send(1, use)
         opened.recv_frame()
-    time.sleep(0.1)
+    broker.clock.advance(40)  # 160 s since the declare, 40 s since the last use
     assert exists(opened, "q")
 
 
-def test_consumer_keeps_it_and_countdown_starts_at_cancel(opened):
+def test_consumer_keeps_it_and_countdown_starts_at_cancel(opened, broker):
     """With a consumer the queue stays past its expiry; after the cancel it expires in time."""
-    declare(opened, "q", arguments={"x-expires": 100})
+    declare(opened, "q", arguments={"x-expires": 60_000})
     consume(opened, "c", "q")
-    time.sleep(0.2)
+    broker.clock.advance(120)
     opened.send(1, commands.Basic.Cancel(consumer_tag="c"))
     opened.expect(commands.Basic.CancelOk, 1)
-    time.sleep(0.05)
-    assert exists(opened, "q")
-    time.sleep(0.2)
+    broker.clock.advance(30)
+    assert exists(opened, "q")  # the passive declare is a use: the countdown starts again
+    broker.clock.advance(61)
     assert not exists(opened, "q")
 
 
-def test_expired_queue_loses_its_bindings(opened):
+def test_expired_queue_loses_its_bindings(opened, broker):
     """An expired queue is deleted like Queue.Delete: its bindings go with it (an auto-delete
     exchange bound only to it goes too)."""
     expect_ok(opened, commands.Exchange.Declare(exchange="x", exchange_type="fanout", auto_delete=True),
        commands.Exchange.DeclareOk)
-    declare(opened, "q", arguments={"x-expires": 50})
+    declare(opened, "q", arguments={"x-expires": 60_000})
     expect_ok(opened, commands.Queue.Bind(queue="q", exchange="x"), commands.Queue.BindOk)
-    time.sleep(0.15)
+    broker.clock.advance(61)
     opened.send(1, commands.Exchange.Declare(exchange="x", passive=True))
     assert opened.expect_channel_close(1).reply_code == 404
 
@@ -85,9 +85,9 @@ def test_expired_durable_queue_is_gone_after_restart(broker_factory, tmp_path):
     """A durable queue that expired is removed from the store too."""
     first = broker_factory(data_dir=str(tmp_path))
     with RawClient.connect(first.port) as raw:
-        declare(raw, "gone", durable=True, arguments={"x-expires": 50})
+        declare(raw, "gone", durable=True, arguments={"x-expires": 60_000})
         declare(raw, "kept", durable=True)
-        time.sleep(0.15)
+        first.clock.advance(61)
         assert not exists(raw, "gone")
     first.stop()
     second = broker_factory(data_dir=str(tmp_path))
@@ -99,9 +99,9 @@ def test_recovered_queue_expires(broker_factory, tmp_path):
     """After a restart the countdown of an unused durable queue starts again and runs out."""
     first = broker_factory(data_dir=str(tmp_path))
     with RawClient.connect(first.port) as raw:
-        declare(raw, "q", durable=True, arguments={"x-expires": 300})
+        declare(raw, "q", durable=True, arguments={"x-expires": 60_000})
     first.stop()
     second = broker_factory(data_dir=str(tmp_path))
-    time.sleep(0.4)
+    second.clock.advance(61)
     with RawClient.connect(second.port) as raw:
         assert not exists(raw, "q")

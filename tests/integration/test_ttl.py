@@ -2,7 +2,10 @@
 
 Expiry at the head of a queue is timer-driven; an expired message behind a live one is only
 dropped when it reaches the head. Tests wait for the dead-lettered copy of an expired message
-(a delivery) where expiry must be observed; a short sleep only where time passing is the point.
+(a delivery) where expiry must be observed; where time passing is the point it passes on the
+broker's clock (``broker.clock.advance``), so no test depends on how fast a loaded machine is.
+Two tests keep real time, to see the server's timer task fire by itself, and check only order
+and that nothing expires early.
 """
 
 import struct
@@ -48,13 +51,12 @@ def test_head_expires_on_time_without_any_activity(opened):
     start = time.monotonic()
     opened.publish(1, "", "q", b"m")
     assert next_delivery(opened)[3] == b"m"
-    elapsed = time.monotonic() - start
-    assert 0.1 <= elapsed < 0.3
+    assert time.monotonic() - start >= 0.1  # never early (how late depends on the machine's load)
     assert get(opened, "q") is None
 
 
-def test_expiry_has_millisecond_precision(opened):
-    """Per-message expirations 30, 60 and 90 ms expire in order, each within a few ms of its time."""
+def test_expirations_fire_in_order_and_never_early(opened):
+    """Per-message expirations 30, 60 and 90 ms expire in order, none before its time."""
     declare(opened, "q", arguments=TO_DLQ)
     watch_dlq(opened)
     start = time.monotonic()
@@ -62,10 +64,10 @@ def test_expiry_has_millisecond_precision(opened):
         opened.publish(1, "", "q", str(ms).encode(), expiring(str(ms)))
     for ms in (30, 60, 90):
         assert next_delivery(opened)[3] == str(ms).encode()
-        assert ms / 1000 <= time.monotonic() - start < ms / 1000 + 0.05
+        assert ms / 1000 <= time.monotonic() - start
 
 
-def test_expired_message_behind_a_live_one_waits_for_the_head(opened):
+def test_expired_message_behind_a_live_one_waits_for_the_head(opened, broker):
     """An expired message in the middle is still counted; it is dropped when it reaches the head,
     so Get-Ok's count after the head message no longer includes it."""
     declare(opened, "q")
@@ -75,7 +77,7 @@ def test_expired_message_behind_a_live_one_waits_for_the_head(opened):
     opened.publish(1, "", "q", b"b", expiring("10"))
     opened.publish(1, "", "q", b"c")
     confirmed(opened, 3)
-    time.sleep(0.05)  # b's TTL passes
+    broker.clock.advance(1)  # b's TTL passes
     assert ready(opened, "q") == 3
     assert get(opened, "q", no_ack=True)[2:] == (b"a", 1)
     assert drain(opened, "q") == [(2, False, b"c")]
@@ -91,15 +93,16 @@ def test_declare_ok_count_drops_expired_head_messages(opened):
     assert ready(opened, "q") == 1
 
 
-@pytest.mark.parametrize("queue_ttl, message_ttl", [(60000, "20"), (20, "60000")])
-def test_lower_of_queue_and_message_ttl_applies(opened, queue_ttl, message_ttl):
+@pytest.mark.parametrize("queue_ttl, message_ttl", [(600_000, "20000"), (20_000, "600000")])
+def test_lower_of_queue_and_message_ttl_applies(opened, broker, queue_ttl, message_ttl):
     """Queue TTL and message expiration together: whichever is lower wins."""
     declare(opened, "q", arguments={"x-message-ttl": queue_ttl, **TO_DLQ})
     watch_dlq(opened)
-    start = time.monotonic()
     opened.publish(1, "", "q", b"m", expiring(message_ttl))
+    assert ready(opened, "q") == 1
+    broker.clock.advance(21)
     assert next_delivery(opened)[3] == b"m"
-    assert time.monotonic() - start < 1
+    assert ready(opened, "q") == 0
 
 
 def test_ttl_zero_delivers_to_a_consumer_that_can_take_it(opened):
@@ -158,17 +161,17 @@ def test_expired_message_is_never_delivered(opened):
     assert next_delivery(opened) == ("c", 3, False, b"m2")
 
 
-def test_requeued_message_keeps_its_expiry(opened):
+def test_requeued_message_keeps_its_expiry(opened, broker):
     """A message fetched before its TTL and requeued after it is dropped, not redelivered."""
     declare(opened, "q", arguments={"x-message-ttl": 50})
     opened.publish(1, "", "q", b"m")
     tag = get(opened, "q")[0]
-    time.sleep(0.1)  # the TTL passes while the message is unacked
+    broker.clock.advance(1)  # the TTL passes while the message is unacked
     opened.send(1, commands.Basic.Reject(delivery_tag=tag, requeue=True))
     assert ready(opened, "q") == 0 and get(opened, "q") is None
 
 
-def test_get_ok_count_excludes_expired_head(opened):
+def test_get_ok_count_excludes_expired_head(opened, broker):
     """Get-Ok's message_count is taken after dropping the expired messages that became the head."""
     declare(opened, "q")
     opened.send(1, commands.Confirm.Select())
@@ -177,12 +180,12 @@ def test_get_ok_count_excludes_expired_head(opened):
     opened.publish(1, "", "q", b"b", expiring("10"))
     opened.publish(1, "", "q", b"c")
     confirmed(opened, 3)
-    time.sleep(0.05)  # b's TTL passes
+    broker.clock.advance(1)  # b's TTL passes
     assert get(opened, "q", no_ack=True)[2:] == (b"a", 1)
     assert ready(opened, "q") == 1
 
 
-def test_dead_lettered_copy_has_no_expiration_and_records_it(opened):
+def test_dead_lettered_copy_has_no_expiration_and_records_it(opened, broker):
     """The expired message's copy has no expiration property; x-death has original-expiration."""
     declare(opened, "q", arguments=TO_DLQ)
     watch_dlq(opened)
@@ -190,7 +193,7 @@ def test_dead_lettered_copy_has_no_expiration_and_records_it(opened):
     opened.expect(commands.Basic.CancelOk, 1)
     opened.publish(1, "", "q", b"m", expiring("5"))
     ready(opened, "q")  # the publish has arrived
-    time.sleep(0.05)  # the expiry passes; the copy waits in dlq
+    broker.clock.advance(1)  # the expiry passes; the copy waits in dlq
     props = properties(get_raw(opened, "dlq")[0])
     assert "expiration" not in props
     death = dict(dict(props["headers"])["x-death"][1][0][1])
