@@ -19,7 +19,7 @@ try:
 except ImportError:  # only mypyc reads the mark (scripts/build-accelerated): interpreted, a no-op
     _C = TypeVar("_C")
 
-    def mypyc_attr(*_attrs: str, **_kwattrs: object) -> Callable[[_C], _C]:  # type: ignore[no-redef]
+    def mypyc_attr(*_attrs: str, **_kwattrs: object) -> Callable[[_C], _C]:
         return lambda cls: cls
 
 if TYPE_CHECKING:

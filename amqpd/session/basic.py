@@ -68,7 +68,7 @@ def remove_consumer(channel: "Channel", consumer: ChannelConsumer) -> None:
     queue = consumer.queue
     queue.remove_consumer(consumer)
     if queue.unused_auto_delete:
-        channel.vhost.remove_queue(queue)  # type: ignore[arg-type]  # only classic and quorum queues auto-delete
+        channel.vhost.remove_queue(queue)
 
 
 def cancel(channel: "Channel", m: commands.Basic.Cancel) -> None:
