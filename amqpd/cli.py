@@ -16,7 +16,7 @@ from typing import Any, AsyncIterator, Sequence
 import structlog
 import trio
 
-from amqpd import __version__, config, logs
+from amqpd import __version__, compiled, config, logs
 from amqpd.broker import Node
 from amqpd.management import DefinitionsError, import_definitions
 from amqpd.server import Server, tls
@@ -51,7 +51,8 @@ def _user_tags(value: str) -> tuple[str, list[str]]:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="amqpd", description="An AMQP 0-9-1 broker that RabbitMQ clients use unchanged.")
-    p.add_argument("--version", action="version", version=f"amqpd {__version__}")
+    p.add_argument("--version", action="version",
+                   version=f"amqpd {__version__} ({'compiled' if compiled() else 'interpreted'})")
     p.add_argument("--config", metavar="FILE", help="TOML file whose keys are these option names")
     p.add_argument("--host", help="address to listen on, exactly (default: 127.0.0.1 and ::1, "
                    "so clients resolving localhost to either connect)")

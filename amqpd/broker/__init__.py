@@ -32,6 +32,7 @@ from amqpd.broker.message import Message
 from amqpd.broker.names import random_name
 from amqpd.broker.node import COMPATIBLE_VERSION, LOOPBACK_USERS, PRODUCT, Node, VhostMetadata
 from amqpd.broker.policies import Policy, PolicyError, PolicyKind, effective_policy, erlang_term
+from amqpd.broker.referable import WeaklyReferable
 from amqpd.broker.queue_type import ACCEPTED, REJECTED, Enqueued, Outcome, QueueType, ReadySummary, Settle, combined
 from amqpd.broker.stats import Churn, MessageStats, retire_deliveries, with_deliveries
 from amqpd.broker import clock
@@ -48,4 +49,5 @@ __all__ = [
     "MessageStats", "Churn", "with_deliveries", "retire_deliveries",
     "limit_reached",
     "RouteTrace",
+    "WeaklyReferable",
 ]

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Hashable, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar, Hashable, Iterable
 
 from amqpd.broker.message import Message
+from amqpd.broker.referable import WeaklyReferable
 from amqpd.broker.routing import DirectIndex, HeadersIndex, TopicTrie
 from amqpd.broker.stats import MessageStats
 from amqpd.broker.tables import freeze
 
+if TYPE_CHECKING:
+    from amqpd.broker.cc import KeyView  # a message routed on one of its CC/BCC keys
+
 BindingKey = tuple[Hashable, str, Any]  # destination, routing key, frozen arguments
 
 
-class Exchange:
+class Exchange(WeaklyReferable):
     """Common state of every exchange type; subclasses supply the routing index."""
 
-    kind = ""
+    kind: ClassVar[str] = ""
 
     def __init__(
         self,
@@ -63,7 +67,7 @@ class Exchange:
             self._index_remove(key)
         return len(doomed)
 
-    def route(self, message: Message) -> Iterable[Hashable]:
+    def route(self, message: Message | KeyView) -> Iterable[Hashable]:
         raise NotImplementedError
 
     def bindings_matching(self, message: Any, destination: Hashable) -> list[tuple[str, dict[str, Any]]]:
@@ -94,8 +98,9 @@ class KeyedExchange(Exchange):
     count keeps it in the index until the last such binding goes.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, name: str, durable: bool = False, auto_delete: bool = False, internal: bool = False,
+                 arguments: dict[str, Any] | None = None) -> None:  # spelled out: mypyc cannot forward *args
+        super().__init__(name, durable, auto_delete, internal, arguments)
         self._refs: Counter[tuple[Hashable, str]] = Counter()
         self._index: DirectIndex | TopicTrie = self._new_index()
 
@@ -115,7 +120,7 @@ class KeyedExchange(Exchange):
             del self._refs[(destination, routing_key)]
             self._index.remove(routing_key, destination)
 
-    def route(self, message: Message) -> Iterable[Hashable]:
+    def route(self, message: Message | KeyView) -> Iterable[Hashable]:
         return self._index.match(message.routing_key)
 
 
@@ -136,7 +141,7 @@ class TopicExchange(KeyedExchange):
 class FanoutExchange(Exchange):
     kind = "fanout"
 
-    def route(self, message: Message) -> Iterable[Hashable]:
+    def route(self, message: Message | KeyView) -> Iterable[Hashable]:
         return {dest for dest, _, _ in self.bindings}
 
 
@@ -145,8 +150,9 @@ class HeadersExchange(Exchange):
 
     kind = "headers"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, name: str, durable: bool = False, auto_delete: bool = False, internal: bool = False,
+                 arguments: dict[str, Any] | None = None) -> None:  # spelled out: mypyc cannot forward *args
+        super().__init__(name, durable, auto_delete, internal, arguments)
         self._index: HeadersIndex[Hashable] = HeadersIndex()
 
     def _index_add(self, key: BindingKey, arguments: dict[str, Any]) -> None:
@@ -155,7 +161,7 @@ class HeadersExchange(Exchange):
     def _index_remove(self, key: BindingKey) -> None:
         self._index.remove(key)
 
-    def route(self, message: Message) -> Iterable[Hashable]:
+    def route(self, message: Message | KeyView) -> Iterable[Hashable]:
         if not self.bindings:
             return ()
         return self._index.match(message.headers)

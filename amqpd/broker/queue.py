@@ -168,18 +168,17 @@ class Queue(QueueType):
 
     def take(self) -> Entry | None:
         """Remove the next ready message (reading a page back from disk if it is there)."""
-        if self.features is not None:
-            return self._take_featured()
         ready = self.ready
-        while ready:
+        while True:  # features are tested each turn: reading a page in can add them (not narrowed away)
+            if self.features is not None:
+                return self._take_featured()
+            if not ready:
+                return None
             if type(ready[0]) is Paged:
                 self._page_in(ready)
-                if self.features is not None:
-                    return self._take_featured()
                 continue
             self.in_memory -= 1
             return ready.popleft()  # type: ignore[return-value]
-        return None
 
     def peek(self, count: int) -> list[Entry]:
         """Ready messages in delivery order (priority lanes highest first), expired ones skipped;

@@ -10,9 +10,17 @@ from __future__ import annotations
 import enum
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Hashable, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Hashable, Iterable, Protocol, TypeVar
 
 from amqpd.broker.stats import MessageStats, with_deliveries
+
+try:
+    from mypy_extensions import mypyc_attr
+except ImportError:  # only mypyc reads the mark (scripts/build-accelerated): interpreted, a no-op
+    _C = TypeVar("_C")
+
+    def mypyc_attr(*_attrs: str, **_kwattrs: object) -> Callable[[_C], _C]:
+        return lambda cls: cls
 
 if TYPE_CHECKING:
     from amqpd.broker.entry import Entry
@@ -107,6 +115,7 @@ class Consumer(Protocol):
     def cancel_by_server(self) -> None: ...
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # the stream queue stays interpreted
 class QueueType(ABC):
     """A queue as the session and the management plane see it, whatever its type."""
 
@@ -120,8 +129,8 @@ class QueueType(ABC):
     unacked_count: int  # messages delivered and awaiting their ack
     deleted: bool
     stats: MessageStats  # its message counts (broker/stats.py), counted by the session
-    supports_global_qos = True  # Basic.Consume with a global prefetch: quorum queues refuse it
-    kind = "classic"  # its x-queue-type, as the management API and Prometheus name the type
+    supports_global_qos: ClassVar[bool] = True  # Basic.Consume with a global prefetch: quorum queues refuse it
+    kind: ClassVar[str] = "classic"  # its x-queue-type, as the management API and Prometheus name the type
 
     @property
     def exclusive(self) -> bool:

@@ -19,7 +19,7 @@ It is the classic queue (broker/queue.py) with these differences:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Hashable
 
 from amqpd.broker import clock, headers
 from amqpd.broker.entry import Entry
@@ -27,6 +27,10 @@ from amqpd.broker.features.delivery_limit import DeliveryLimit
 from amqpd.broker.message import Message
 from amqpd.broker.queue import Queue
 from amqpd.broker.queue_type import Settle
+
+if TYPE_CHECKING:
+    from amqpd.broker.vhost import VirtualHost
+    from amqpd.store import Store
 
 DELIVERY_COUNT = b"x-delivery-count"
 
@@ -37,8 +41,10 @@ class QuorumQueue(Queue):
     supports_global_qos = False
     kind = "quorum"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, name: str, vhost_name: str, durable: bool = False, exclusive_owner: Hashable | None = None,
+                 auto_delete: bool = False, arguments: dict[str, Any] | None = None, store: Store | None = None,
+                 window: int = 2048, vhost: VirtualHost | None = None) -> None:  # spelled out: mypyc cannot forward *args
+        super().__init__(name, vhost_name, durable, exclusive_owner, auto_delete, arguments, store, window, vhost)
         self.delivery = DeliveryLimit(DeliveryLimit.limit_of(self.arguments))
         # deliveries shown with the x-delivery-count header -> the queue's own entries, by message id
         self._shown: dict[int, Entry] = {}

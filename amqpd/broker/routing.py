@@ -114,6 +114,9 @@ class _Node(Generic[T]):
         return not self.targets and not self.children
 
 
+TOPIC_CACHE_SIZE = 1024  # routing keys whose matches a trie remembers (module level: mypyc compiles it)
+
+
 class TopicTrie(Generic[T]):
     """Topic bindings stored as a trie of pattern words.
 
@@ -126,11 +129,9 @@ class TopicTrie(Generic[T]):
     workloads publish the same few keys over and over.
     """
 
-    DEFAULT_CACHE_SIZE = 1024
-
     __slots__ = ("_root", "_count", "_cache", "_cache_size")
 
-    def __init__(self, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+    def __init__(self, cache_size: int = TOPIC_CACHE_SIZE) -> None:
         self._root: _Node[T] = _Node()
         self._count = 0
         self._cache: dict[str, frozenset[T]] = {}
@@ -335,7 +336,7 @@ def _filed_under(binding_args: Mapping[str, Any]) -> list[tuple[Hashable, ...]]:
     if want_all:
         # every pair must hold, so one suffices; a valued one narrows more than a presence test
         pairs = [next(((n, v) for n, v in pairs if v is not None), pairs[0])]
-    keys = [(name,) if expected is None else (name, _value_key(expected)) for name, expected in pairs]
+    keys: list[tuple[Hashable, ...]] = [(name,) if expected is None else (name, _value_key(expected)) for name, expected in pairs]
     try:
         for key in keys:
             hash(key)
@@ -359,7 +360,9 @@ class HeadersIndex(Generic[T]):
     __slots__ = ("_entries", "_buckets")
 
     def __init__(self) -> None:
-        self._entries: dict[Hashable, tuple[T, Mapping[str, Any]]] = {}
+        # binding -> (target, its arguments, the buckets it is filed under: removal takes it out
+        # of those, not of recomputed ones, which a NaN value would not equal when compiled)
+        self._entries: dict[Hashable, tuple[T, Mapping[str, Any], list[tuple[Hashable, ...]]]] = {}
         # (name,): bindings that need that header present; (name, value key): that value too;
         # plus the two special buckets _ALWAYS and _UNINDEXED
         self._buckets: dict[tuple[Hashable, ...], set[Hashable]] = {}
@@ -368,8 +371,9 @@ class HeadersIndex(Generic[T]):
         """File a binding (``binding`` identifies it; re-adding is a no-op)."""
         if binding in self._entries:
             return
-        self._entries[binding] = (target, binding_args)
-        for key in _filed_under(binding_args):
+        keys = _filed_under(binding_args)
+        self._entries[binding] = (target, binding_args, keys)
+        for key in keys:
             self._buckets.setdefault(key, set()).add(binding)
 
     def remove(self, binding: Hashable) -> None:
@@ -377,7 +381,7 @@ class HeadersIndex(Generic[T]):
         entry = self._entries.pop(binding, None)
         if entry is None:
             return
-        for key in _filed_under(entry[1]):
+        for key in entry[2]:
             bucket = self._buckets[key]
             bucket.discard(binding)
             if not bucket:
@@ -400,7 +404,7 @@ class HeadersIndex(Generic[T]):
                 if valued:
                     candidates |= valued
         for binding in candidates:
-            target, binding_args = entries[binding]
+            target, binding_args, _ = entries[binding]
             if target not in found and headers_match(binding_args, headers):
                 found.add(target)
         return found

@@ -17,6 +17,7 @@ from amqpd.broker.message import Message
 from amqpd.broker.names import random_name
 from amqpd.broker.policies import Effective, Policies, Policy, PolicyKind
 from amqpd.broker.queue import Queue
+from amqpd.broker.queue_type import QueueType
 from amqpd.broker.quorum import QuorumQueue
 from amqpd.broker.routing import validate_x_match
 from amqpd.broker.stats import Churn, MessageStats
@@ -60,7 +61,7 @@ class VirtualHost:
         self.store = store
         self.queue_window = queue_window
         self.exchanges: dict[str, Exchange] = {}
-        self.queues: dict[str, Queue] = {}
+        self.queues: dict[str, QueueType] = {}
         self.policies = Policies()
         self.stats = MessageStats()  # the counts of its channels that have closed (live ones add theirs when read)
         self.churn = Churn()
@@ -110,7 +111,7 @@ class VirtualHost:
             raise ChannelError(errors.NOT_FOUND, f"no {self._rs('exchange', name)}")
         return exchange
 
-    def queue(self, name: str, owner: Hashable | None = None) -> Queue:
+    def queue(self, name: str, owner: Hashable | None = None) -> QueueType:
         """A queue by name; an exclusive queue only for the connection that owns it."""
         queue = self.queues.get(name)
         if queue is None:
@@ -338,7 +339,7 @@ class VirtualHost:
             raise ChannelError(errors.PRECONDITION_FAILED, f"{self._rs('queue', name)} in use")
         return self.remove_queue(queue)
 
-    def remove_queue(self, queue: Queue) -> int:
+    def remove_queue(self, queue: QueueType) -> int:
         """Delete a queue: unbind it, cancel its consumers, drop its messages; returns the count."""
         if self.queues.get(queue.name) is not queue:
             return 0
@@ -415,7 +416,7 @@ class VirtualHost:
     # -- routing ---------------------------------------------------------------------------
 
     def route(self, exchange: Exchange, message: Message, extra_keys: Sequence[str] = (),
-              trace: RouteTrace | None = None) -> set[Queue]:
+              trace: RouteTrace | None = None) -> set[QueueType]:
         """Every queue a message reaches, following exchange-to-exchange bindings once each.
 
         With extra routing keys (CC, BCC) each exchange routes on all of them, and its
@@ -429,7 +430,7 @@ class VirtualHost:
                 return self._route_named(exchange, views or (message,), trace)
             queue = self.queues.get(message.routing_key)
             return {queue} if queue is not None else set()
-        queues: set[Queue] = set()
+        queues: set[QueueType] = set()
         seen = {exchange}
         pending = [exchange]
         while pending:
@@ -453,7 +454,7 @@ class VirtualHost:
         return queues
 
     def _route_named(self, exchange: Exchange, views: Sequence[Message | KeyView],
-                     trace: RouteTrace | None) -> set[Queue]:
+                     trace: RouteTrace | None) -> set[QueueType]:
         """The default exchange: the queues named by each routing key."""
         found = set()
         for view in views:

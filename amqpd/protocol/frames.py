@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Generator
 
 from pamqp import commands, encode
 from pamqp import frame as pamqp_frame
@@ -64,7 +64,7 @@ class FrameReader:
     def clear(self) -> None:
         self.buffer.clear()
 
-    def frames(self) -> Iterator[tuple[int, int, bytes]]:
+    def frames(self) -> Generator[tuple[int, int, bytes], None, None]:
         """Every complete frame buffered so far, in order; a partial tail stays for the next feed.
 
         A frame that breaks the stream raises errors.FatalFrameError when it is reached, after

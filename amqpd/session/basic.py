@@ -76,7 +76,7 @@ def cancel(channel: "Channel", m: commands.Basic.Cancel) -> None:
     over from this one follow it."""
     if not m.nowait:
         channel.connection.send_method(channel.number, commands.Basic.CancelOk(consumer_tag=m.consumer_tag))
-    consumer = channel.consumers.get(m.consumer_tag)
+    consumer = channel.consumers.get(m.consumer_tag)  # type: ignore[arg-type]  # decoded: a str
     if consumer is not None:
         remove_consumer(channel, consumer)
 
@@ -135,7 +135,7 @@ def nack(channel: "Channel", m: commands.Basic.Nack) -> None:
 
 
 def reject(channel: "Channel", m: commands.Basic.Reject) -> None:
-    tags = _rejectable(channel, _tags(channel, m.delivery_tag, False))
+    tags = _rejectable(channel, _tags(channel, m.delivery_tag, False))  # type: ignore[arg-type]  # decoded: an int
     _settle(channel, tags, Settle.REQUEUE if m.requeue else Settle.DROP)
 
 

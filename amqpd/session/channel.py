@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pamqp import commands
 
-from amqpd.broker import Entry, MessageStats, QueueType, Settle, with_deliveries
+from amqpd.broker import Entry, MessageStats, QueueType, Settle, WeaklyReferable, with_deliveries
 from amqpd.protocol import ContentAssembler, MalformedContentHeader, errors, frames
 from amqpd.session import basic, consumer_timeout, publishing, topology
 from amqpd.session.confirms import PublisherConfirms
 from amqpd.session.consumer import ChannelConsumer
 
 if TYPE_CHECKING:
+    from amqpd.broker import VirtualHost
     from amqpd.session.connection import Connection
 
 Handler = Callable[["Channel", Any], None]
@@ -35,13 +36,13 @@ class Unacked:
         self.consumer = consumer
 
 
-class Channel:
+class Channel(WeaklyReferable):
     """State of one open channel of a connection."""
 
     def __init__(self, connection: "Connection", number: int) -> None:
         self.connection = connection
         self.number = number
-        self.vhost = connection.vhost
+        self.vhost: VirtualHost = connection.vhost  # type: ignore[assignment]  # set once the connection is open
         self.published = connection.access.published  # the publish decisions (session/access.py)
         self.consumers: dict[str, ChannelConsumer] = {}
         self.last_queue = ""  # what an empty queue name refers to (RabbitMQ's shortcut)
@@ -98,8 +99,8 @@ class Channel:
             elif ftype == frames.FRAME_HEADER:
                 try:
                     done = content.header(payload)
-                except MalformedContentHeader as exc:
-                    self.connection.log.warning("malformed content header", reason=exc.reason)
+                except MalformedContentHeader as malformed:  # a name per exception type: mypyc types it once
+                    self.connection.log.warning("malformed content header", reason=malformed.reason)
                     raise
                 if done is not None:
                     publishing.publish(self, done)
@@ -107,8 +108,8 @@ class Channel:
                 raise errors.ConnectionError(errors.FRAME_ERROR, f"unknown frame type {ftype}")
         except errors.ChannelError as exc:
             self.close_by_broker(exc.with_method(index >> 16, index & 0xFFFF))
-        except errors.ConnectionError as exc:
-            raise exc.with_method(index >> 16, index & 0xFFFF)
+        except errors.ConnectionError as hard:
+            raise hard.with_method(index >> 16, index & 0xFFFF)
 
     @property
     def assembling(self) -> bool:

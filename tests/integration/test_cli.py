@@ -79,7 +79,7 @@ def test_help_lists_the_options():
 def test_version():
     result = run("--version")
     assert result.returncode == 0
-    assert re.fullmatch(r"amqpd \d+\.\d+\.\d+\n", result.stdout)
+    assert re.fullmatch(r"amqpd \d+\.\d+\.\d+ \((compiled|interpreted)\)\n", result.stdout)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
