@@ -30,6 +30,7 @@ class Scenario:
     producers: int = 1
     consumers: int = 1
     queues: int = 1
+    bindings: int = 0  # direct/topic: this many binding keys spread over the queues (0 = one per queue)
     exchange_type: str = "direct"  # direct, fanout or topic
     body_size: int = 16
     persistent: bool = False
@@ -46,6 +47,7 @@ class Scenario:
     consumer_procs: int = 1
     ceiling: bool = False  # publish to an exchange without bindings: what the generator can send
     cleanup: bool = True
+    declare: bool = True  # False: the topology exists already (declared by the caller)
     queue_prefix: str = ""  # default perf-<pid>
     broker_pid: int | None = None  # for the broker's CPU figure; default: found from the URL's port
     stall_timeout: float = 0.0  # end the run when no message moved for this long (0 = never)
@@ -84,13 +86,23 @@ class Scenario:
             return f"perf.{i}.*"
         return f"q{i}"
 
+    def key_count(self) -> int:
+        return max(self.queues, self.bindings) if self.queues else 0
+
+    def bindings_list(self) -> list[tuple[str, str]]:
+        """(queue, binding key) pairs: key i binds queue i modulo the number of queues."""
+        names = self.queue_names()
+        if not names:
+            return []
+        return [(names[i % len(names)], self.binding_key(i)) for i in range(self.key_count())]
+
     def routing_keys(self) -> list[str]:
         """Keys a producer publishes with, in rotation (each routes to one queue, fanout to all)."""
         if self.exchange_type == "fanout" or self.queues == 0:
             return ["perf"]
         if self.exchange_type == "topic":
-            return [f"perf.{i}.x" for i in range(self.queues)]
-        return [f"q{i}" for i in range(self.queues)]
+            return [f"perf.{i}.x" for i in range(self.key_count())]
+        return [f"q{i}" for i in range(self.key_count())]
 
     def consumer_queues(self, c: int) -> list[str]:
         names = self.queue_names()
@@ -110,9 +122,10 @@ async def _declare(sc: Scenario) -> None:
     try:
         await conn.channel(1)
         await conn.exchange_declare(sc.exchange, sc.exchange_type, durable=bool(sc.durable))
-        for i, q in enumerate(sc.queue_names()):
+        for q in sc.queue_names():
             await conn.queue_declare(q, durable=bool(sc.durable))
-            await conn.queue_bind(q, sc.exchange, sc.binding_key(i))
+        for q, key in sc.bindings_list():
+            await conn.queue_bind(q, sc.exchange, key)
     finally:
         await conn.close()
 
@@ -399,7 +412,8 @@ def run(sc: Scenario, out: Callable[[str], None] = print) -> Result:
         times[1] = time.monotonic()
 
     try:
-        asyncio.run(_declare(sc))
+        if sc.declare:
+            asyncio.run(_declare(sc))
         spawn("consumer", sc.consumers, sc.consumer_procs, 0)
         wait_ready(sc.consumer_procs)
         spawn("producer", sc.producers, sc.producer_procs, sc.pmessages)

@@ -48,7 +48,7 @@ def raise_fd_limit(n: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
-async def _open_many(url: str, n: int, concurrency: int, timeout: float) -> tuple[list[amqp.Connection], list[str]]:
+async def open_many(url: str, n: int, concurrency: int, timeout: float) -> tuple[list[amqp.Connection], list[str]]:
     """Open n connections (one channel each); stop trying at the first failure."""
     sem = asyncio.Semaphore(concurrency)
     failures: list[str] = []
@@ -89,7 +89,7 @@ def connection_figures(url: str, pid: int, n: int = 1000, settle: float = 2.0, c
 
     async def go() -> ConnectionFigures:
         t0 = time.monotonic()
-        conns, failures = await _open_many(url, attempt, concurrency, timeout)
+        conns, failures = await open_many(url, attempt, concurrency, timeout)
         opened_in = time.monotonic() - t0
         await asyncio.sleep(settle)
         rss = brokers.rss_kib(pid)
