@@ -9,8 +9,8 @@ from amqpstorm import AMQPChannelError, AMQPConnectionError, AMQPMessageError, U
 
 import common
 from common import (BODY, LARGE_SIZE, PROPS, QUEUE_ARGS, RETENTION_ARGS, RETENTION_COUNT, STREAM_ARGS,
-                    STREAM_COUNT, STREAM_SAVED, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail, check, check_dead_lettered,
-                    check_props, check_retention, check_stream_reads, expect_equal, large_body, main, quorum_args,
+                    STREAM_COUNT, TOPIC_KEYS, TOPIC_Q1, TOPIC_Q2, Fail, check, check_dead_lettered,
+                    check_props, check_streams, expect_equal, large_body, main, quorum_args,
                     refused, retention_body, stream_body, user_of, wait_until, with_heartbeat)
 
 
@@ -381,12 +381,7 @@ def stream(url, p):
             check(ch.basic.publish(stream_body(i), q, properties=props(delivery_mode=2)), "not confirmed")
         for i in range(RETENTION_COUNT):
             check(ch.basic.publish(retention_body(i), r, properties=props(delivery_mode=2)), "not confirmed")
-        last = stream_body(STREAM_COUNT - 1)
-        first = read_stream(conn, q, "first", last)
-        saved = read_stream(conn, q, first[STREAM_SAVED][1], last)
-        detail = check_stream_reads(first, [b for b, _ in saved])
-        kept = read_stream(conn, r, "first", retention_body(RETENTION_COUNT - 1))
-        return detail + "; " + check_retention([b for b, _ in kept])
+        return check_streams(lambda queue, offset, until: read_stream(conn, queue, offset, until), q, r)
 
 
 def quorum(url, p):

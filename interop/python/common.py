@@ -99,6 +99,17 @@ def check_retention(bodies):
     return f"retention kept {len(bodies)} of {RETENTION_COUNT}"
 
 
+def check_streams(read, q, r):
+    """The stream scenario's reads and verdict for a blocking client: read(queue, offset, until)
+    gives the (body, x-stream-offset) pairs a consumer from that offset got, up to body `until`."""
+    last = stream_body(STREAM_COUNT - 1)
+    first = read(q, "first", last)
+    saved = read(q, first[STREAM_SAVED][1], last)
+    detail = check_stream_reads(first, [b for b, _ in saved])
+    kept = read(r, "first", retention_body(RETENTION_COUNT - 1))
+    return detail + "; " + check_retention([b for b, _ in kept])
+
+
 def check_dead_lettered(deliveries, body, x_death, queue):
     """After rejecting with requeue every time: deliveries made, and the dead-lettered copy."""
     expect_equal("deliveries before dead-lettering", deliveries, DELIVERY_LIMIT + 1)
