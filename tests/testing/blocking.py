@@ -14,9 +14,7 @@ def connect(url: str) -> pika.BlockingConnection:
 
 def pump_until(connection: pika.BlockingConnection, done: list[object], seconds: float = 5.0) -> None:
     """Let pika read frames until a callback has appended to `done`."""
-    deadline = time.monotonic() + seconds
-    while not done and time.monotonic() < deadline:
-        connection.process_data_events(time_limit=0.05)
+    pump_while(connection, lambda: not done, seconds)
 
 
 def pump_while(connection: pika.BlockingConnection, waiting: Callable[[], bool], seconds: float = 5.0) -> None:
