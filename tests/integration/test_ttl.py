@@ -163,10 +163,10 @@ def test_expired_message_is_never_delivered(opened):
 
 def test_requeued_message_keeps_its_expiry(opened, broker):
     """A message fetched before its TTL and requeued after it is dropped, not redelivered."""
-    declare(opened, "q", arguments={"x-message-ttl": 50})
+    declare(opened, "q", arguments={"x-message-ttl": 60_000})
     opened.publish(1, "", "q", b"m")
     tag = get(opened, "q")[0]
-    broker.clock.advance(1)  # the TTL passes while the message is unacked
+    broker.clock.advance(61)  # the TTL passes while the message is unacked
     opened.send(1, commands.Basic.Reject(delivery_tag=tag, requeue=True))
     assert ready(opened, "q") == 0 and get(opened, "q") is None
 
