@@ -6,7 +6,7 @@ reply code and text; the session layer adds the offending method's ids.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Hashable, Sequence
+from typing import TYPE_CHECKING, Any, Hashable, Iterable, Sequence
 
 from amqpd.broker import arguments
 from amqpd.broker.cc import KeyView
@@ -19,6 +19,7 @@ from amqpd.broker.policies import Effective, Policies, Policy, PolicyKind
 from amqpd.broker.queue import Queue
 from amqpd.broker.queue_type import QueueType
 from amqpd.broker.quorum import QuorumQueue
+from amqpd.broker.referable import WeaklyReferable
 from amqpd.broker.routing import validate_x_match
 from amqpd.broker.stats import Churn, MessageStats
 from amqpd.broker.stream import StreamQueue
@@ -46,7 +47,7 @@ def _bool(value: bool) -> str:
     return "true" if value else "false"
 
 
-class VirtualHost:
+class VirtualHost(WeaklyReferable):
     """Topology of one vhost and message routing through it.
 
     With a store, durable exchanges and queues, bindings between durable things, and the
@@ -119,7 +120,7 @@ class VirtualHost:
         self._check_exclusive(queue, owner)
         return queue
 
-    def _check_exclusive(self, queue: Queue, owner: Hashable | None) -> None:
+    def _check_exclusive(self, queue: QueueType, owner: Hashable | None) -> None:
         if queue.exclusive_owner is not None and queue.exclusive_owner is not owner:
             self._locked(queue.name)
 
@@ -226,7 +227,7 @@ class VirtualHost:
         auto_delete: bool = False,
         args: dict[str, Any] | None = None,
         server_named: bool = False,
-    ) -> Queue:
+    ) -> QueueType:
         """Queue.Declare. An exclusive queue is never durable, whatever the client asks.
         `server_named`: the name was generated for the client (it may start with amq.)."""
         args = args or {}
@@ -263,7 +264,7 @@ class VirtualHost:
         return self.new_queue(name, durable, owner if exclusive else None, auto_delete, args, save=True)
 
     def new_queue(self, name: str, durable: bool, owner: Hashable | None, auto_delete: bool,
-                  args: dict[str, Any], save: bool = False) -> Queue:
+                  args: dict[str, Any], save: bool = False) -> QueueType:
         """Add a queue object (durable ones get the store, to keep their persistent messages).
 
         With save, a durable queue is written to the store before it is added, so a failure
@@ -289,7 +290,7 @@ class VirtualHost:
 
     # -- policies: applied to every queue they change at once, never looked at per message -----
 
-    def effective_policy(self, queue: Queue) -> Effective:
+    def effective_policy(self, queue: QueueType) -> Effective:
         return self.policies.effective(queue.name, queue.arguments)
 
     def exchange_policy(self, name: str) -> str | None:
@@ -345,8 +346,9 @@ class VirtualHost:
             return 0
         del self.queues[queue.name]
         self.churn.queue_deleted += 1
-        if queue.store_id is not None:
-            self.store.delete_queue(queue.store_id, self.name, queue.name)  # type: ignore[union-attr]
+        store_id = queue.store_id  # type: ignore[attr-defined]  # a classic queue's attribute, a stream's property
+        if store_id is not None:
+            self.store.delete_queue(store_id, self.name, queue.name)  # type: ignore[union-attr]
         count = queue.delete()
         self.retired_queue_stats.setdefault(queue.kind, MessageStats()).add(queue.message_stats())
         for exchange in list(self.exchanges.values()):
@@ -388,7 +390,7 @@ class VirtualHost:
         if not all(names):
             raise ChannelError(errors.ACCESS_REFUSED, DEFAULT_EXCHANGE_REFUSED)
 
-    def _bind(self, source: Exchange, destination: Queue | Exchange, routing_key: str, args: dict[str, Any]) -> None:
+    def _bind(self, source: Exchange, destination: QueueType | Exchange, routing_key: str, args: dict[str, Any]) -> None:
         if source.kind == "headers":
             problem = validate_x_match(args)
             if problem:
@@ -396,20 +398,20 @@ class VirtualHost:
         if source.has_binding(destination, routing_key, args):
             return
         if self._durable_binding(source, destination):  # stored first: a failure leaves nothing
-            self.store.save_binding(self.name, source.name, isinstance(destination, Queue),  # type: ignore[union-attr]
+            self.store.save_binding(self.name, source.name, not isinstance(destination, Exchange),  # type: ignore[union-attr]
                                     destination.name, routing_key, args)
         source.bind(destination, routing_key, args)
 
-    def _unbind(self, source: Exchange, destination: Queue | Exchange, routing_key: str, args: dict[str, Any]) -> None:
+    def _unbind(self, source: Exchange, destination: QueueType | Exchange, routing_key: str, args: dict[str, Any]) -> None:
         if not source.has_binding(destination, routing_key, args):
             return
         if self._durable_binding(source, destination):
-            self.store.delete_binding(self.name, source.name, isinstance(destination, Queue),  # type: ignore[union-attr]
+            self.store.delete_binding(self.name, source.name, not isinstance(destination, Exchange),  # type: ignore[union-attr]
                                       destination.name, routing_key, args)
         source.unbind(destination, routing_key, args)
         self._maybe_auto_delete_exchange(source)
 
-    def _durable_binding(self, source: Exchange, destination: Queue | Exchange) -> bool:
+    def _durable_binding(self, source: Exchange, destination: QueueType | Exchange) -> bool:
         """RabbitMQ keeps a binding across restarts when both of its ends are durable."""
         return self.store is not None and source.durable and destination.durable
 
@@ -431,6 +433,7 @@ class VirtualHost:
             queue = self.queues.get(message.routing_key)
             return {queue} if queue is not None else set()
         queues: set[QueueType] = set()
+        destinations: Iterable[Any]
         seen = {exchange}
         pending = [exchange]
         while pending:
@@ -447,7 +450,7 @@ class VirtualHost:
                     trace.alternate(source, alternate, message.routing_key)
             for dest in destinations:
                 if not isinstance(dest, Exchange):
-                    queues.add(dest)
+                    queues.add(dest)  # type: ignore[arg-type]  # an exchange routes to queues and exchanges
                 elif dest not in seen:
                     seen.add(dest)
                     pending.append(dest)

@@ -139,6 +139,31 @@ def test_durable_topology_survives_and_transient_does_not(start):
     raw.close()
 
 
+def test_a_binding_to_a_stream_queue_survives(start):
+    """A stream is a durable queue like any other: its binding to a durable exchange is stored as
+    a queue's (it was once stored as an exchange's, and found no destination at the restart)."""
+    broker = start()
+    conn = connect(broker)
+    ch = conn.channel()
+    ch.exchange_declare("sx", "direct", durable=True)
+    ch.queue_declare("sq", durable=True, arguments={"x-queue-type": "stream"})
+    ch.queue_bind("sq", "sx", "k")
+    conn.close()
+
+    broker = restarted(broker, start)
+    conn = connect(broker)
+    ch = conn.channel()
+    ch.confirm_delivery()
+    ch.basic_publish("sx", "k", b"after", mandatory=True)  # unroutable: pika raises UnroutableError
+    ch.basic_qos(prefetch_count=10)
+    got: list[bytes] = []
+    ch.basic_consume("sq", lambda c, m, p, b: got.append(b), arguments={"x-stream-offset": "first"})
+    while not got:
+        conn.process_data_events(time_limit=1)
+    assert got == [b"after"]
+    conn.close()
+
+
 def test_queue_arguments_come_back_with_their_types(start):
     """Compared arguments are compared after the restart exactly as before it."""
     args = {"x-max-length": 1000, "x-expires": 3600000, "x-message-ttl": 3600000, "x-dead-letter-exchange": "dlx",
