@@ -9,12 +9,15 @@ dead-lettered without a dead-letter routing key).
 
 from __future__ import annotations
 
+from typing import Final
+
 from amqpd.broker import headers
 from amqpd.broker.message import Message
 from amqpd.protocol import errors
 
-_MARKERS = (b"\x02CC", b"\x03BCC")  # the encoded header names, to skip decoding most tables
-HEADERS_BIT = 0x20  # the headers flag in the first byte of the flag word: without it, no CC/BCC
+_CC: Final = b"\x02CC"  # the encoded header names, to skip decoding most tables
+_BCC: Final = b"\x03BCC"
+HEADERS_BIT: Final = 0x20  # the headers flag in the first byte of the flag word: without it, no CC/BCC
 _TYPE_NAMES = {
     b"t": "bool", b"b": "byte", b"B": "unsignedbyte", b"s": "short", b"u": "unsignedshort",
     b"I": "signedint", b"i": "unsignedint", b"l": "long", b"L": "long", b"f": "float",
@@ -37,7 +40,8 @@ class RoutedMessage(Message):
 
 
 def _may_have_routes(raw_properties: bytes) -> bool:
-    return bool(raw_properties[0] & HEADERS_BIT) and any(m in raw_properties for m in _MARKERS)
+    # find, not `in`: bytes.__contains__ raises and clears a TypeError for a bytes argument
+    return bool(raw_properties[0] & HEADERS_BIT) and (raw_properties.find(_CC) >= 0 or raw_properties.find(_BCC) >= 0)
 
 
 def header_routes(fields: list[headers.Field]) -> list[str]:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import re
 import struct
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from pamqp import commands
 
 from amqpd.protocol import tables
 
-_CONTENT_PREFIX = struct.Struct(">HHQH")
+_CONTENT_PREFIX: Final = struct.Struct(">HHQH")
 
 # (flag bit, kind) in wire order; kinds: s = short string, t = table, o = octet, q = u64
 LAYOUT = (
@@ -38,24 +37,29 @@ LAYOUT = (
     (0x0008, "s"),  # app_id
     (0x0004, "s"),  # cluster_id
 )
-HEADERS_FLAG = 0x2000
+HEADERS_FLAG: Final = 0x2000
 MAX_EXPIRATION = 315_360_000_000  # ten years in ms, RabbitMQ's limit for a message's expiration
 _ERL_INTEGER = re.compile(r"([+-]?[0-9]+)(.*)", re.S)
 _PLANS: dict[int, tuple[tuple[int, str], ...]] = {}  # flag word -> the properties it announces
 
 
-@dataclass(slots=True)
 class ContentHeader:
-    """What the broker reads from a content header frame."""
+    """What the broker reads from a content header frame (a plain class: see frames.Publish)."""
 
-    class_id: int
-    body_size: int
-    raw_properties: bytes  # flag word and property list, exactly as received
-    delivery_mode: int
-    priority: int | None
-    expiration: int | None  # ms, parsed once here (None when absent or invalid)
-    user_id: str | None
-    expiration_error: str | None = None  # RabbitMQ's text for an invalid expiration (a channel error)
+    __slots__ = ("class_id", "body_size", "raw_properties", "delivery_mode", "priority", "expiration", "user_id",
+                 "expiration_error")
+
+    def __init__(self, class_id: int, body_size: int, raw_properties: bytes, delivery_mode: int,
+                 priority: int | None, expiration: int | None, user_id: str | None,
+                 expiration_error: str | None = None) -> None:
+        self.class_id = class_id
+        self.body_size = body_size
+        self.raw_properties = raw_properties  # flag word and property list, exactly as received
+        self.delivery_mode = delivery_mode
+        self.priority = priority
+        self.expiration = expiration  # ms, parsed once here (None when absent or invalid)
+        self.user_id = user_id
+        self.expiration_error = expiration_error  # RabbitMQ's text for an invalid expiration (a channel error)
 
 
 def parse_expiration(value: str) -> int:

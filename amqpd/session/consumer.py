@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from amqpd.broker import Entry, QueueType, retire_deliveries
 from amqpd.protocol import frames
@@ -10,7 +10,7 @@ from amqpd.protocol import frames
 if TYPE_CHECKING:
     from amqpd.session.channel import Channel
 
-OUTBOX_HIGH_WATER = 1 << 20  # stop feeding a connection whose socket is not keeping up
+OUTBOX_HIGH_WATER: Final = 1 << 20  # stop feeding a connection whose socket is not keeping up
 
 
 class ChannelConsumer:

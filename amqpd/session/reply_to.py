@@ -9,7 +9,7 @@ does, and routing, delivery and no-ack bookkeeping are the ordinary ones.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from amqpd.broker import Message, Properties, QueueType, random_name
 from amqpd.protocol import ChannelError, errors
@@ -17,8 +17,9 @@ from amqpd.protocol import ChannelError, errors
 if TYPE_CHECKING:
     from amqpd.session.channel import Channel
 
-PSEUDO_QUEUE = "amq.rabbitmq.reply-to"
-_MARK = PSEUDO_QUEUE.encode()
+PSEUDO_QUEUE: Final = "amq.rabbitmq.reply-to"
+_MARK: Final = PSEUDO_QUEUE.encode()
+REPLY_TO_BIT: Final = 0x02  # the reply_to flag in the first byte of the flag word
 REPLY_RANDOM_BYTES = 18  # 24 base64 characters after the pseudo-queue's name
 
 
@@ -36,7 +37,8 @@ def reply_queue(channel: "Channel", no_ack: bool) -> QueueType:
 def rewrite(channel: "Channel", message: Message) -> Message:
     """A request whose reply_to names the pseudo-queue gets the channel's reply queue instead;
     every other property keeps its bytes."""
-    if _MARK not in message.raw_properties:  # cheap test first: this runs for every publish
+    raw = message.raw_properties  # cheap tests first: this runs for every publish
+    if not raw[0] & REPLY_TO_BIT or raw.find(_MARK) < 0:  # find: `in` raises and clears a TypeError
         return message
     props = Properties(message.raw_properties)
     if props.reply_to != PSEUDO_QUEUE:
