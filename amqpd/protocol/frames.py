@@ -43,25 +43,29 @@ BASIC_ACK: Final = 0x003C0050
 
 
 class FrameReader:
-    """Splits a byte stream into (type, channel, payload) frames, bounded by frame_max (0: none)."""
+    """Splits a byte stream into (type, channel, payload) frames, bounded by frame_max (0: none).
+
+    What is buffered is immutable bytes: a read that starts at a frame boundary is kept as
+    received (no copy) and each payload is one slice of it; a bytearray buffer cost a copy in
+    and two out (its slice, then ``bytes`` of that) for every byte."""
 
     def __init__(self, frame_max: int) -> None:
-        self.buffer = bytearray()
+        self.buffer = b""
         self.frame_max = frame_max
 
     def feed(self, data: bytes) -> None:
-        self.buffer += data
+        self.buffer = self.buffer + data if self.buffer else bytes(data)  # bytes(bytes) is no copy
 
     def take(self, size: int) -> bytes | None:
         """The first size bytes buffered, removed (the protocol header), or None while fewer are."""
         if len(self.buffer) < size:
             return None
-        data = bytes(self.buffer[:size])
-        del self.buffer[:size]
+        data = self.buffer[:size]
+        self.buffer = self.buffer[size:]
         return data
 
     def clear(self) -> None:
-        self.buffer.clear()
+        self.buffer = b""
 
     def frames(self) -> Generator[tuple[int, int, bytes], None, None]:
         """Every complete frame buffered so far, in order; a partial tail stays for the next feed.
@@ -71,23 +75,25 @@ class FrameReader:
         payload of exactly frame_max bytes although its message quotes frame_max - 8.
         """
         buf = self.buffer
+        end = len(buf)
         pos = 0
         try:
-            while len(buf) - pos >= 7:
+            while end - pos >= 7:
                 ftype, channel, size = _FRAME_HEAD.unpack_from(buf, pos)
                 if self.frame_max and size > self.frame_max:
                     raise errors.frame_error(
                         ftype, b"", (Atom("frame_too_large"), size, self.frame_max - FRAME_OVERHEAD), fatal=True)
                 stop = pos + 7 + size
-                if stop >= len(buf):
+                if stop >= end:
                     break
-                payload = bytes(buf[pos + 7 : stop])
+                payload = buf[pos + 7 : stop]
                 if buf[stop] != FRAME_END:
                     raise errors.frame_error(ftype, payload, (Atom("invalid_frame_end_marker"), buf[stop]), fatal=True)
                 pos = stop + 1
                 yield ftype, channel, payload
         finally:
-            del buf[:pos]
+            if pos:
+                self.buffer = buf[pos:]
 
 
 class Publish:
