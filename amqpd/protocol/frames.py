@@ -45,27 +45,44 @@ BASIC_ACK: Final = 0x003C0050
 class FrameReader:
     """Splits a byte stream into (type, channel, payload) frames, bounded by frame_max (0: none).
 
-    What is buffered is immutable bytes: a read that starts at a frame boundary is kept as
-    received (no copy) and each payload is one slice of it; a bytearray buffer cost a copy in
-    and two out (its slice, then ``bytes`` of that) for every byte."""
+    What is parsed is immutable bytes: a read that starts at a frame boundary is parsed as
+    received (no copy) and each payload is one slice of it (a bytearray buffer cost a copy in
+    and two out, its slice and then ``bytes`` of that, for every byte). A frame cut by the end of
+    a read is held in a bytearray until the bytes it needs have arrived, so a frame trickled in
+    many small reads is copied a bounded number of times, not once per read.
+    """
 
     def __init__(self, frame_max: int) -> None:
-        self.buffer = b""
         self.frame_max = frame_max
+        self._data = b""  # to parse: complete frames, maybe a partial one at the end
+        self._held = bytearray()  # a partial frame (when _data is empty), waiting for _need bytes
+        self._need = 0
+
+    @property
+    def unparsed(self) -> int:
+        """Bytes received and not yet taken as frames."""
+        return len(self._data) + len(self._held)
 
     def feed(self, data: bytes) -> None:
-        self.buffer = self.buffer + data if self.buffer else bytes(data)  # bytes(bytes) is no copy
+        if self._held:
+            self._held += data
+            if len(self._held) >= self._need:
+                self._data, self._held = bytes(self._held), bytearray()
+        elif self._data:
+            self._data += data  # complete frames were left for the next turn
+        else:
+            self._data = bytes(data)  # bytes(bytes) is no copy
 
     def take(self, size: int) -> bytes | None:
         """The first size bytes buffered, removed (the protocol header), or None while fewer are."""
-        if len(self.buffer) < size:
+        if len(self._data) < size:
             return None
-        data = self.buffer[:size]
-        self.buffer = self.buffer[size:]
+        data = self._data[:size]
+        self._data = self._data[size:]
         return data
 
     def clear(self) -> None:
-        self.buffer = b""
+        self._data, self._held, self._need = b"", bytearray(), 0
 
     def frames(self) -> Generator[tuple[int, int, bytes], None, None]:
         """Every complete frame buffered so far, in order; a partial tail stays for the next feed.
@@ -74,17 +91,22 @@ class FrameReader:
         the frames before it were taken (RabbitMQ handles those first too). RabbitMQ allows a
         payload of exactly frame_max bytes although its message quotes frame_max - 8.
         """
-        buf = self.buffer
+        buf = self._data
         end = len(buf)
         pos = 0
+        need = 0  # set when the rest is a partial frame: the bytes it needs
         try:
-            while end - pos >= 7:
+            while pos < end:
+                if end - pos < 7:
+                    need = 7
+                    break
                 ftype, channel, size = _FRAME_HEAD.unpack_from(buf, pos)
                 if self.frame_max and size > self.frame_max:
                     raise errors.frame_error(
                         ftype, b"", (Atom("frame_too_large"), size, self.frame_max - FRAME_OVERHEAD), fatal=True)
                 stop = pos + 7 + size
                 if stop >= end:
+                    need = size + 8
                     break
                 payload = buf[pos + 7 : stop]
                 if buf[stop] != FRAME_END:
@@ -92,8 +114,10 @@ class FrameReader:
                 pos = stop + 1
                 yield ftype, channel, payload
         finally:
-            if pos:
-                self.buffer = buf[pos:]
+            if need:  # all complete frames taken: hold the partial one
+                self._data, self._held, self._need = b"", bytearray(buf[pos:]), need
+            elif pos:  # everything taken, or stopped early with complete frames left
+                self._data = buf[pos:]
 
 
 class Publish:

@@ -260,7 +260,7 @@ class Connection(WeaklyReferable):
     @property
     def unparsed(self) -> int:
         """Bytes received and not yet handled (a partial frame, or frames left for the next turn)."""
-        return len(self.reader.buffer)
+        return self.reader.unparsed
 
     @property
     def assembling(self) -> bool:
@@ -274,7 +274,7 @@ class Connection(WeaklyReferable):
 
     def _account(self) -> None:
         """Bring this connection's buffers' share of the node's memory ledger up to date."""
-        held = len(self.outbox) + self._sending + len(self.reader.buffer)
+        held = len(self.outbox) + self._sending + self.reader.unparsed
         self.node.memory.buffered += held - self._accounted
         self._accounted = held
 
