@@ -453,8 +453,8 @@ def run(sc: Scenario, out: Callable[[str], None] = print) -> Result:
         if sc.cleanup:
             try:
                 asyncio.run(undeclare(sc))
-            except Exception as exc:
-                out(f"cleanup failed: {exc}")
+            except Exception as exc:  # one of the run's errors (errors is the result's list)
+                errors.append(f"cleanup failed: {exc}")
     if interrupted:
         result.errors.append("interrupted")
     return result
