@@ -144,6 +144,9 @@ class Connection(asyncio.Protocol):
         self._body_left = 0
         self._first_body = False
         self.cancelled_by_server = 0
+        # set capture_header to keep the next delivery's content header (its payload) in first_header
+        self.capture_header = False
+        self.first_header: bytes | None = None
         # publishing
         self.published = 0
         self.confirmed = 0
@@ -185,6 +188,7 @@ class Connection(asyncio.Protocol):
         left = self._body_left
         first = self._first_body
         manual = self.manual_ack
+        capture = self.capture_header
         acks: list[bytes] | None = None
         while n - pos >= 8:
             ftype, channel, size = _FH(data, pos)
@@ -226,6 +230,9 @@ class Connection(asyncio.Protocol):
             elif ftype == 2:
                 left = _U64(data, pos + 11)[0]
                 first = True
+                if capture:
+                    self.first_header = data[pos + 7:end]
+                    capture = self.capture_header = False
                 if left == 0:
                     first = False
                     consumed += 1
@@ -446,8 +453,8 @@ class Connection(asyncio.Protocol):
         await self.call(channel, commands.Exchange.Declare(exchange=name, exchange_type=kind, durable=durable,
                                                            auto_delete=auto_delete))
 
-    async def exchange_delete(self, name: str, channel: int = 1) -> None:
-        await self.call(channel, commands.Exchange.Delete(exchange=name))
+    async def exchange_delete(self, name: str, channel: int = 1, timeout: float = 30) -> None:
+        await self.call(channel, commands.Exchange.Delete(exchange=name), timeout)
 
     async def queue_declare(self, name: str, durable: bool = False, passive: bool = False,
                             auto_delete: bool = False, arguments: dict | None = None, channel: int = 1) -> Any:
@@ -513,6 +520,13 @@ class Publisher:
             data = b"".join(pieces)
         self.conn.transport.write(data)  # type: ignore[union-attr]
         self.conn.published += count
+
+
+def content_headers(payload: bytes) -> dict[str, Any]:
+    """The headers table of a content header frame's payload (as kept in first_header)."""
+    header = pamqp_header.ContentHeader()
+    header.unmarshal(payload)
+    return dict(header.properties.headers or {})
 
 
 def delivery_stream(count: int, body_size: int, routing_key: str = "perf", consumer_tag: str = "ctag-1") -> bytes:

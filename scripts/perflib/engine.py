@@ -35,6 +35,7 @@ class Scenario:
     body_size: int = 16
     persistent: bool = False
     durable: bool | None = None  # queues and exchange durable; default: same as persistent
+    queue_arguments: dict[str, Any] | None = None  # Queue.Declare arguments of every queue (a stream's type)
     confirm: int = 0  # publisher confirm window per producer, 0 = no confirms
     prefetch: int = 0  # per consumer (Basic.Qos global=false), 0 = unlimited
     auto_ack: bool = True
@@ -123,20 +124,28 @@ async def _declare(sc: Scenario) -> None:
         await conn.channel(1)
         await conn.exchange_declare(sc.exchange, sc.exchange_type, durable=bool(sc.durable))
         for q in sc.queue_names():
-            await conn.queue_declare(q, durable=bool(sc.durable))
+            await conn.queue_declare(q, durable=bool(sc.durable), arguments=sc.queue_arguments)
         for q, key in sc.bindings_list():
             await conn.queue_bind(q, sc.exchange, key)
     finally:
         await conn.close()
 
 
-async def _undeclare(sc: Scenario) -> None:
+EXCHANGE_DELETE_TIMEOUT = 3.0  # GarageMQ never answers Exchange.Delete: do not wait the default 30 s
+
+
+async def undeclare(sc: Scenario) -> None:
+    """Delete the scenario's queues and exchange (run() does it unless cleanup is off)."""
     conn = await amqp.connect(sc.url)
     try:
         await conn.channel(1)
         for q in sc.queue_names():
             await conn.queue_delete(q)
-        await conn.exchange_delete(sc.exchange)
+        try:
+            await conn.exchange_delete(sc.exchange, timeout=EXCHANGE_DELETE_TIMEOUT)
+        except asyncio.TimeoutError:
+            raise amqp.AMQPError(f"no Exchange.DeleteOk for {sc.exchange} in {EXCHANGE_DELETE_TIMEOUT:g} s "
+                                 f"(the exchange is left behind)") from None
     finally:
         await conn.close()
 
@@ -342,6 +351,7 @@ class Result:
     errors: list[str] = field(default_factory=list)
     per_second: list[dict[str, Any]] = field(default_factory=list)
     publish_elapsed: float | None = None  # count-limited runs: seconds until the last confirm
+    whole_run: dict[str, int] = field(default_factory=dict)  # the counts above with the warm-up included
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -361,14 +371,16 @@ def fmt_us(us: float | None) -> str:
     return f"{us:.0f} µs"
 
 
+def local_broker_pid(url: str) -> int | None:
+    """The PID of the broker behind a URL on this machine (None for another host or no access)."""
+    u = amqp.URL.parse(url)
+    return brokers.pid_listening_on(u.port) if u.host in ("127.0.0.1", "localhost", "::1") else None
+
+
 def run(sc: Scenario, out: Callable[[str], None] = print) -> Result:
     sc = sc.resolved()
     say = (lambda s: None) if sc.quiet else out
-    broker_pid = sc.broker_pid
-    if broker_pid is None:
-        url = amqp.URL.parse(sc.url)
-        if url.host in ("127.0.0.1", "localhost", "::1"):
-            broker_pid = brokers.pid_listening_on(url.port)
+    broker_pid = sc.broker_pid if sc.broker_pid is not None else local_broker_pid(sc.url)
     times = CTX.RawArray("d", 2)  # start_at, stop_at
     times[1] = float("inf")
     reports: Any = CTX.Queue()
@@ -440,9 +452,9 @@ def run(sc: Scenario, out: Callable[[str], None] = print) -> Result:
         signal.signal(signal.SIGINT, old_handler)
         if sc.cleanup:
             try:
-                asyncio.run(_undeclare(sc))
-            except Exception as exc:
-                out(f"cleanup failed: {exc}")
+                asyncio.run(undeclare(sc))
+            except Exception as exc:  # one of the run's errors (errors is the result's list)
+                errors.append(f"cleanup failed: {exc}")
     if interrupted:
         result.errors.append("interrupted")
     return result
@@ -562,7 +574,9 @@ def _collect(sc: Scenario, reports: Any, times: Any, procs: list, start_at: floa
         samples=sum(total_hist.values()),
         producer_cpu=cpu["producer"] / max(1e-9, end - start_at),
         consumer_cpu=cpu["consumer"] / max(1e-9, end - start_at),
-        broker_cpu=broker_cpu, errors=errors, per_second=per_second, publish_elapsed=elapsed)
+        broker_cpu=broker_cpu, errors=errors, per_second=per_second, publish_elapsed=elapsed,
+        whole_run={k: sum(final[w][i] for w in workers)
+                   for i, k in enumerate(("published", "confirmed", "nacked", "consumed"))})
     return res
 
 
