@@ -168,7 +168,8 @@ class Connection(WeaklyReferable):
         self.connected_at = int(time.time() * 1000)  # ms since the epoch, as the management API shows it
         self.auth_mechanism = ""
         self.transport = transport
-        self.wakeup = wakeup or (lambda: None)
+        self._wake_writer = wakeup or (lambda: None)  # the server's: its writer has something to do
+        self._writer_woken = False  # woken, and the output not taken since
         self.outbox = bytearray()
         self.reader = frames.FrameReader(INITIAL_FRAME_MAX)
         self._sending = 0  # output taken by the server and not yet sent
@@ -200,6 +201,13 @@ class Connection(WeaklyReferable):
         (peer_host, peer_port), (host, port) = _address(self.peer), _address(self.local)
         return f"{peer_host}:{peer_port} -> {host}:{port}"
 
+    def wakeup(self) -> None:
+        """Tell the server's writer there is output (or a close plan) to act on: once until it
+        next takes the output, not once per delivery."""
+        if not self._writer_woken:
+            self._writer_woken = True
+            self._wake_writer()
+
     def send(self, data: bytes) -> None:
         self.outbox += data
         self.wakeup()
@@ -219,14 +227,15 @@ class Connection(WeaklyReferable):
         else:
             self.send(frame)
 
-    def data_to_send(self) -> bytes:
-        """Hand over all the output accumulated (b"" when none), for the server to send; it
-        counts against the output bound and in the memory ledger until ``output_sent``."""
+    def data_to_send(self) -> bytearray:
+        """Hand over all the output accumulated (empty when none), for the server to send; it
+        counts against the output bound and in the memory ledger until ``output_sent``. The
+        outbox itself is handed over (a new one takes its place): no copy of what was written."""
+        self._writer_woken = False
         if not self.outbox:
-            return b""
-        data = bytes(self.outbox)
+            return bytearray()
+        data, self.outbox = self.outbox, bytearray()
         self._paused_consumers = len(data) > OUTBOX_HIGH_WATER
-        self.outbox.clear()
         self._sending = len(data)
         self.send_oct += len(data)
         self.send_cnt += 1
